@@ -1,0 +1,237 @@
+"""The `gridcase` console command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from geo.errors import GridcaseError, InvalidImport
+from geo.settings import Settings, get_settings
+
+app = typer.Typer(help="gridcase: grid mapping and case routing (网格化管理).", no_args_is_help=True)
+db_app = typer.Typer(help="The database: a managed local PostGIS cluster, or DATABASE_URL.",
+                     no_args_is_help=True)
+import_app = typer.Typer(help="Load reference data from files (one transaction per file).",
+                         no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _store():  # noqa: ANN202
+    from geo.store import Store
+
+    return Store(_settings())
+
+
+# -- db -------------------------------------------------------------------------------------
+@db_app.command("up")
+def db_up() -> None:
+    """Start the database (init the managed cluster on first use) and migrate it."""
+    store = _store()
+    store.migrate()
+    console.print(f"database ready: {_public_url(store.url)}")
+    store.dispose()
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the managed cluster (does nothing when DATABASE_URL is set)."""
+    settings = _settings()
+    if settings.database_url:
+        console.print("DATABASE_URL is set: the server is not ours to stop")
+        return
+    from geo.store.db import local_cluster
+
+    local_cluster(settings).stop()
+    console.print("managed cluster stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Where the database is, whether it runs, versions and schema revision."""
+    settings = _settings()
+    from geo.store import migrate
+    from geo.store.db import local_cluster, make_engine, normalise_url, server_versions
+
+    if settings.database_url:
+        url = normalise_url(settings.database_url)
+        console.print(f"using DATABASE_URL {_public_url(url)}")
+    else:
+        status = local_cluster(settings).status()
+        console.print(
+            f"managed cluster in {status.data_dir} (run as {status.os_user}): "
+            f"{'running' if status.running else 'stopped'}"
+            + (f" on 127.0.0.1:{status.port}" if status.port else "")
+        )
+        if not status.running:
+            raise typer.Exit(3)
+        url = local_cluster(settings).url(settings.db_name)
+    engine = make_engine(url, 1)
+    versions = server_versions(engine)
+    console.print(f"PostgreSQL {versions['postgresql']}, PostGIS {versions['postgis']}, "
+                  f"schema {migrate.current_revision(engine) or 'not migrated'}")
+    engine.dispose()
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the connection URL (starts the managed cluster if needed)."""
+    from geo.store.db import resolve_database_url
+
+    print(resolve_database_url(_settings()))
+
+
+@db_app.command("migrate")
+def db_migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Upgrade the schema (default: to the newest revision)."""
+    from geo.store import migrate
+
+    store = _store()
+    migrate.upgrade(store.engine, revision)
+    console.print(f"schema at {migrate.current_revision(store.engine)}")
+    store.dispose()
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="target revision")]) -> None:
+    """Downgrade the schema to a revision ('base' removes every table)."""
+    from geo.store import migrate
+
+    store = _store()
+    migrate.downgrade(store.engine, revision)
+    console.print(f"schema at {migrate.current_revision(store.engine) or 'base'}")
+    store.dispose()
+
+
+def _public_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- import ---------------------------------------------------------------------------------
+def _run_import(kind: str, file: Path, **options: object) -> None:
+    from geo import importing
+
+    if not file.exists():
+        err.print(f"[red]no such file: {file}[/red]")
+        raise typer.Exit(2)
+    store = _store()
+    store.migrate()
+    try:
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task(f"importing {kind}", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            with store.transaction() as session:
+                if kind == "grids":
+                    result = importing.import_areas(session, file, progress=progress, **options)
+                else:
+                    result = importing.IMPORTERS[kind](session, file, **options)
+    except InvalidImport as exc:
+        err.print(exc.message, markup=False)
+        raise typer.Exit(1) from exc
+    finally:
+        store.dispose()
+    for finding in result.findings:
+        console.print(f"note: {finding.message}" + (f" — {finding.repair}" if finding.repair
+                                                     else ""), markup=False)
+    console.print(result.summary())
+
+
+SourceCrs = Annotated[str | None, typer.Option(
+    "--source-crs", help="declare the file's CRS (e.g. EPSG:4549) to transform it to WGS-84")]
+
+
+@import_app.command("grids")
+def import_grids(
+    file: Path,
+    source_crs: SourceCrs = None,
+    repair: Annotated[bool, typer.Option(help="repair invalid polygons and show the repair")] = False,
+    tolerance: Annotated[float | None, typer.Option(
+        help="gap/overlap tolerance in m² (default GRIDCASE_IMPORT_TOLERANCE_M2)")] = None,
+) -> None:
+    """Areas (district/street/community/grid/compound) as a new boundary generation."""
+    _run_import("grids", file, source_crs=source_crs, repair=repair,
+                tolerance_m2=tolerance if tolerance is not None
+                else _settings().import_tolerance_m2)
+
+
+@import_app.command("units")
+def import_units(file: Path) -> None:
+    """Responsible units and their 包保 grids (CSV: code,name,name_en,kind,grids)."""
+    _run_import("units", file)
+
+
+@import_app.command("categories")
+def import_categories(file: Path) -> None:
+    """The category catalogue (CSV)."""
+    _run_import("categories", file)
+
+
+@import_app.command("layers")
+def import_layers(file: Path, source_crs: SourceCrs = None) -> None:
+    """Responsibility layers (GeoJSON/GeoPackage/Shapefile)."""
+    _run_import("layers", file, source_crs=source_crs)
+
+
+# -- demo and serve -------------------------------------------------------------------------
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
+                                              help="serve the API after loading")] = True,
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Bring up the database, migrate, load the Chibi demo (idempotent), then serve."""
+    from geo import demo as demo_data
+
+    store = _store()
+    store.migrate()
+    try:
+        report = demo_data.load_demo(store, log=lambda line: console.print(line, markup=False))
+    finally:
+        store.dispose()
+    console.print(report.summary(), markup=False)
+    if serve_after:
+        serve(host=host, port=port)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Serve the API and pages (default http://127.0.0.1:8000)."""
+    import uvicorn
+
+    settings = _settings()
+    store = _store()
+    store.migrate()
+    store.dispose()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"gridcase serving on http://{host}:{port}  (API docs: /docs)")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    """Console entry point: domain errors become a readable message and exit status 1."""
+    try:
+        app()
+    except GridcaseError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        sys.exit(1)

@@ -1,0 +1,5 @@
+"""The server target: `uvicorn api.main:app` (settings from the environment)."""
+
+from api.app import create_app
+
+app = create_app()

@@ -1,0 +1,32 @@
+"""The one error family of gridcase; api/errors.py maps each to an HTTP status."""
+
+from __future__ import annotations
+
+
+class GridcaseError(Exception):
+    """Base of every domain error; `field` names the offending input when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class UnknownCoordinateSystem(GridcaseError):
+    """A coordinate system name gridcase does not know."""
+
+
+class InvalidImport(GridcaseError):
+    """A boundary or reference file failed validation; nothing was written."""
+
+    def __init__(self, message: str, findings: list | None = None, *, field: str | None = None):
+        super().__init__(message, field=field)
+        self.findings = findings or []
+
+
+class DatabaseUnavailable(GridcaseError):
+    """The database could not be reached or the managed cluster could not start."""
+
+
+class NotFound(GridcaseError):
+    """A thing named by code or id does not exist."""

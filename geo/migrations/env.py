@@ -1,0 +1,43 @@
+"""Alembic environment: runs on the connection or URL that geo.store.migrate hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from geo.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001
+    """Leave PostGIS's own tables (spatial_ref_sys, topology, tiger) alone."""
+    if type_ == "table" and reflected and compare_to is None:
+        return False
+    return True
+
+
+def run_migrations_online() -> None:
+    """Migrate on the given connection, or open one from the configured URL."""
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(
+            connection=connection, target_metadata=target_metadata, include_object=include_object
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as conn:
+        context.configure(
+            connection=conn, target_metadata=target_metadata, include_object=include_object
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("gridcase migrations run online only")
+run_migrations_online()

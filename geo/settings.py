@@ -1,0 +1,40 @@
+"""Settings from the environment: `DATABASE_URL` and `GRIDCASE_*` variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob gridcase reads; one instance per process or per app."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDCASE_", extra="ignore")
+
+    # With no DATABASE_URL gridcase runs its own PostGIS cluster under state_dir.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "GRIDCASE_DATABASE_URL")
+    )
+    state_dir: Path = Path(".gridcase")
+    # The managed cluster cannot run as root; this account owns and runs it when we are root.
+    db_os_user: str = "postgres"
+    db_name: str = "gridcase"
+    pool_size: int = 10
+    # Tolerance for gaps and overlaps between sibling areas at import, in square metres.
+    import_tolerance_m2: float = 1.0
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def state_path(self) -> Path:
+        """The state folder as an absolute path."""
+        return self.state_dir.expanduser().resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

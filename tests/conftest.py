@@ -1,0 +1,81 @@
+"""Shared fixtures: a real PostGIS database (the managed cluster, or GRIDCASE_TEST_DATABASE_URL).
+
+The test database is created fresh for each run and migrated; each test runs in a transaction that
+is rolled back, so tests stay independent. Nothing here skips: no database is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from geo.settings import Settings
+from geo.store import Store
+from geo.store.db import create_database, drop_database, resolve_database_url
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _test_url(settings: Settings, name: str) -> str:
+    if url := os.environ.get("GRIDCASE_TEST_DATABASE_URL"):
+        return make_url(url).set(database=f"{make_url(url).database}_{name}").render_as_string(
+            hide_password=False)
+    return resolve_database_url(settings.model_copy(update={"database_url": None}),
+                                database=f"gridcase_test_{name}")
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """Settings of the test run: the repository's state folder, never a DATABASE_URL server."""
+    return Settings(state_dir=Path(os.environ.get("GRIDCASE_STATE_DIR", REPO / ".gridcase")),
+                    database_url=None)
+
+
+def fresh_store(settings: Settings, name: str) -> Store:
+    """A migrated store on a freshly created database."""
+    url = _test_url(settings, name)
+    drop_database(url)
+    create_database(url)
+    store = Store(settings, url=url)
+    store.migrate()
+    return store
+
+
+@pytest.fixture(scope="session")
+def store(settings: Settings) -> Iterator[Store]:
+    """An empty, migrated database for this test run."""
+    store = fresh_store(settings, "main")
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def session(store: Store) -> Iterator[Session]:
+    """A session inside a transaction rolled back after the test (commits become savepoints)."""
+    connection = store.engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint",
+                      expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def demo_store(settings: Settings) -> Iterator[Store]:
+    """A database with the Chibi demo loaded once for the run (read-only use in tests)."""
+    from geo.demo import load_demo
+
+    store = fresh_store(settings, "demo")
+    load_demo(store)
+    yield store
+    store.dispose()
