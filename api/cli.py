@@ -28,7 +28,7 @@ def _settings() -> Settings:
     return get_settings()
 
 
-def _store():  # noqa: ANN202
+def _store():
     from geo.store import Store
 
     return Store(_settings())

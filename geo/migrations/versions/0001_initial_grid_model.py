@@ -5,9 +5,9 @@ Revises:
 Create Date: 2026-11-23 10:56:48.007237
 """
 
-from alembic import op
-import sqlalchemy as sa
 import geoalchemy2
+import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
