@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from geo.store import migrate
 from geo.store.cluster import free_port
 from tests.conftest import FIXTURES, REPO
 
@@ -26,12 +27,16 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
 
 def test_db_url_and_status_use_the_managed_cluster(settings, store):
     env = {"GRIDCASE_STATE_DIR": str(settings.state_path)}
+    up = run("db", "up", env=env)
+    assert up.returncode == 0, up.stderr
+    assert "database ready" in up.stdout and "***" in up.stdout
     url = run("db", "url", env=env)
     assert url.returncode == 0, url.stderr
     assert url.stdout.startswith("postgresql+psycopg://gridcase:") and "127.0.0.1" in url.stdout
     status = run("db", "status", env=env)
     assert status.returncode == 0, status.stderr
-    assert "running" in status.stdout and "PostGIS 3." in status.stdout
+    assert "running on 127.0.0.1:" in status.stdout and "PostGIS 3." in status.stdout
+    assert f"schema {migrate.head_revision(store.engine)}" in status.stdout
 
 
 def test_database_url_is_used_instead_of_the_cluster(store, tmp_path):
