@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import health
+from api.routes import health, routing
+from geo.routing import Router
 from geo.settings import Settings, get_settings
 from geo.store import Store
 
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
         app.state.store = store or Store(settings)
+        app.state.router = Router(app.state.store.sessions, tolerance_m=settings.route_tolerance_m)
         try:
             yield
         finally:
@@ -36,4 +38,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(routing.router)
     return app

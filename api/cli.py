@@ -188,6 +188,43 @@ def import_layers(file: Path, source_crs: SourceCrs = None) -> None:
     _run_import("layers", file, source_crs=source_crs)
 
 
+# -- routing --------------------------------------------------------------------------------
+@app.command()
+def route(
+    lon: Annotated[float, typer.Argument(help="longitude")],
+    lat: Annotated[float, typer.Argument(help="latitude")],
+    category: Annotated[str | None, typer.Option(help="category code, e.g. E0102")] = None,
+    crs: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02 or bd09")] = "wgs84",
+    as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON")] = False,
+) -> None:
+    """Route a point and print the decision with its explanation."""
+    from geo.routing import Router
+
+    settings = _settings()
+    store = _store()
+    try:
+        decision = Router(store.sessions, tolerance_m=settings.route_tolerance_m).route(
+            lon, lat, category, crs)
+    finally:
+        store.dispose()
+    if as_json:
+        print(decision.model_dump_json(indent=2))
+        return
+    unit = decision.primary_unit
+    console.print(f"{decision.status.value}: " + (f"{unit.code} {unit.name}" if unit else
+                                                  f"triage ({decision.reason})"), markup=False)
+    if decision.grid:
+        where = [decision.grid.code, decision.community.name if decision.community else "",
+                 decision.street.name if decision.street else "",
+                 decision.district.name if decision.district else ""]
+        console.print("where: " + " / ".join(w for w in where if w), markup=False)
+    if decision.cooperating_units:
+        console.print("cooperating: " + ", ".join(f"{u.code} {u.name}"
+                                                  for u in decision.cooperating_units), markup=False)
+    for step in decision.rules:
+        console.print(f"  - [{step.rule}] {step.text}", markup=False)
+
+
 # -- demo and serve -------------------------------------------------------------------------
 @app.command()
 def demo(

@@ -10,6 +10,10 @@ from geo import errors
 
 STATUS: dict[type[errors.GridcaseError], int] = {
     errors.UnknownCoordinateSystem: 422,
+    errors.InvalidCoordinates: 422,
+    errors.InvalidInput: 422,
+    errors.UnknownCategory: 422,
+    errors.OutsideCoverage: 409,
     errors.InvalidImport: 422,
     errors.NotFound: 404,
     errors.DatabaseUnavailable: 503,

@@ -30,3 +30,19 @@ class DatabaseUnavailable(GridcaseError):
 
 class NotFound(GridcaseError):
     """A thing named by code or id does not exist."""
+
+
+class InvalidCoordinates(GridcaseError):
+    """Coordinates that are not numbers, out of range, or look swapped."""
+
+
+class UnknownCategory(GridcaseError):
+    """A category code not in the catalogue."""
+
+
+class OutsideCoverage(GridcaseError):
+    """No boundaries cover the request (none loaded, or none in force at that time)."""
+
+
+class InvalidInput(GridcaseError):
+    """A request body or file that cannot be read as given (the field says where)."""

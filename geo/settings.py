@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     pool_size: int = 10
     # Tolerance for gaps and overlaps between sibling areas at import, in square metres.
     import_tolerance_m2: float = 1.0
+    # A report in no grid but within this many metres of one goes to the nearest grid.
+    route_tolerance_m: float = 50.0
     host: str = "127.0.0.1"
     port: int = 8000
 

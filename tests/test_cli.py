@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from geo.coords import wgs84_to_gcj02
 from geo.store import migrate
 from geo.store.cluster import free_port
 from tests.conftest import FIXTURES, REPO
@@ -89,3 +90,18 @@ def test_serve_answers_healthz(store):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_route_prints_the_decision(demo_store):
+    import geopandas as gpd
+
+    layers = gpd.read_file(REPO / "data" / "chibi" / "layers.geojson")
+    point = layers.loc[layers.name == "北渠", "geometry"].iloc[0].interpolate(0.5, normalized=True)
+    lon, lat = wgs84_to_gcj02(point.x, point.y)
+    result = run("route", f"{lon:.7f}", f"{lat:.7f}", "--category", "E0102", "--crs", "gcj02",
+                 env={"DATABASE_URL": demo_store.url})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("routed: WATER 水利和湖泊局")
+    assert "layer_override" in result.stdout and "北渠" in result.stdout
+    bad = run("route", "29.7", "113.9", env={"DATABASE_URL": demo_store.url})
+    assert bad.returncode == 1 and "swapped" in bad.stderr
