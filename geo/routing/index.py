@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from shapely import lib
 from pyproj import Geod, Transformer
+from shapely import lib
 
 EMPTY = -1  # cell touched by no polygon
 MIXED = -2  # cell that needs the exact test on its candidates
@@ -38,6 +39,19 @@ PARALLEL_MIN_POINTS = 20_000
 WGS84 = Geod(ellps="WGS84")
 
 IntArray = NDArray[np.int64]
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One pool for every index in the process (indexes are rebuilt; threads should not pile up)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(workers, thread_name_prefix="areaindex")
+        return _POOL
 
 
 def _workers() -> int:
@@ -71,7 +85,6 @@ class AreaIndex:
         # small polygons, and O(log n) for long hand-drawn ones. prepare() caches it on the object.
         shapely.prepare(self._geoms)
         self._build_cells(cells_per_polygon)
-        self._pool: ThreadPoolExecutor | None = None
         self._metric: _MetricView | None = None
 
     def __len__(self) -> int:
@@ -102,8 +115,8 @@ class AreaIndex:
         self._x0, self._y0, self._x1, self._y1 = x0, y0, x1, y1
         self._nx, self._ny, self._dx, self._dy = nx, ny, w / nx, h / ny
 
-        ix, iy = np.meshgrid(np.arange(nx), np.arange(ny))  # cell id = iy * nx + ix
-        ix, iy = ix.ravel(), iy.ravel()
+        cells = np.arange(nx * ny)  # cell id = iy * nx + ix
+        ix, iy = cells % nx, cells // nx
         boxes = shapely.box(
             x0 + ix * self._dx - CELL_MARGIN_DEG,
             y0 + iy * self._dy - CELL_MARGIN_DEG,
@@ -165,12 +178,10 @@ class AreaIndex:
         if n < PARALLEL_MIN_POINTS or workers == 1:
             out = self._locate_chunk(x, y)
         else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="areaindex")
             bounds = np.linspace(0, n, workers + 1).astype(int)
-            parts = self._pool.map(
+            parts = _pool(workers).map(
                 lambda ab: self._locate_chunk(x[ab[0] : ab[1]], y[ab[0] : ab[1]]),
-                zip(bounds[:-1], bounds[1:]),
+                zip(bounds[:-1], bounds[1:], strict=True),
             )
             out = np.concatenate(list(parts))
         return out.reshape(shape)
