@@ -8,10 +8,26 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import health, routing
+from api.routes import auth, cases, health, routing
+from geo.cases.service import CaseContext
+from geo.photos import PhotoLimits
 from geo.routing import Router
 from geo.settings import Settings, get_settings
+from geo.storage import LocalBlobStore
 from geo.store import Store
+
+
+def case_context(settings: Settings, router: Router) -> CaseContext:
+    """Photos under the state folder, the Chinese work calendar, limits from settings."""
+    return CaseContext(
+        router=router,
+        blobs=LocalBlobStore(settings.state_path / "files"),
+        photo_limits=PhotoLimits(max_bytes=settings.photo_max_bytes,
+                                 max_pixels=settings.photo_max_pixels,
+                                 max_photos=settings.photo_max_count),
+        duplicate_radius_m=settings.duplicate_radius_m,
+        duplicate_window_h=settings.duplicate_window_h,
+    )
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -23,6 +39,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         own = store is None
         app.state.store = store or Store(settings)
         app.state.router = Router(app.state.store.sessions, tolerance_m=settings.route_tolerance_m)
+        app.state.cases = case_context(settings, app.state.router)
         try:
             yield
         finally:
@@ -39,4 +56,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     errors.install(app)
     app.include_router(health.router)
     app.include_router(routing.router)
+    app.include_router(auth.router)
+    app.include_router(cases.router)
     return app

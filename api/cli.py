@@ -19,7 +19,9 @@ db_app = typer.Typer(help="The database: a managed local PostGIS cluster, or DAT
 import_app = typer.Typer(help="Load reference data from files (one transaction per file).",
                          no_args_is_help=True)
 app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="Accounts: inspectors, operators, unit handlers...", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+app.add_typer(user_app, name="user")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -186,6 +188,33 @@ def import_categories(file: Path) -> None:
 def import_layers(file: Path, source_crs: SourceCrs = None) -> None:
     """Responsibility layers (GeoJSON/GeoPackage/Shapefile)."""
     _run_import("layers", file, source_crs=source_crs)
+
+
+# -- accounts -------------------------------------------------------------------------------
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="username")],
+    role: Annotated[str, typer.Option(help="inspector, resident, operator, dispatcher, "
+                                            "unit_handler, admin or planner")],
+    unit: Annotated[str | None, typer.Option(help="unit code (unit handlers)")] = None,
+    grid: Annotated[list[str] | None, typer.Option(help="grid code (inspectors); repeat")] = None,
+) -> None:
+    """Create an account; the password is read from standard input."""
+    from geo.accounts import add_account
+
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        err.print("error: give the password on standard input", markup=False)
+        raise typer.Exit(2)
+    store = _store()
+    store.migrate()
+    try:
+        with store.transaction() as session:
+            account = add_account(session, name, password, role, unit_code=unit,
+                                  grid_codes=list(grid or []))
+            console.print(f"account {account.username} ({account.role}) created", markup=False)
+    finally:
+        store.dispose()
 
 
 # -- routing --------------------------------------------------------------------------------

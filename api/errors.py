@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from geo import errors
+from geo.accounts import AuthenticationFailed, InvalidAccount
 
 STATUS: dict[type[errors.GridcaseError], int] = {
     errors.UnknownCoordinateSystem: 422,
@@ -14,6 +15,13 @@ STATUS: dict[type[errors.GridcaseError], int] = {
     errors.InvalidInput: 422,
     errors.UnknownCategory: 422,
     errors.OutsideCoverage: 409,
+    errors.InvalidTransition: 409,
+    errors.ConcurrentUpdate: 409,
+    errors.IdempotencyConflict: 422,
+    errors.ActionForbidden: 403,
+    errors.InvalidPhoto: 422,
+    AuthenticationFailed: 401,
+    InvalidAccount: 422,
     errors.InvalidImport: 422,
     errors.NotFound: 404,
     errors.DatabaseUnavailable: 503,
@@ -34,7 +42,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(errors.GridcaseError)
     async def domain_error(request: Request, exc: errors.GridcaseError) -> JSONResponse:
         detail = [{"field": exc.field, "message": exc.message, "type": type(exc).__name__}]
-        return JSONResponse({"detail": detail}, status_code=status_for(exc))
+        status = status_for(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,6 +25,7 @@ from geo import importing
 from geo.areas import areas_frame, count_by_level
 from geo.store import Store
 from geo.store.models import (
+    Account,
     Case,
     CaseEvent,
     Category,
@@ -63,6 +64,7 @@ class DemoReport:
 
     imports: list[importing.ImportResult] = field(default_factory=list)
     cases_created: int = 0
+    accounts_created: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -72,12 +74,15 @@ class DemoReport:
             f"cases: {self.cases_created} created" if self.cases_created
             else "cases: demo quarter already loaded"
         )
+        if self.accounts_created:
+            lines.append(f"demo accounts: {self.accounts_created} created (password "
+                         f"{DEMO_PASSWORD!r}: see README)")
         lines.append("now: " + ", ".join(f"{k} {v}" for k, v in self.counts.items()))
         return "\n".join(lines)
 
 
 def load_demo(store: Store, folder: Path | None = None,
-              log: Callable[[str], None] | None = None) -> DemoReport:
+              log: Callable[[str], None] | None = None, cases: bool = True) -> DemoReport:
     """Import the demo reference data and generate the demo quarter of cases, once."""
     folder = folder or data_dir()
     report = DemoReport()
@@ -100,14 +105,49 @@ def load_demo(store: Store, folder: Path | None = None,
         done = session.scalar(
             select(ReferenceVersion.version).where(ReferenceVersion.name == DEMO_MARKER)
         )
-        if not done:
+        if not done and cases:
             report.cases_created = generate_cases(session)
             session.add(ReferenceVersion(name=DEMO_MARKER, version=1))
+    with store.transaction() as session:
+        report.accounts_created = create_demo_accounts(session)
     with store.transaction() as session:
         report.counts = {**count_by_level(session),
                          "units": session.scalar(select(func.count()).select_from(Unit)) or 0,
                          "cases": session.scalar(select(func.count()).select_from(Case)) or 0}
     return report
+
+
+DEMO_PASSWORD = "gridcase-demo"
+
+
+def create_demo_accounts(session: Session) -> int:
+    """One account per role (password DEMO_PASSWORD); the inspector walks the North Canal grids."""
+    from geo.accounts import add_account
+
+    canal_grids = list(session.scalars(text(
+        """
+        SELECT a.code FROM area a JOIN responsibility_layer l ON l.name = '北渠'
+        WHERE a.level = 'grid' AND ST_Intersects(a.geom, l.zone)
+          AND a.generation_high = (SELECT max(id) FROM boundary_generation)
+        ORDER BY a.code
+        """)))
+    wanted = [
+        ("inspector", {"grid_codes": canal_grids, "display_name": "网格员 (北渠沿线)"}),
+        ("resident", {"display_name": "市民"}),
+        ("operator", {"display_name": "受理员/值班长"}),
+        ("dispatcher", {"display_name": "派遣员"}),
+        ("unit_handler", {"unit_code": "WATER", "display_name": "水利和湖泊局 经办人"}),
+        ("admin", {"display_name": "管理员"}),
+        ("planner", {"display_name": "规划/领导"}),
+    ]
+    created = 0
+    for role, extra in wanted:
+        if session.scalar(select(func.count()).select_from(Account)
+                          .where(Account.username == role)):
+            continue
+        add_account(session, role, DEMO_PASSWORD, role, **extra)
+        created += 1
+    return created
 
 
 # -- the seeded quarter of cases ----------------------------------------------------------------

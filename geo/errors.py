@@ -46,3 +46,23 @@ class OutsideCoverage(GridcaseError):
 
 class InvalidInput(GridcaseError):
     """A request body or file that cannot be read as given (the field says where)."""
+
+
+class InvalidTransition(GridcaseError):
+    """An action not allowed in the case's current state."""
+
+
+class ActionForbidden(GridcaseError):
+    """An action this person's role or scope does not allow."""
+
+
+class ConcurrentUpdate(GridcaseError):
+    """Someone else changed the case first; reload and try again."""
+
+
+class IdempotencyConflict(GridcaseError):
+    """An Idempotency-Key reused with a different request."""
+
+
+class InvalidPhoto(GridcaseError):
+    """A photo that cannot be accepted: not an image, too big, too many pixels, too many photos."""

@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     import_tolerance_m2: float = 1.0
     # A report in no grid but within this many metres of one goes to the nearest grid.
     route_tolerance_m: float = 50.0
+    # Photos: limits per upload (bytes, decoded pixels, photos per submission).
+    photo_max_bytes: int = 15 * 1024 * 1024
+    photo_max_pixels: int = 40_000_000
+    photo_max_count: int = 6
+    # Default window for suggesting duplicates (a category may set its own).
+    duplicate_radius_m: float = 50.0
+    duplicate_window_h: float = 24.0
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -105,3 +105,29 @@ def test_route_prints_the_decision(demo_store):
     assert "layer_override" in result.stdout and "北渠" in result.stdout
     bad = run("route", "29.7", "113.9", env={"DATABASE_URL": demo_store.url})
     assert bad.returncode == 1 and "swapped" in bad.stderr
+
+
+def test_user_add_reads_the_password_from_stdin(store):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["DATABASE_URL"] = store.url
+    ok = subprocess.run([GRIDCASE, "user", "add", "wang_inspector", "--role", "inspector",
+                         "--grid", "421281001001001", "--grid", "421281001001002"],
+                        input="a-long-secret\n", capture_output=True, text=True, env=env,
+                        cwd=REPO, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "wang_inspector (inspector) created" in ok.stdout
+    from geo.accounts import get_account, issue_token
+
+    with store.transaction() as session:
+        account = get_account(session, "wang_inspector")
+        assert account.grid_codes == ["421281001001001", "421281001001002"]
+        assert account.password_hash.startswith("$argon2")
+        assert issue_token(session, "wang_inspector", "a-long-secret")
+    again = subprocess.run([GRIDCASE, "user", "add", "wang_inspector", "--role", "inspector"],
+                           input="a-long-secret\n", capture_output=True, text=True, env=env,
+                           cwd=REPO, timeout=120)
+    assert again.returncode == 1 and "taken" in again.stderr
+    no_unit = subprocess.run([GRIDCASE, "user", "add", "li", "--role", "unit_handler"],
+                             input="a-long-secret\n", capture_output=True, text=True, env=env,
+                             cwd=REPO, timeout=120)
+    assert no_unit.returncode == 1 and "needs --unit" in no_unit.stderr

@@ -234,11 +234,93 @@ class Case(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # Hash of the first request with that key: a retry with a different body is refused.
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    reporter_account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"), index=True)
+    time_limit: Mapped[float | None] = mapped_column(Numeric(8, 2))
+    time_limit_unit: Mapped[str | None] = mapped_column(String(16))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parked_from_state: Mapped[str | None] = mapped_column(String(24))
+    extensions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    extension_requested: Mapped[bool] = mapped_column(default=False, server_default="false")
+    supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class Account(Base):
+    """A person who signs in: inspector, resident, operator, dispatcher, unit handler, admin, planner."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('inspector','resident','operator','dispatcher','unit_handler','admin',"
+            "'planner')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("unit.code"))
+    grid_codes: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiToken(Base):
+    """A bearer token, stored only as its SHA-256."""
+
+    __tablename__ = "api_token"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CasePhoto(Base):
+    """A photo of a case: the private original (with EXIF) and the public copy (without)."""
+
+    __tablename__ = "case_photo"
+    __table_args__ = (UniqueConstraint("case_id", "original_key", name="case_original"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("case_event.id"))
+    purpose: Mapped[str] = mapped_column(String(16))  # report | after
+    original_key: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    public_content_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseLink(Base):
+    """A suggested duplicate: an open case of the same category near in space and time."""
+
+    __tablename__ = "case_link"
+    __table_args__ = (UniqueConstraint("case_id", "other_case_id", name="pair"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    distance_m: Mapped[float] = mapped_column(Float)
+    hours_apart: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="suggested")  # suggested|merged|dismissed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class CaseEvent(Base):

@@ -13,7 +13,8 @@ from geo.store.models import Case, CaseEvent, Category, Unit
 from tests.conftest import fresh_store
 
 TABLES = {"boundary_generation", "area", "unit", "grid_responsibility", "category",
-          "responsibility_layer", "cases", "case_event", "reference_version"}
+          "responsibility_layer", "cases", "case_event", "reference_version", "account",
+          "api_token", "case_photo", "case_link"}
 
 
 def test_up_down_up(settings):

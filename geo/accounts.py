@@ -1,0 +1,128 @@
+"""Accounts, roles, password hashing (pwdlib, Argon2) and bearer tokens (stored as SHA-256 only)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from pwdlib import PasswordHash
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from geo.errors import GridcaseError, NotFound
+from geo.store.models import Account, ApiToken, Unit
+
+PASSWORDS = PasswordHash.recommended()
+TOKEN_LIFETIME = timedelta(hours=12)
+
+
+class Role(StrEnum):
+    """Who does what in a command centre."""
+
+    inspector = "inspector"  # 网格员/监督员: reports, checks on site (核查)
+    resident = "resident"  # 市民: reports, follows own cases; volunteers claim small tasks
+    operator = "operator"  # 受理员/值班长: verifies, files, closes, approves extensions
+    dispatcher = "dispatcher"  # 派遣员: dispatches and re-dispatches
+    unit_handler = "unit_handler"  # 责任单位: signs for, returns, handles
+    admin = "admin"
+    planner = "planner"  # reads everything, changes nothing
+
+
+class AuthenticationFailed(GridcaseError):
+    """Wrong username or password, or an unknown or expired token."""
+
+
+class InvalidAccount(GridcaseError):
+    """An account that cannot be created as asked."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in person an action is done by."""
+
+    id: int
+    username: str
+    role: Role
+    unit_code: str | None = None
+    grid_codes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def actor_of(account: Account) -> Actor:
+    """The actor view of an account row."""
+    return Actor(account.id, account.username, Role(account.role), account.unit_code,
+                 tuple(account.grid_codes or ()))
+
+
+def add_account(session: Session, username: str, password: str, role: Role | str, *,
+                unit_code: str | None = None, grid_codes: list[str] | None = None,
+                display_name: str | None = None) -> Account:
+    """Create an account; a unit handler needs a unit, an inspector grids."""
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidAccount(f"role {role!r} is not one of {[r.value for r in Role]}",
+                             field="role") from None
+    if not username or len(username) > 64:
+        raise InvalidAccount("username must be 1–64 characters", field="username")
+    if len(password) < 8:
+        raise InvalidAccount("password must be at least 8 characters", field="password")
+    if role is Role.unit_handler and not unit_code:
+        raise InvalidAccount("a unit handler needs --unit", field="unit")
+    if unit_code and session.get(Unit, unit_code) is None:
+        raise InvalidAccount(f"unit {unit_code!r} does not exist", field="unit")
+    if session.scalar(select(Account.id).where(Account.username == username)):
+        raise InvalidAccount(f"username {username!r} is taken", field="username")
+    account = Account(username=username, password_hash=PASSWORDS.hash(password), role=role.value,
+                      unit_code=unit_code, grid_codes=list(grid_codes or []),
+                      display_name=display_name)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, username: str, password: str) -> str:
+    """Check the password and return a new bearer token."""
+    account = session.scalar(select(Account).where(Account.username == username))
+    if account is None or not account.active:
+        PASSWORDS.verify(password, _DUMMY_HASH)  # same work either way: no user enumeration by timing
+        raise AuthenticationFailed("wrong username or password", field="username")
+    valid, new_hash = PASSWORDS.verify_and_update(password, account.password_hash)
+    if not valid:
+        raise AuthenticationFailed("wrong username or password", field="password")
+    if new_hash:
+        account.password_hash = new_hash
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    session.execute(delete(ApiToken).where(ApiToken.expires_at < now))
+    session.add(ApiToken(token_hash=_digest(token), account_id=account.id,
+                         expires_at=now + TOKEN_LIFETIME))
+    return token
+
+
+def authenticate(session: Session, token: str) -> Actor:
+    """The actor a bearer token belongs to."""
+    row = session.get(ApiToken, _digest(token))
+    if row is None or row.expires_at < datetime.now(UTC):
+        raise AuthenticationFailed("unknown or expired token; sign in again", field="authorization")
+    account = session.get(Account, row.account_id)
+    if account is None or not account.active:
+        raise AuthenticationFailed("account disabled", field="authorization")
+    return actor_of(account)
+
+
+def get_account(session: Session, username: str) -> Account:
+    """An account by username."""
+    account = session.scalar(select(Account).where(Account.username == username))
+    if account is None:
+        raise NotFound(f"no account {username!r}", field="username")
+    return account
+
+
+_DUMMY_HASH = PASSWORDS.hash("not-a-real-password")

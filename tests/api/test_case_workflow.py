@@ -1,0 +1,144 @@
+"""The whole role × action matrix, and concurrent actions on one case (optimistic locking)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from geo.accounts import Actor, Role, actor_of
+from geo.cases.service import ActionIn, ReportIn, act, submit_report
+from geo.cases.workflow import ACTIONS, CaseState, allowed_actions
+from geo.errors import ActionForbidden, ConcurrentUpdate, InvalidTransition, NotFound
+from geo.store.models import Account, Case
+from tests.conftest import FIXTURES
+
+AFTER = (FIXTURES / "photos" / "canal_after.jpg").read_bytes()
+CANAL = (113.8999, 29.7249)
+
+
+@pytest.fixture
+def tx(cases_store):
+    """A session on the cases database, rolled back after the test."""
+    connection = cases_store.engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint",
+                      expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def context(case_client):
+    return case_client.app.state.cases
+
+
+def actor(session: Session, username: str) -> Actor:
+    return actor_of(session.scalar(select(Account).where(Account.username == username)))
+
+
+ROLE_ACCOUNT = {Role.inspector: "inspector", Role.resident: "resident", Role.operator: "operator",
+                Role.dispatcher: "dispatcher", Role.unit_handler: "unit_handler",
+                Role.admin: "admin", Role.planner: "planner"}
+
+
+def case_in_state(session, context, state: CaseState, claimed_by: int | None = None) -> Case:
+    """A canal case (routed to WATER, in the demo inspector's grids) forced into a state."""
+    case, _ = submit_report(session, context, actor(session, "inspector"),
+                            ReportIn(category="E0102", lon=CANAL[0], lat=CANAL[1]))
+    values: dict = {"state": state.value, "unit_code": "WATER"}
+    if state in (CaseState.dispatched, CaseState.signed, CaseState.rework, CaseState.parked):
+        values.update(deadline_at=datetime(2026, 12, 1, tzinfo=UTC), time_limit=4,
+                      time_limit_unit="working_hours", extension_requested=True)
+    if state is CaseState.parked:
+        values.update(parked_at=datetime.now(UTC), parked_from_state="signed")
+    if claimed_by is not None:
+        values["claimed_by_account_id"] = claimed_by
+    session.execute(update(Case).where(Case.id == case.id).values(**values))
+    session.expire(case)
+    return case
+
+
+def fields_for(name: str) -> tuple[ActionIn, list[bytes]]:
+    """Everything an action may need: a reason, a unit, cooperating units, an after-photo."""
+    data = ActionIn(reason="测试原因", units=["CGJ"], unit="CGJ" if name == "redispatch" else None)
+    return data, [AFTER] if ACTIONS[name].needs_after_photo else []
+
+
+MATRIX = list(itertools.product(sorted(ACTIONS), list(Role)))
+
+
+@pytest.mark.parametrize(("name", "role"), MATRIX, ids=[f"{a}-{r.value}" for a, r in MATRIX])
+def test_role_action_matrix(tx, context, name, role):
+    """Each role may do exactly the actions the workflow table gives it, on cases in its scope."""
+    action = ACTIONS[name]
+    who = actor(tx, ROLE_ACCOUNT[role])
+    state = sorted(action.sources)[0]
+    if name == "unpark":
+        state = CaseState.parked
+    claimer = who.id if name == "close_off" else None
+    case = case_in_state(tx, context, state, claimed_by=claimer)
+    data, photos = fields_for(name)
+    if name == "merge":
+        keep = case_in_state(tx, context, CaseState.verified)
+        data.into = keep.tracking_code
+    expected_ok = role in action.roles
+    if expected_ok:
+        updated = act(tx, context, who, case.id, name, data, photos)
+        if action.target is not None:
+            assert updated.state == action.target.value
+    else:
+        # A role that may not see the case at all is told it does not exist (no leak); one
+        # that sees it is told which actions its role has.
+        with pytest.raises((ActionForbidden, NotFound)) as caught:
+            act(tx, context, who, case.id, name, data, photos)
+        if isinstance(caught.value, ActionForbidden):
+            assert f"role {role.value} may not {name}" in caught.value.message
+
+
+def test_out_of_scope_handlers_and_inspectors_are_refused(tx, context):
+    case = case_in_state(tx, context, CaseState.dispatched)
+    with pytest.raises(NotFound):
+        act(tx, context, actor(tx, "handler_cgj"), case.id, "sign")  # not their unit's case
+    handled = case_in_state(tx, context, CaseState.handled)
+    with pytest.raises(NotFound):
+        act(tx, context, actor(tx, "inspector_far"), handled.id, "check_pass")
+    planner = actor(tx, "planner")
+    assert allowed_actions(CaseState.handled, planner.role) == []
+
+
+def test_every_state_lists_its_allowed_actions(tx, context):
+    case = case_in_state(tx, context, CaseState.closed)
+    with pytest.raises(InvalidTransition, match="nothing"):
+        act(tx, context, actor(tx, "operator"), case.id, "verify")
+
+
+def test_concurrent_actions_cannot_both_win(cases_store, context):
+    """Two operators act on the same version at once: one wins, the other gets a conflict."""
+    with cases_store.transaction() as session:
+        case = case_in_state(session, context, CaseState.reported)
+        case_id = case.id
+    first = cases_store.sessions()
+    second = cases_store.sessions()
+    try:
+        a = first.get(Case, case_id)
+        b = second.get(Case, case_id)
+        assert a.version == b.version
+        act(first, context, actor(first, "operator"), case_id, "verify")
+        first.commit()
+        with pytest.raises(ConcurrentUpdate):
+            act(second, context, actor(second, "operator"), case_id, "reject",
+                ActionIn(reason="重复"))
+        second.rollback()
+    finally:
+        first.close()
+        second.close()
+    with cases_store.transaction() as session:
+        assert session.get(Case, case_id).state == "verified"
