@@ -7,7 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+import importlib
+import pkgutil
+from pathlib import Path
+
+from fastapi.staticfiles import StaticFiles
+
 from api import errors
+from api import routes as routes_package
 from api.routes import auth, cases, health, routing
 from geo.cases.service import CaseContext
 from geo.photos import PhotoLimits
@@ -54,8 +61,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.state.settings = settings
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(routing.router)
-    app.include_router(auth.router)
-    app.include_router(cases.router)
+    for module in (health, routing, auth, cases):
+        app.include_router(module.router)
+    # Further areas (maps, pages, stats, reports) register themselves: each module in api/routes
+    # with a `router` is included, in name order.
+    known = {"health", "routing", "auth", "cases"}
+    for found in sorted(m.name for m in pkgutil.iter_modules(routes_package.__path__)):
+        if found not in known:
+            module = importlib.import_module(f"api.routes.{found}")
+            if hasattr(module, "router"):
+                app.include_router(module.router)
+    static = Path(__file__).resolve().parent / "static"
+    # Leaflet and every map asset are served from here: nothing loads from a CDN.
+    app.mount("/static", StaticFiles(directory=static), name="static")
     return app

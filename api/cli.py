@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from api.commands import register_all
 from geo.errors import GridcaseError, InvalidImport
 from geo.settings import Settings, get_settings
 
@@ -292,6 +293,9 @@ def serve(
     port = port or settings.port
     console.print(f"gridcase serving on http://{host}:{port}  (API docs: /docs)")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+register_all(app)
 
 
 def main() -> None:

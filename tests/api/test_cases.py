@@ -12,8 +12,7 @@ from PIL import Image
 from pyproj import Geod
 
 from api.schemas import CaseList, CaseOut, CasePublic
-from tests.api.conftest import auth
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, auth
 
 PHOTOS = FIXTURES / "photos"
 GEOD = Geod(ellps="WGS84")
