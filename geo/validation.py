@@ -71,11 +71,12 @@ class Finding:
     area_m2: float | None = None
     repair: str | None = None
     fixable: bool = False
+    blocking: bool = True  # False: reported as a note, the import goes on
 
     @property
     def is_error(self) -> bool:
-        """A repaired finding is a note; everything else blocks the import."""
-        return self.repair is None
+        """A repaired or non-blocking finding is a note; everything else blocks the import."""
+        return self.repair is None and self.blocking
 
 
 LEVELS = ("district", "street", "community", "grid", "compound")
@@ -715,6 +716,12 @@ class _Context:
                 continue
             lon, lat = self._where(_largest_polygon(part))
             msg = f"{self._label(i)} extends {area:.1f} m² outside its {self._label(j)}"
+            # A community or street may serve land across its parent's line (插花地: a Wuchang
+            # community straddles three districts), so that is a note; a grid or compound
+            # outside its community is an error.
+            crossing_allowed = self.level[i] in ("community", "street")
+            if crossing_allowed:
+                msg += " (allowed: served by its own community across the line, 插花地)"
             findings.append(
                 Finding(
                     FindingKind.outside_parent,
@@ -724,6 +731,7 @@ class _Context:
                     lon=lon,
                     lat=lat,
                     area_m2=round(float(area), 2),
+                    blocking=not crossing_allowed,
                 )
             )
         return findings

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from pyproj import Geod
@@ -194,5 +195,33 @@ def test_lookups_use_the_generation_valid_at_report_time(settings, tmp_path):
         assert march.grid.code == "421281001001002"
         assert march.grid.generation < now.grid.generation
         assert march.grid.area_id != now.grid.area_id
+    finally:
+        store.dispose()
+
+
+def test_a_community_across_district_lines_is_served_by_its_community(settings, tmp_path):
+    """插花地: part of community 002 lies beyond its street (and district); routing follows the
+    community, and the import notes the crossing without refusing it."""
+    frame = gpd.read_file(FIXTURES / "import" / "valid.geojson")
+    annex = shapely.box(113.93, 29.71, 113.935, 29.72)  # east of the street's edge
+    community = frame.code == "421281001002"
+    frame.loc[community, "geometry"] = shapely.union(frame.loc[community, "geometry"].iloc[0],
+                                                     annex)
+    extra = frame[frame.code == "421281001002003"].copy()
+    extra["code"], extra["name"], extra["geometry"] = "421281001002004", "飞地网格", annex
+    frame = gpd.GeoDataFrame(pd.concat([frame, extra], ignore_index=True), crs=frame.crs)
+    path = tmp_path / "enclave.geojson"
+    frame.to_file(path, driver="GeoJSON")
+    store = fresh_store(settings, "enclave")
+    try:
+        with store.transaction() as session:
+            importing.import_areas(session, REPO / "data" / "chibi" / "boundary.geojson")
+            result = importing.import_areas(session, path)
+        notes = [f for f in result.findings if f.kind == "outside_parent"]
+        assert notes and all(not f.is_error for f in notes) and "插花地" in notes[0].message
+        decision = Router(store.sessions).route(113.9325, 29.715)
+        assert decision.grid.code == "421281001002004"
+        assert decision.community.code == "421281001002"
+        assert decision.street.code == "421281001" and decision.district.code == "421281"
     finally:
         store.dispose()
