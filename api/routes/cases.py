@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -135,11 +136,13 @@ async def create_case(request: Request, response: Response, actor: ActorDep,
     """Report a problem (JSON, or multipart with photos); retries carry an Idempotency-Key."""
     report, photos = await _read_submission(request, ReportIn)
     ctx = _context(request)
-    case, created = submit_report(session, ctx, actor, report, photos, idempotency_key)
+    # Decoding photos and routing are blocking work: keep them off the event loop.
+    case, created = await run_in_threadpool(submit_report, session, ctx, actor, report, photos,
+                                            idempotency_key)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/cases/{case.id}"
-    return case_out(session, case, actor, detail=True)
+    return await run_in_threadpool(case_out, session, case, actor, True)
 
 
 @router.post("/cases/{ref}/actions/{action}", response_model=CaseOut)
@@ -147,8 +150,9 @@ async def case_action(request: Request, ref: str, action: str, actor: ActorDep,
                       session: SessionDep) -> CaseOut:
     """Apply a workflow action; 409 names the state and the allowed actions, 403 the rule."""
     data, photos = await _read_submission(request, ActionIn)
-    case = act(session, _context(request), actor, _ref(ref), action, data, photos)
-    return case_out(session, case, actor, detail=True)
+    case = await run_in_threadpool(act, session, _context(request), actor, _ref(ref), action,
+                                   data, photos)
+    return await run_in_threadpool(case_out, session, case, actor, True)
 
 
 def _ref(ref: str) -> int | str:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from geo.coords import CoordinateSystem
@@ -89,6 +90,22 @@ def _parse_geojson(body: bytes) -> tuple[list[float], list[float], list[str | No
     return lons, lats, cats
 
 
+def _check_batch(router: Router, lons: list[float], lats: list[float],
+                 cats: list[str | None]) -> None:
+    """Every point valid and every category known, or a 422 naming the first bad point."""
+    for number, (x, y) in enumerate(zip(lons, lats, strict=True)):
+        try:
+            check_coordinates(x, y)
+        except InvalidCoordinates as exc:
+            raise InvalidCoordinates(f"point {number}: {exc.message}",
+                                     field=f"points[{number}].{exc.field}") from None
+    known = router.snapshot().categories
+    for number, code in enumerate(cats):
+        if code is not None and code not in known:
+            raise UnknownCategory(f"point {number}: category {code!r} is not in the catalogue",
+                                  field=f"points[{number}].category")
+
+
 @router.post(
     "/route/batch",
     response_model=list[RoutingDecision],
@@ -115,17 +132,7 @@ async def route_batch(
     if len(lons) > BATCH_LIMIT:
         raise InvalidInput(f"{len(lons)} points exceed the batch limit of {BATCH_LIMIT}", field="body")
     # Refuse the whole batch before streaming starts: a 4xx cannot follow a 200.
-    for number, (x, y) in enumerate(zip(lons, lats, strict=True)):
-        try:
-            check_coordinates(x, y)
-        except InvalidCoordinates as exc:
-            raise InvalidCoordinates(f"point {number}: {exc.message}",
-                                     field=f"points[{number}].{exc.field}") from None
-    known = router.snapshot().categories
-    for number, code in enumerate(cats):
-        if code is not None and code not in known:
-            raise UnknownCategory(f"point {number}: category {code!r} is not in the catalogue",
-                                  field=f"points[{number}].category")
+    await run_in_threadpool(_check_batch, router, lons, lats, cats)
 
     def stream() -> Iterator[bytes]:
         yield b"["
