@@ -697,6 +697,12 @@ class _Context:
             )
         return findings
 
+    def _located(self, kind: FindingKind, msg: str, i: int, lon: float | None,
+                 lat: float | None, area: float, blocking: bool = True) -> Finding:
+        """A finding about feature i, at a place, with an area in m²."""
+        return Finding(kind, msg, code=self.code[i], row=self._row(i), lon=lon, lat=lat,
+                       area_m2=round(float(area), 2), blocking=blocking)
+
     def outside_findings(self, tolerance_m2: float) -> list[Finding]:
         """Report features reaching outside their parent by more than the tolerance."""
         in_file = self.in_file
@@ -722,18 +728,8 @@ class _Context:
             crossing_allowed = self.level[i] in ("community", "street")
             if crossing_allowed:
                 msg += " (allowed: served by its own community across the line, 插花地)"
-            findings.append(
-                Finding(
-                    FindingKind.outside_parent,
-                    msg,
-                    code=self.code[i],
-                    row=self._row(i),
-                    lon=lon,
-                    lat=lat,
-                    area_m2=round(float(area), 2),
-                    blocking=not crossing_allowed,
-                )
-            )
+            findings.append(self._located(FindingKind.outside_parent, msg, i, lon, lat, area,
+                                          blocking=not crossing_allowed))
         return findings
 
     def overlap_findings(self, tolerance_m2: float) -> list[Finding]:
@@ -767,17 +763,7 @@ class _Context:
                 f"{self._label(i)} overlaps {'' if siblings else 'non-sibling '}"
                 f"{self._label(j)} by {area:.1f} m²"
             )
-            findings.append(
-                Finding(
-                    FindingKind.overlap,
-                    msg,
-                    code=self.code[i],
-                    row=self._row(i),
-                    lon=lon,
-                    lat=lat,
-                    area_m2=round(float(area), 2),
-                )
-            )
+            findings.append(self._located(FindingKind.overlap, msg, i, lon, lat, area))
         return findings
 
     def gap_findings(self, tolerance_m2: float) -> list[Finding]:
@@ -803,17 +789,7 @@ class _Context:
                     continue
                 lon, lat = self._where(part)
                 msg = f"{self._label(j)}: {area:.1f} m² not covered by its {PLURAL[child_level]}"
-                findings.append(
-                    Finding(
-                        FindingKind.gap,
-                        msg,
-                        code=self.code[j],
-                        row=self._row(j),
-                        lon=lon,
-                        lat=lat,
-                        area_m2=round(float(area), 2),
-                    )
-                )
+                findings.append(self._located(FindingKind.gap, msg, j, lon, lat, area))
         return findings
 
 

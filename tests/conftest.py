@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,9 @@ def store(settings: Settings) -> Iterator[Store]:
     store.dispose()
 
 
-@pytest.fixture
-def session(store: Store) -> Iterator[Session]:
-    """A session inside a transaction rolled back after the test (commits become savepoints)."""
+@contextmanager
+def rolled_back(store: Store) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back at the end (commits become savepoints)."""
     connection = store.engine.connect()
     outer = connection.begin()
     session = Session(bind=connection, join_transaction_mode="create_savepoint",
@@ -72,6 +73,13 @@ def session(store: Store) -> Iterator[Session]:
         session.close()
         outer.rollback()
         connection.close()
+
+
+@pytest.fixture
+def session(store: Store) -> Iterator[Session]:
+    """A session on the empty database, rolled back after the test."""
+    with rolled_back(store) as session:
+        yield session
 
 
 @pytest.fixture(scope="session")

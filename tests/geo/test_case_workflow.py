@@ -14,7 +14,7 @@ from geo.cases.service import ActionIn, ReportIn, act, submit_report
 from geo.cases.workflow import ACTIONS, CaseState, allowed_actions
 from geo.errors import ActionForbidden, ConcurrentUpdate, InvalidTransition, NotFound
 from geo.store.models import Account, Case
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, rolled_back
 
 AFTER = (FIXTURES / "photos" / "canal_after.jpg").read_bytes()
 CANAL = (113.8999, 29.7249)
@@ -23,16 +23,8 @@ CANAL = (113.8999, 29.7249)
 @pytest.fixture
 def tx(cases_store):
     """A session on the cases database, rolled back after the test."""
-    connection = cases_store.engine.connect()
-    outer = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint",
-                      expire_on_commit=False)
-    try:
+    with rolled_back(cases_store) as session:
         yield session
-    finally:
-        session.close()
-        outer.rollback()
-        connection.close()
 
 
 @pytest.fixture
