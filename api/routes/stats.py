@@ -1,0 +1,207 @@
+"""Indicators and reports: `GET /api/v1/stats`, `GET /reports/weekly`, `GET /reports/monthly`.
+
+Who may read them: planners and command-centre staff (operator, dispatcher, admin), signed in with
+a bearer token. Unit handlers, inspectors and residents get a 403: a ranking of units is for the
+centre. The definitions live in geo/stats.py; this module only parses, checks and renders.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel
+
+from api.deps import SessionDep
+from api.security import ActorDep
+from geo import stats
+from geo.accounts import Actor, Role
+from geo.errors import ActionForbidden, InvalidInput
+
+router = APIRouter(tags=["stats"])
+READERS = frozenset({Role.planner, Role.operator, Role.dispatcher, Role.admin})
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates" / "reports"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+def _may_read(actor: Actor) -> None:
+    if actor.role not in READERS:
+        raise ActionForbidden(f"role {actor.role.value} may not read statistics; planners and "
+                              "command-centre staff may", field="authorization")
+
+
+def _date(value: str | None, field: str, default: date) -> date:
+    if value is None or value == "":
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date YYYY-MM-DD, not {value!r}",
+                           field=field) from None
+
+
+def _month(value: str) -> date:
+    if not re.fullmatch(r"\d{4}-\d{2}", value or ""):
+        raise InvalidInput(f"month must be YYYY-MM, not {value!r}", field="month")
+    try:
+        return date.fromisoformat(value + "-01")
+    except ValueError:
+        raise InvalidInput(f"month must be YYYY-MM, not {value!r}", field="month") from None
+
+
+def _format(value: str) -> str:
+    if value not in ("html", "csv", "xlsx"):
+        raise InvalidInput(f"format must be html, csv or xlsx, not {value!r}", field="format")
+    return value
+
+
+def _today() -> date:
+    return datetime.now(stats.CHINA).date()
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe scalars: numpy to Python, NaN to None."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class IndicatorDefinition(BaseModel):
+    """How one indicator is computed."""
+
+    name: str
+    name_zh: str
+    kind: str
+    formula: str
+
+
+class StatsOut(BaseModel):
+    """Indicators of a period, in total and per group."""
+
+    start: date
+    end: date
+    group_by: str | None
+    totals: dict[str, float | int | None]
+    groups: list[dict[str, Any]]
+    definitions: list[IndicatorDefinition]
+
+
+@router.get("/api/v1/stats", response_model=StatsOut)
+def get_stats(
+    session: SessionDep, actor: ActorDep,
+    start: Annotated[str | None, Query(alias="from", description="first day, YYYY-MM-DD "
+                                       "(default: first day of this month)")] = None,
+    end: Annotated[str | None, Query(alias="to", description="last day, included "
+                                     "(default: today)")] = None,
+    group_by: Annotated[str | None, Query(description="unit, street, community, grid, "
+                                          "inspector, category or day")] = None,
+) -> StatsOut:
+    """Every indicator for the days from `from` to `to` (China time, both included)."""
+    _may_read(actor)
+    today = _today()
+    first = _date(start, "from", today.replace(day=1))
+    last = _date(end, "to", today)
+    group = group_by or None
+    if group is not None and group not in stats.GROUPS + ("day",):
+        raise InvalidInput(f"group_by must be one of {', '.join(stats.GROUPS)}, day or empty, "
+                           f"not {group!r}", field="group_by")
+    stats.period(first, last)
+    total = stats.totals(session, start=first, end=last)
+    groups = [] if group is None else [
+        {k: _plain(v) for k, v in row.items()}
+        for row in stats.indicators(session, start=first, end=last, group_by=group)
+        .to_dict(orient="records")]
+    return StatsOut(
+        start=first, end=last, group_by=group,
+        totals={k: _plain(v) for k, v in total.items()},
+        groups=groups,
+        definitions=[IndicatorDefinition(name=i.name, name_zh=i.name_zh, kind=i.kind,
+                                         formula=i.formula) for i in stats.INDICATORS],
+    )
+
+
+# -- reports ------------------------------------------------------------------------------------
+def _fmt(column: str, value: Any) -> str:
+    value = _plain(value)
+    if value is None:
+        return "–"
+    indicator = stats.BY_NAME.get(column)
+    if indicator is not None and indicator.kind == "rate":
+        return f"{value * 100:.2f}%"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _fmt_summary(row: dict[str, Any], column: str) -> str:
+    # In the summary table each row is one indicator: format by the row's indicator.
+    return _fmt(row["indicator"], row[column])
+
+
+def render_report_html(report: stats.Report) -> str:
+    """The report as one self-contained HTML page: tables and an inline SVG chart, no script."""
+    tables = []
+    for name, frame in report.tables.items():
+        records = frame.to_dict(orient="records")
+        columns = [str(c) for c in frame.columns]
+        if name == "summary":
+            rows = [[r["indicator"], r["指标"], *(_fmt_summary(r, c) for c in columns[2:4]),
+                     r["formula"]] for r in records]
+        else:
+            rows = [[_fmt(c, r[c]) for c in columns] for r in records]
+        tables.append({"name": name, "columns": columns, "rows": rows})
+    return TEMPLATES.get_template("report.html").render(
+        report=report, tables=tables, chart=stats.report_svg(report),
+        definitions=stats.INDICATORS)
+
+
+def report_response(report: stats.Report, fmt: str, stem: str) -> Response:
+    """The report as HTML, CSV (main table, UTF-8 with BOM for Excel) or XLSX."""
+    if fmt == "csv":
+        return Response("\ufeff" + stats.report_csv(report), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'})
+    if fmt == "xlsx":
+        return Response(
+            stats.report_xlsx(report),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'})
+    return HTMLResponse(render_report_html(report))
+
+
+@router.get("/reports/weekly", response_class=HTMLResponse)
+def weekly(session: SessionDep, actor: ActorDep,
+           week: Annotated[str | None, Query(description="any day of the week, YYYY-MM-DD")]
+           = None,
+           format: Annotated[str, Query(description="html, csv or xlsx")] = "html") -> Response:
+    """The weekly report (周报): intake and handling per day, streets, categories."""
+    _may_read(actor)
+    fmt = _format(format)
+    day = _date(week, "week", _today())
+    report = stats.weekly_report(session, day)
+    return report_response(report, fmt, f"weekly-{report.period.start}")
+
+
+@router.get("/reports/monthly", response_class=HTMLResponse)
+def monthly(session: SessionDep, actor: ActorDep,
+            month: Annotated[str | None, Query(description="YYYY-MM")] = None,
+            format: Annotated[str, Query(description="html, csv or xlsx")] = "html") -> Response:
+    """The monthly ranking (月度排名) of units by disposal rate."""
+    _may_read(actor)
+    fmt = _format(format)
+    first = _month(month) if month is not None else _today().replace(day=1)
+    report = stats.monthly_ranking(session, first)
+    return report_response(report, fmt, f"monthly-{first:%Y-%m}")

@@ -1,0 +1,505 @@
+"""Indicators (考核指标) of the case workflow, defined once: here, for the code, the API and the docs.
+
+Periods are whole days in China Standard Time (Asia/Shanghai), `start` and `end` both included.
+Two kinds of count:
+
+- **flows**: events of the case log that happened in the period (reported, verified, filed,
+  dispatched, handled, closed, returned, reworked, extended), each counted once, for the group of
+  its case (grid, community, street, category, inspector = the grid worker who reported it) and for
+  the unit named on the event (the unit holding the case when it happened). Every event counts for
+  exactly one group, so per-group counts always add up to the totals.
+- **due** (应结案): cases whose deadline in force (`cases.deadline_at`, after extensions and parking)
+  falls in the period, except cases now parked (挂账: the clock stops and unparking moves the
+  deadline), voided or merged. Counted for the case's current unit.
+
+Flows come from the daily rollup `stats_daily` (one row per day and per value of each grouping;
+kept by a statement trigger on every insert into `case_event`, so every path that writes events
+keeps it exact; `rebuild_rollup` recomputes it from the log; migration 0003)
+or, with `source="events"`, straight from the raw event log (same numbers, slower: the benchmark
+compares them). "Due" figures come from `cases` through a covering index on `deadline_at`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import InvalidInput
+
+CHINA = ZoneInfo("Asia/Shanghai")
+GroupBy = Literal["unit", "street", "community", "grid", "inspector", "category", "day"]
+GROUPS: tuple[str, ...] = ("unit", "street", "community", "grid", "inspector", "category")
+Source = Literal["rollup", "events"]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One indicator: its name, Chinese name, formula in words, and how SQL computes it.
+
+    `sql` is an expression over the aggregated columns of one group (the flow and due counts named
+    in the formulas), so the definition in the docs and the number in a report cannot drift apart.
+    """
+
+    name: str
+    name_zh: str
+    kind: Literal["count", "rate", "hours"]
+    formula: str
+    sql: str
+
+
+def _rate(num: str, den: str) -> str:
+    return f"round(({num})::numeric / nullif({den}, 0), 6)"
+
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator("reported", "上报数", "count",
+              "cases reported in the period (report events)", "reported"),
+    Indicator("verified", "受理数", "count",
+              "cases verified (受理/核实) in the period", "verified"),
+    Indicator("filed", "立案数", "count", "cases filed (立案) in the period", "filed"),
+    Indicator("dispatched", "派遣数", "count",
+              "dispatch and re-dispatch events in the period, each for the unit it sent the case "
+              "to (a case returned and re-dispatched counts once for each unit)", "dispatched"),
+    Indicator("handled", "回告数", "count",
+              "handle events in the period: the unit reported the case handled (处置回告), with "
+              "after-photos; a reworked case that is handled again counts again", "handled"),
+    Indicator("closed", "结案数", "count",
+              "cases closed (结案) in the period: handled, passed the on-site check (核查) and closed "
+              "by the command centre", "closed"),
+    Indicator("returned", "回退数", "count",
+              "return events (回退) in the period, for the unit that returned the case",
+              "returned"),
+    Indicator("reworked", "返工数", "count",
+              "failed on-site checks (核查不通过 → 返工) in the period", "reworked"),
+    Indicator("extended", "延期数", "count",
+              "approved extensions (延期) in the period", "extended"),
+    Indicator("due", "应结案数", "count",
+              "cases whose deadline in force falls in the period (not parked, voided or merged)",
+              "due"),
+    Indicator("overdue", "超期数", "count",
+              "due cases not closed by their deadline (closed late or still open): due − closed "
+              "on time", "due - closed_on_time"),
+    Indicator("closure_rate", "结案率", "rate",
+              "closed / due, where closed counts due cases closed by the end of the period",
+              _rate("closed_due", "due")),
+    Indicator("on_time_closure_rate", "按期结案率", "rate",
+              "closed on time / due: due cases closed at or before their deadline",
+              _rate("closed_on_time", "due")),
+    Indicator("disposal_rate", "处置率", "rate",
+              "disposed / dispatched, where a case is disposed when it is closed (handled and "
+              "passed the on-site check): closed / dispatched, as Chibi publishes it "
+              "(6,967 / 7,389 = 94.29%)", _rate("closed", "dispatched")),
+    Indicator("handled_rate", "回告率", "rate",
+              "handled / dispatched: the standard's literal 处置数/派遣数, counting the unit's "
+              "report back before the on-site check", _rate("handled", "dispatched")),
+    Indicator("on_time_disposal_rate", "按期处置率", "rate",
+              "handled on time / handled: handle events at or before the deadline in force "
+              "when the case was handled", _rate("handled_on_time", "handled")),
+    Indicator("rework_rate", "返工率", "rate",
+              "reworked / handled: the share of handlings sent back by the on-site check",
+              _rate("reworked", "handled")),
+    Indicator("extension_rate", "延期率", "rate",
+              "extended / dispatched", _rate("extended", "dispatched")),
+    Indicator("handling_hours_mean", "平均处置时长", "hours",
+              "mean of the hours from the case's latest dispatch (or re-dispatch) to each handle "
+              "event in the period; wall-clock hours (parked time included)",
+              "round(handling_hours_mean::numeric, 2)"),
+    Indicator("handling_hours_p90", "处置时长P90", "hours",
+              "90th percentile (continuous) of the same hours",
+              "round(handling_hours_p90::numeric, 2)"),
+)
+BY_NAME: dict[str, Indicator] = {i.name: i for i in INDICATORS}
+COLUMNS: tuple[str, ...] = tuple(i.name for i in INDICATORS)
+
+
+@dataclass
+class Period:
+    """Whole days in China Standard Time, both ends included; `t0`/`t1` bound it half-open."""
+
+    start: date
+    end: date
+
+    @property
+    def t0(self) -> datetime:
+        """The first instant of the period."""
+        return datetime.combine(self.start, time(), CHINA)
+
+    @property
+    def t1(self) -> datetime:
+        """The first instant after the period."""
+        return datetime.combine(self.end + timedelta(days=1), time(), CHINA)
+
+
+@dataclass
+class Report:
+    """What a weekly report or monthly ranking shows; renderers turn it into HTML, CSV, XLSX."""
+
+    kind: Literal["weekly", "monthly"]
+    title: str
+    period: Period
+    totals: pd.Series
+    # Named tables in display order; the first is the main one (CSV has it, XLSX has them all).
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # Data of the chart: one row per bar or point.
+    chart: pd.DataFrame = field(default_factory=pd.DataFrame)
+    chart_title: str = ""
+
+
+def period(start: date, end: date) -> Period:
+    """A checked period (InvalidInput naming `from`/`to` otherwise)."""
+    if end < start:
+        raise InvalidInput(f"`to` ({end}) is before `from` ({start})", field="to")
+    if (end - start).days > 366 * 20:
+        raise InvalidInput("a period of at most 20 years", field="from")
+    return Period(start, end)
+
+
+# -- SQL ----------------------------------------------------------------------------------------
+# Group keys per source, chosen from these fixed tables (never from request text).
+# r: stats_daily, e: case_event, c: cases. "day" is the event's (or deadline's) China-time date.
+# The rollup holds one row per day and value of each dimension (`dim`), "all" for the city.
+_DIM_ROLLUP = {g: g for g in GROUPS} | {"day": "all", None: "all"}
+_KEY_ROLLUP = {g: "r.key" for g in GROUPS} | {"day": "r.day", None: "NULL::text"}
+_KEY_EVENTS = {"unit": "coalesce(e.unit_code, c.unit_code)", "street": "c.street_code",
+               "community": "c.community_code", "grid": "c.grid_code",
+               "inspector": "c.reported_by", "category": "c.category_code",
+               "day": "(e.at AT TIME ZONE 'Asia/Shanghai')::date", None: "NULL::text"}
+_KEY_DUE = {"unit": "c.unit_code", "street": "c.street_code", "community": "c.community_code",
+            "grid": "c.grid_code", "inspector": "c.reported_by", "category": "c.category_code",
+            "day": "(c.deadline_at AT TIME ZONE 'Asia/Shanghai')::date", None: "NULL::text"}
+FLOWS = ("reported", "verified", "filed", "dispatched", "handled", "handled_on_time", "closed",
+         "returned", "reworked", "extended")
+DUES = ("due", "closed_due", "closed_on_time")
+# Auxiliary counts shown next to the indicators so every rate can be checked by hand.
+AUXILIARY = ("handled_on_time", "closed_due", "closed_on_time")
+_EVENT_TESTS = {
+    "reported": "e.action = 'report'", "verified": "e.action = 'verify'",
+    "filed": "e.action = 'file'", "dispatched": "e.action IN ('dispatch', 'redispatch')",
+    "handled": "e.action = 'handle'",
+    "handled_on_time": "e.action = 'handle' AND e.at <= c.deadline_at",
+    "closed": "e.action = 'close'", "returned": "e.action = 'return'",
+    "reworked": "e.action = 'check_fail'", "extended": "e.action = 'approve_extension'",
+}
+_ACTIONS = ("report", "verify", "file", "dispatch", "redispatch", "handle", "close", "return",
+            "check_fail", "approve_extension")
+
+
+def _zeros(names: tuple[str, ...]) -> str:
+    return ", ".join(f"0 AS {n}" for n in names)
+
+
+def _due_rows(group_by: str | None) -> str:
+    # Cases whose deadline in force falls in the period; parked ones wait for their new deadline.
+    return f"""
+        SELECT {_KEY_DUE[group_by]} AS key, {_zeros(FLOWS)},
+               count(*) AS due,
+               count(*) FILTER (WHERE c.state = 'closed' AND c.closed_at < :t1) AS closed_due,
+               count(*) FILTER (WHERE c.state = 'closed' AND c.closed_at <= c.deadline_at)
+                   AS closed_on_time,
+               NULL::real AS h
+        FROM cases c
+        WHERE c.deadline_at >= :t0 AND c.deadline_at < :t1
+          AND c.state NOT IN ('parked', 'voided', 'merged')
+        GROUP BY 1"""
+
+
+def _rollup_rows(group_by: str | None) -> str:
+    key = _KEY_ROLLUP[group_by]
+    sums = ", ".join(f"sum(r.{n}) AS {n}" for n in FLOWS)
+    return f"""
+        SELECT {key} AS key, {sums}, {_zeros(DUES)}, NULL::real AS h
+        FROM stats_daily r WHERE r.dim = :dim AND r.day BETWEEN :d0 AND :d1
+        GROUP BY 1
+        UNION ALL
+        SELECT {key} AS key, {_zeros(FLOWS)}, {_zeros(DUES)}, h
+        FROM stats_daily r CROSS JOIN LATERAL unnest(r.handling_hours) AS h
+        WHERE r.dim = :dim AND r.day BETWEEN :d0 AND :d1 AND cardinality(r.handling_hours) > 0"""
+
+
+def _event_rows(group_by: str | None) -> str:
+    counts = ", ".join(f"({test})::int AS {n}" for n, test in _EVENT_TESTS.items())
+    actions = ", ".join(f"'{a}'" for a in _ACTIONS)
+    return f"""
+        SELECT {_KEY_EVENTS[group_by]} AS key, {counts}, {_zeros(DUES)}, hd.h
+        FROM case_event e
+        JOIN cases c ON c.id = e.case_id
+        LEFT JOIN LATERAL (
+            SELECT (extract(epoch FROM e.at - max(d.at)) / 3600)::real AS h
+            FROM case_event d
+            WHERE e.action = 'handle' AND d.case_id = e.case_id
+              AND d.action IN ('dispatch', 'redispatch') AND d.at <= e.at
+        ) hd ON true
+        WHERE e.at >= :t0 AND e.at < :t1 AND e.action IN ({actions})"""
+
+
+def indicators_sql(group_by: str | None, source: Source = "rollup") -> str:
+    """The one SQL statement behind `indicators` (parameters :d0 :d1 :t0 :t1 :dim)."""
+    rows = _rollup_rows(group_by) if source == "rollup" else _event_rows(group_by)
+    sums = ", ".join(f"sum({n})::bigint AS {n}" for n in FLOWS + DUES)
+    outputs = ",\n       ".join(f"{i.sql} AS {i.name}" for i in INDICATORS)
+    aux = ", ".join(n for n in AUXILIARY)
+    return f"""
+SELECT key, {outputs}, {aux}
+FROM (
+    SELECT key, {sums},
+           avg(h) AS handling_hours_mean,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY h) AS handling_hours_p90
+    FROM ({rows}
+        UNION ALL {_due_rows(group_by)}
+    ) x
+    GROUP BY key
+) a
+ORDER BY key"""
+
+
+def _check_group(group_by: str | None) -> None:
+    if group_by is not None and group_by not in GROUPS + ("day",):
+        raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)} (or empty), "
+                           f"not {group_by!r}", field="group_by")
+
+
+def indicators(session: Session, *, start: date, end: date, group_by: GroupBy | str | None = None,
+               source: Source = "rollup") -> pd.DataFrame:
+    """Every indicator for the period, one row per group (or one row when `group_by` is None).
+
+    Columns: the group key (named after `group_by`) and its `name`, then `COLUMNS` (counts as
+    integers, rates as fractions with None when the denominator is 0, hours as floats), then the
+    auxiliary counts `AUXILIARY`. Groups with no activity at all are absent.
+    """
+    _check_group(group_by)
+    p = period(start, end)
+    result = session.execute(text(indicators_sql(group_by, source)),
+                             {"d0": p.start, "d1": p.end, "t0": p.t0, "t1": p.t1,
+                              "dim": _DIM_ROLLUP[group_by]})
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    if group_by is None:
+        if frame.empty:
+            frame = pd.DataFrame([{"key": None}])
+        frame = frame.drop(columns="key")
+    else:
+        frame = frame.rename(columns={"key": group_by})
+        # Keys stay plain objects (None for "no unit/grid/inspector"), never NaN.
+        keys = frame[group_by].astype(object)
+        frame[group_by] = keys.where(keys.notna(), None)
+        frame.insert(1, "name", _labels(session, group_by, frame[group_by].tolist()))
+    for column in COLUMNS + AUXILIARY:
+        kind = BY_NAME[column].kind if column in BY_NAME else "count"
+        if column not in frame:
+            continue
+        if kind == "count":
+            frame[column] = frame[column].fillna(0).astype("int64")
+        else:
+            frame[column] = frame[column].astype("float64")
+    if group_by is None:
+        frame = frame.reset_index(drop=True)
+    return frame
+
+
+def totals(session: Session, *, start: date, end: date, source: Source = "rollup") -> pd.Series:
+    """The indicators of the whole period as one Series (name → value)."""
+    return indicators(session, start=start, end=end, source=source).iloc[0]
+
+
+def _labels(session: Session, group_by: str, keys: list) -> list[str | None]:
+    """Display names of group keys: unit, area and category names (codes stay the key)."""
+    codes = [str(k) for k in keys if k is not None]
+    names: dict[str, str] = {}
+    if group_by == "unit":
+        sql = "SELECT code, name FROM unit WHERE code = ANY(:codes)"
+    elif group_by in ("street", "community", "grid"):
+        # The name in the newest generation that has the code.
+        sql = ("SELECT DISTINCT ON (code) code, name FROM area WHERE level = :level "
+               "AND code = ANY(:codes) ORDER BY code, generation_high DESC")
+    elif group_by == "category":
+        sql = "SELECT code, name FROM category WHERE code = ANY(:codes)"
+    elif group_by == "inspector":
+        sql = ("SELECT username, coalesce(display_name, username) FROM account "
+               "WHERE username = ANY(:codes)")
+    else:
+        return [str(k) if k is not None else None for k in keys]
+    if codes:
+        rows = session.execute(text(sql), {"codes": codes, "level": group_by}).all()
+        names = {code: name for code, name in rows}
+    return [names.get(str(k), str(k)) if k is not None else "（无）" for k in keys]
+
+
+# -- reports ------------------------------------------------------------------------------------
+SUMMARY = ("reported", "verified", "filed", "dispatched", "handled", "closed", "returned",
+           "reworked", "extended", "due", "overdue", "closure_rate", "on_time_closure_rate",
+           "disposal_rate", "on_time_disposal_rate", "rework_rate", "extension_rate",
+           "handling_hours_mean", "handling_hours_p90")
+RANKING = ("dispatched", "handled", "closed", "returned", "reworked", "due", "overdue",
+           "disposal_rate", "on_time_disposal_rate", "on_time_closure_rate", "rework_rate",
+           "handling_hours_mean")
+
+
+def _summary_table(this: pd.Series, before: pd.Series, this_label: str,
+                   before_label: str) -> pd.DataFrame:
+    rows = [{"indicator": n, "指标": BY_NAME[n].name_zh, this_label: this[n],
+             before_label: before[n], "formula": BY_NAME[n].formula} for n in SUMMARY]
+    return pd.DataFrame(rows)
+
+
+def weekly_report(session: Session, week: date, source: Source = "rollup") -> Report:
+    """The weekly report (周报) of the Monday-to-Sunday week containing `week`."""
+    monday = week - timedelta(days=week.weekday())
+    p = period(monday, monday + timedelta(days=6))
+    this = totals(session, start=p.start, end=p.end, source=source)
+    before = totals(session, start=p.start - timedelta(days=7), end=p.end - timedelta(days=7),
+                    source=source)
+    daily = indicators(session, start=p.start, end=p.end, group_by="day", source=source)
+    days = pd.DataFrame({"day": [p.start + timedelta(days=i) for i in range(7)]})
+    daily = days.merge(daily.drop(columns="name"), on="day", how="left")
+    for column in ("reported", "dispatched", "handled", "closed", "returned", "overdue"):
+        daily[column] = daily[column].fillna(0).astype("int64")
+    daily = daily[["day", "reported", "dispatched", "handled", "closed", "returned", "overdue"]]
+    streets = indicators(session, start=p.start, end=p.end, group_by="street", source=source)
+    streets = streets[["street", "name", "reported", "dispatched", "handled", "closed",
+                       "overdue", "disposal_rate", "on_time_disposal_rate"]]
+    categories = indicators(session, start=p.start, end=p.end, group_by="category", source=source)
+    categories = (categories.sort_values(["reported", "category"], ascending=[False, True])
+                  .head(10)[["category", "name", "reported", "dispatched", "closed",
+                             "disposal_rate"]].reset_index(drop=True))
+    iso = monday.isocalendar()
+    return Report(
+        kind="weekly",
+        title=f"周报 Weekly report {iso.year}-W{iso.week:02d} ({p.start} – {p.end})",
+        period=p, totals=this,
+        tables={"daily": daily,
+                "summary": _summary_table(this, before, "this week", "previous week"),
+                "streets": streets, "top categories": categories},
+        chart=daily.set_index("day")[["reported", "dispatched", "handled", "closed"]],
+        chart_title="Intake and handling per day (上报/派遣/回告/结案)",
+    )
+
+
+def monthly_ranking(session: Session, month: date, source: Source = "rollup") -> Report:
+    """The monthly ranking (月度排名) of units by disposal rate for the month containing `month`.
+
+    Units with no dispatch in the month have no disposal rate and are not ranked. Ties: more
+    cases dispatched first, then the better on-time disposal rate, then the unit code.
+    """
+    first = month.replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    p = period(first, last)
+    units = indicators(session, start=p.start, end=p.end, group_by="unit", source=source)
+    ranked = units[units["dispatched"] > 0].sort_values(
+        ["disposal_rate", "dispatched", "on_time_disposal_rate", "unit"],
+        ascending=[False, False, False, True], na_position="last").reset_index(drop=True)
+    ranked.insert(0, "rank", ranked.index + 1)
+    ranked = ranked[["rank", "unit", "name", *RANKING]]
+    this = totals(session, start=p.start, end=p.end, source=source)
+    prev_last = first - timedelta(days=1)
+    before = totals(session, start=prev_last.replace(day=1), end=prev_last, source=source)
+    streets = indicators(session, start=p.start, end=p.end, group_by="street", source=source)[
+        ["street", "name", "dispatched", "closed", "overdue", "disposal_rate",
+         "on_time_closure_rate"]]
+    return Report(
+        kind="monthly",
+        title=f"月度排名 Monthly ranking of units by disposal rate, {first:%Y-%m}",
+        period=p, totals=this,
+        tables={"ranking": ranked,
+                "summary": _summary_table(this, before, "this month", "previous month"),
+                "streets": streets},
+        chart=ranked.set_index("name")[["disposal_rate"]],
+        chart_title="Disposal rate by unit (处置率 = closed / dispatched)",
+    )
+
+
+# -- rendering helpers shared by the API and the CLI --------------------------------------------
+def report_csv(report: Report) -> str:
+    """The main table of a report as CSV (UTF-8; the caller adds a BOM for Excel if wanted)."""
+    return next(iter(report.tables.values())).to_csv(index=False)
+
+
+def report_xlsx(report: Report) -> bytes:
+    """Every table of a report, one sheet each, as an .xlsx workbook (openpyxl)."""
+    import io
+
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, table in report.tables.items():
+        sheet = book.create_sheet(title=name[:31])
+        sheet.append([str(c) for c in table.columns])
+        for row in table.itertuples(index=False):
+            sheet.append([_cell(v) for v in row])
+        for i, column in enumerate(table.columns, start=1):
+            if BY_NAME.get(str(column)) and BY_NAME[str(column)].kind == "rate":
+                for cell in sheet[get_column_letter(i)][1:]:
+                    cell.number_format = "0.00%"
+        sheet.freeze_panes = "A2"
+    meta = book.create_sheet(title="definitions")
+    meta.append(["indicator", "指标", "formula"])
+    for indicator in INDICATORS:
+        meta.append([indicator.name, indicator.name_zh, indicator.formula])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _cell(value: object) -> object:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def report_svg(report: Report) -> str:
+    """The report's chart as an inline SVG (matplotlib, text kept as text: no fonts embedded)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = report.chart
+    with plt.rc_context({"svg.fonttype": "none", "font.size": 9}):
+        if report.kind == "weekly":
+            fig, ax = plt.subplots(figsize=(8, 3.2))
+            labels = [f"{d:%a %m-%d}" for d in data.index]
+            width = 0.2
+            for i, column in enumerate(data.columns):
+                ax.bar([x + (i - 1.5) * width for x in range(len(data))], data[column],
+                       width=width, label=column)
+            ax.set_xticks(range(len(data)), labels)
+            ax.legend(ncols=4, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
+            ax.set_ylabel("cases")
+        else:
+            height = max(2.0, 0.18 * len(data) + 0.8)
+            fig, ax = plt.subplots(figsize=(8, height))
+            values = data["disposal_rate"].fillna(0) * 100
+            ax.barh(range(len(data)), values, color="#3b7dd8")
+            ax.set_yticks(range(len(data)), [str(n) for n in data.index])
+            ax.invert_yaxis()
+            ax.set_xlim(0, 100)
+            ax.set_xlabel("disposal rate, %")
+        ax.set_title(report.chart_title, loc="left")
+        ax.spines[["top", "right"]].set_visible(False)
+        buffer = io.StringIO()
+        import warnings
+
+        with warnings.catch_warnings():
+            # Without a CJK font installed, matplotlib warns about glyphs it only measures: the
+            # SVG keeps text as text and the browser draws it with its own fonts.
+            warnings.simplefilter("ignore", UserWarning)
+            fig.tight_layout()
+            fig.savefig(buffer, format="svg")
+        plt.close(fig)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE: it goes inline in HTML
+
+
+def rebuild_rollup(session: Session) -> int:
+    """Recompute `stats_daily` from the whole event log (after a bulk load); returns its rows."""
+    return int(session.scalar(text("SELECT stats_daily_rebuild()")) or 0)

@@ -1,0 +1,235 @@
+"""Indicators: each definition on a hand-made history with exact values, the published Chibi
+figure, the rollup against the raw event log, and the demo quarter."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import insert, text
+
+from geo import stats
+from geo.errors import InvalidInput
+from geo.store.models import Case, CaseEvent, Category, Unit
+
+CN = stats.CHINA
+WEEK = (date(2026, 3, 2), date(2026, 3, 8))  # Monday to Sunday
+COUNTS = [c for c in stats.COLUMNS if stats.BY_NAME[c].kind == "count"] + list(stats.AUXILIARY)
+
+
+def at(day: int, hour: int, month: int = 3) -> datetime:
+    """A China-time instant in 2026."""
+    return datetime(2026, month, day, hour, tzinfo=CN)
+
+
+def add_case(session, code: str, *, unit: str | None, grid: str | None, inspector: str | None,
+             state: str, deadline: datetime | None = None, closed: datetime | None = None,
+             reported: datetime) -> int:
+    return session.execute(insert(Case).values(
+        tracking_code=code, category_code="E0102", channel="inspector", description="",
+        reported_by=inspector, reported_at=reported, reported_crs="wgs84",
+        location="SRID=4326;POINT(113.9 29.72)", state=state, unit_code=unit, grid_code=grid,
+        community_code=grid[:12] if grid else None, street_code=grid[:9] if grid else None,
+        deadline_at=deadline, closed_at=closed, cooperating_unit_codes=[], version=1,
+    ).returning(Case.id)).scalar_one()
+
+
+def add_events(session, case_id: int, *events: tuple[datetime, str, str | None]) -> None:
+    session.execute(insert(CaseEvent), [
+        {"case_id": case_id, "at": when, "action": action, "to_state": action, "unit_code": unit}
+        for when, action, unit in events])
+
+
+@pytest.fixture
+def week(session):
+    """Six cases around the week of 2 March 2026 (see each comment for what it exercises)."""
+    session.execute(insert(Unit), [{"code": "U1", "name": "一号单位", "kind": "bureau"},
+                                   {"code": "U2", "name": "二号单位", "kind": "bureau"}])
+    session.execute(insert(Category).values(
+        code="E0102", kind="event", class_code="01", subclass_code="02", name="暴露垃圾",
+        time_limit=24, time_limit_unit="urgent_hours"))
+    g1, g2 = "421281001001001", "421281002001001"
+    # A: handled in 6 h, closed on time.
+    a = add_case(session, "A", unit="U1", grid=g1, inspector="i1", state="closed",
+                 deadline=at(3, 10), closed=at(2, 18), reported=at(2, 9))
+    add_events(session, a, (at(2, 9), "report", None), (at(2, 9) + timedelta(minutes=30),
+               "verify", "U1"), (at(2, 9) + timedelta(minutes=40), "file", "U1"),
+               (at(2, 10), "dispatch", "U1"), (at(2, 16), "handle", "U1"),
+               (at(2, 17), "check_pass", "U1"), (at(2, 18), "close", "U1"))
+    # B: handled on time (24 h), fails the check, handled again late (72 h), closed late.
+    b = add_case(session, "B", unit="U1", grid=g1, inspector="i1", state="closed",
+                 deadline=at(4, 11), closed=at(5, 13), reported=at(2, 10))
+    add_events(session, b, (at(2, 10), "report", None), (at(2, 10) + timedelta(minutes=10),
+               "verify", "U1"), (at(2, 10) + timedelta(minutes=20), "file", "U1"),
+               (at(2, 11), "dispatch", "U1"), (at(3, 11), "handle", "U1"),
+               (at(3, 12), "check_fail", "U1"), (at(5, 11), "handle", "U1"),
+               (at(5, 12), "check_pass", "U1"), (at(5, 13), "close", "U1"))
+    # C: dispatched to U2, returned, re-dispatched to U1, extended; due Saturday, still open.
+    c = add_case(session, "C", unit="U1", grid=g2, inspector=None, state="signed",
+                 deadline=at(7, 11), reported=at(3, 8))
+    add_events(session, c, (at(3, 8), "report", None), (at(3, 8) + timedelta(minutes=5),
+               "verify", None), (at(3, 8) + timedelta(minutes=10), "file", None),
+               (at(3, 9), "dispatch", "U2"), (at(3, 10), "return", "U2"),
+               (at(3, 11), "redispatch", "U1"), (at(3, 12), "sign", "U1"),
+               (at(4, 9), "approve_extension", "U1"))
+    # D: verified, then rejected: never routed to a unit.
+    d = add_case(session, "D", unit=None, grid=None, inspector=None, state="rejected",
+                 closed=at(4, 9), reported=at(4, 8))
+    add_events(session, d, (at(4, 8), "report", None), (at(4, 8) + timedelta(minutes=20),
+               "verify", None), (at(4, 9), "reject", None))
+    # E: reported and dispatched the week before, due this week but parked: not due, not counted.
+    e = add_case(session, "E", unit="U2", grid=g2, inspector="i2", state="parked",
+                 deadline=at(3, 12), reported=at(25, 9, month=2))
+    add_events(session, e, (at(25, 9, month=2), "report", None),
+               (at(25, 10, month=2), "dispatch", "U2"), (at(26, 10, month=2), "park", "U2"))
+    # F: dispatched on Friday, due next week.
+    f = add_case(session, "F", unit="U2", grid=g2, inspector="i2", state="dispatched",
+                 deadline=at(10, 10), reported=at(6, 8))
+    add_events(session, f, (at(6, 8), "report", None), (at(6, 8) + timedelta(minutes=30),
+               "verify", "U2"), (at(6, 8) + timedelta(minutes=40), "file", "U2"),
+               (at(6, 10), "dispatch", "U2"))
+    return session
+
+
+EXPECTED = {
+    "reported": 5, "verified": 5, "filed": 4, "dispatched": 5, "handled": 3, "closed": 2,
+    "returned": 1, "reworked": 1, "extended": 1, "due": 3, "overdue": 2,
+    "closure_rate": 2 / 3, "on_time_closure_rate": 1 / 3, "disposal_rate": 2 / 5,
+    "handled_rate": 3 / 5, "on_time_disposal_rate": 2 / 3, "rework_rate": 1 / 3,
+    "extension_rate": 1 / 5, "handling_hours_mean": 34.0, "handling_hours_p90": 62.4,
+    "handled_on_time": 2, "closed_due": 2, "closed_on_time": 1,
+}
+
+
+@pytest.mark.parametrize("source", ["rollup", "events"])
+def test_each_indicator_on_a_hand_made_week(week, source):
+    row = stats.totals(week, start=WEEK[0], end=WEEK[1], source=source)
+    for name, value in EXPECTED.items():
+        assert row[name] == pytest.approx(value, abs=1e-6), name
+    assert set(stats.COLUMNS) <= set(row.index)
+
+
+@pytest.mark.parametrize("source", ["rollup", "events"])
+def test_by_unit_attributes_each_event_to_its_unit(week, source):
+    frame = stats.indicators(week, start=WEEK[0], end=WEEK[1], group_by="unit", source=source)
+    rows = {r["unit"]: r for r in frame.to_dict(orient="records")}
+    assert set(rows) == {"U1", "U2", None}
+    # The report/verify/file of C carry no unit: they count for the case's unit (U1 now).
+    assert (rows["U1"]["reported"], rows["U1"]["dispatched"], rows["U1"]["closed"],
+            rows["U1"]["handled"], rows["U1"]["extended"], rows["U1"]["due"]) == (3, 3, 2, 3, 1, 3)
+    assert rows["U1"]["name"] == "一号单位"
+    assert (rows["U2"]["reported"], rows["U2"]["dispatched"], rows["U2"]["returned"],
+            rows["U2"]["due"]) == (1, 2, 1, 0)
+    assert rows["U2"]["disposal_rate"] == 0  # two cases sent to it, none closed by it
+    assert rows[None]["reported"] == 1 and rows[None]["verified"] == 1
+
+
+@pytest.mark.parametrize("group_by", [*stats.GROUPS, "day"])
+def test_group_counts_add_up_to_the_totals(week, group_by):
+    total = stats.totals(week, start=WEEK[0], end=WEEK[1])
+    frame = stats.indicators(week, start=WEEK[0], end=WEEK[1], group_by=group_by)
+    for column in COUNTS:
+        assert frame[column].sum() == total[column], column
+
+
+def test_outside_the_period_nothing_counts(week):
+    row = stats.totals(week, start=date(2026, 3, 9), end=date(2026, 3, 15))
+    assert row["due"] == 1 and row["reported"] == 0  # F is due on 10 March
+    assert pd.isna(row["disposal_rate"]) and pd.isna(row["handling_hours_mean"])
+
+
+def test_trigger_rollup_equals_a_rebuild_from_the_log(week):
+    query = text("SELECT dim, day, key, reported, verified, filed, dispatched, handled, "
+                 "handled_on_time, closed, returned, reworked, extended, "
+                 "ARRAY(SELECT unnest(handling_hours) ORDER BY 1) FROM stats_daily "
+                 "ORDER BY dim, day, key NULLS FIRST")
+    by_trigger = week.execute(query).all()
+    assert stats.rebuild_rollup(week) == len(by_trigger)
+    assert week.execute(query).all() == by_trigger
+
+
+def test_the_published_chibi_quarter_gives_94_29_percent(session):
+    """7,389 dispatched and 6,967 closed, as published, give a disposal rate of 94.29%."""
+    session.execute(insert(Unit).values(code="WATER", name="水利和湖泊局", kind="bureau"))
+    session.execute(insert(Category).values(
+        code="E0102", kind="event", class_code="01", subclass_code="02", name="暴露垃圾",
+        time_limit=4, time_limit_unit="working_hours"))
+    session.execute(text("""
+        INSERT INTO cases (tracking_code, category_code, description, channel, reported_at,
+                           reported_crs, location, state, unit_code, cooperating_unit_codes,
+                           version, extensions, extension_requested)
+        SELECT 'Q' || i, 'E0102', '', 'inspector',
+               timestamptz '2026-07-01 08:00+08' + make_interval(hours => i % 2000), 'wgs84',
+               ST_SetSRID(ST_MakePoint(113.9, 29.72), 4326),
+               CASE WHEN i <= :closed THEN 'closed' ELSE 'dispatched' END, 'WATER', '{}', 1, 0,
+               false
+        FROM generate_series(1, :dispatched) AS i"""), {"dispatched": 7389, "closed": 6967})
+    session.execute(text("""
+        INSERT INTO case_event (case_id, at, action, to_state, unit_code)
+        SELECT id, reported_at + interval '1 hour', 'dispatch', 'dispatched', 'WATER'
+        FROM cases WHERE tracking_code LIKE 'Q%%'
+        UNION ALL
+        SELECT id, reported_at + interval '5 hours', 'close', 'closed', 'WATER'
+        FROM cases WHERE tracking_code LIKE 'Q%%' AND state = 'closed'"""))
+    row = stats.totals(session, start=date(2026, 7, 1), end=date(2026, 9, 30))
+    assert (row["dispatched"], row["closed"]) == (7389, 6967)
+    assert round(row["disposal_rate"] * 100, 2) == 94.29
+    assert stats.BY_NAME["disposal_rate"].name_zh == "处置率"
+
+
+def test_bad_periods_and_groups_name_the_field(session):
+    with pytest.raises(InvalidInput) as err:
+        stats.indicators(session, start=date(2026, 3, 8), end=date(2026, 3, 2))
+    assert err.value.field == "to"
+    with pytest.raises(InvalidInput) as err:
+        stats.indicators(session, start=WEEK[0], end=WEEK[1], group_by="planet")  # type: ignore[arg-type]
+    assert err.value.field == "group_by"
+
+
+def test_every_indicator_has_a_definition():
+    for indicator in stats.INDICATORS:
+        assert indicator.name and indicator.name_zh and indicator.formula and indicator.sql
+    assert len({i.name for i in stats.INDICATORS}) == len(stats.INDICATORS)
+
+
+# -- the seeded demo quarter --------------------------------------------------------------------
+QUARTER = (date(2026, 7, 1), date(2026, 9, 30))
+
+
+def test_demo_quarter_figures(demo_store):
+    with demo_store.sessions() as session:
+        quarter = stats.totals(session, start=QUARTER[0], end=QUARTER[1])
+        # The quarter's cases: the last of them are closed by mid-October.
+        cases = stats.totals(session, start=QUARTER[0], end=date(2026, 10, 31))
+    assert (quarter["reported"], quarter["dispatched"]) == (7534, 7389)
+    assert quarter["closed"] < 6967  # closes counted by their day: some fall in October
+    assert (cases["reported"], cases["dispatched"], cases["closed"]) == (7534, 7389, 6967)
+    assert round(cases["disposal_rate"] * 100, 2) == 94.29
+
+
+@pytest.mark.parametrize("group_by", stats.GROUPS)
+def test_demo_groups_add_up_and_rollup_equals_the_raw_log(demo_store, group_by):
+    with demo_store.sessions() as session:
+        total = stats.totals(session, start=QUARTER[0], end=QUARTER[1])
+        frame = stats.indicators(session, start=QUARTER[0], end=QUARTER[1], group_by=group_by)
+        raw = stats.indicators(session, start=QUARTER[0], end=QUARTER[1], group_by=group_by,
+                               source="events")
+    for column in COUNTS:
+        assert frame[column].sum() == total[column], column
+    pd.testing.assert_frame_equal(frame, raw)
+
+
+def test_demo_weekly_report_and_monthly_ranking(demo_store):
+    with demo_store.sessions() as session:
+        weekly = stats.weekly_report(session, date(2026, 8, 12))
+        monthly = stats.monthly_ranking(session, date(2026, 8, 20))
+    assert weekly.period.start == date(2026, 8, 10) and weekly.period.end == date(2026, 8, 16)
+    daily = weekly.tables["daily"]
+    assert len(daily) == 7 and daily["reported"].sum() == weekly.totals["reported"]
+    ranking = monthly.tables["ranking"]
+    assert monthly.period.start == date(2026, 8, 1) and monthly.period.end == date(2026, 8, 31)
+    assert list(ranking["rank"]) == list(range(1, len(ranking) + 1))
+    rates = ranking["disposal_rate"].tolist()
+    assert rates == sorted(rates, reverse=True) and (ranking["dispatched"] > 0).all()
+    assert ranking["dispatched"].sum() == monthly.totals["dispatched"]
