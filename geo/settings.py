@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     duplicate_window_h: float = 24.0
     host: str = "127.0.0.1"
     port: int = 8000
+    # Base map tiles: an {z}/{x}/{y} URL template for an intranet tile server. None: no tiles at
+    # all, so maps need no network (boundaries on a plain background).
+    tiles_url: str | None = None
+    tiles_attribution: str = ""
 
     @property
     def state_path(self) -> Path:

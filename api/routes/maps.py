@@ -1,0 +1,78 @@
+"""Map pages: a community's unresolved cases as a heatmap, and the city-wide density map.
+
+Access: the pages are public (the command centre's big screen shows them without a password).
+They carry locations, categories, states and ages of unresolved cases, and counts: never
+contacts, reporters' names or descriptions. Tracking codes (which open a case's public page)
+appear in marker popups only for signed-in staff (operator, dispatcher, admin, planner).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from api.deps import SessionDep
+from api.security import oauth2
+from geo.accounts import Role, authenticate
+from geo.maps.heatmap import city_density_map, community_heatmap
+from geo.maps.offline import DEFAULT_PREFIX, render_local
+
+router = APIRouter(tags=["maps"])
+STAFF = frozenset({Role.operator, Role.dispatcher, Role.admin, Role.planner})
+# The pages are rebuilt from live data on every request.
+NO_STORE = {"Cache-Control": "no-store"}
+
+StateQuery = Annotated[list[str] | None, Query(
+    description="open states to show; repeat or separate with commas (default: every open state)")]
+Category = Annotated[str | None, Query(description="category code, e.g. E0102")]
+MinAge = Annotated[float | None, Query(ge=0, description="only cases at least this many days old")]
+MaxAge = Annotated[float | None, Query(ge=0, description="only cases at most this many days old")]
+Overdue = Annotated[bool, Query(description="only cases past their deadline")]
+
+
+def _states(state: list[str] | None) -> list[str]:
+    return [s for value in state or () for s in value.split(",") if s.strip()]
+
+
+def _is_staff(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> bool:
+    """Signed-in staff see tracking codes; anyone else sees the map without them."""
+    return token is not None and authenticate(session, token).role in STAFF
+
+
+@router.get("/maps/communities/{code}/heatmap", response_class=HTMLResponse)
+def community_heatmap_page(
+    code: str, request: Request, session: SessionDep,
+    staff: Annotated[bool, Depends(_is_staff)], category: Category = None,
+    min_age_days: MinAge = None, max_age_days: MaxAge = None, overdue: Overdue = False,
+    state: StateQuery = None,
+) -> HTMLResponse:
+    """A community's unresolved cases: heatmap, grids labelled with codes, clustered markers."""
+    settings = request.app.state.settings
+    fmap = community_heatmap(
+        session, code, category=category, min_age_days=min_age_days,
+        max_age_days=max_age_days, overdue_only=overdue, states=_states(state),
+        tiles_url=settings.tiles_url, tiles_attribution=settings.tiles_attribution,
+        tracking_codes=staff)
+    return HTMLResponse(render_local(fmap, DEFAULT_PREFIX), headers=NO_STORE)
+
+
+@router.get("/maps/city", response_class=HTMLResponse)
+def city_map_page(
+    request: Request, session: SessionDep,
+    bins: Annotated[Literal["grid", "hex"], Query(description="count per grid or per hexagon")]
+    = "grid",
+    hex_size_m: Annotated[float, Query(ge=20, le=20_000, description="hexagon size, metres")]
+    = 250.0,
+    category: Category = None, min_age_days: MinAge = None, max_age_days: MaxAge = None,
+    overdue: Overdue = False, state: StateQuery = None,
+) -> HTMLResponse:
+    """The city's unresolved cases counted in PostGIS per grid or hexagon (no raw points)."""
+    settings = request.app.state.settings
+    fmap = city_density_map(
+        session, bins=bins, hex_size_m=hex_size_m, category=category,
+        min_age_days=min_age_days, max_age_days=max_age_days, overdue_only=overdue,
+        states=_states(state), tiles_url=settings.tiles_url,
+        tiles_attribution=settings.tiles_attribution)
+    return HTMLResponse(render_local(fmap, DEFAULT_PREFIX), headers=NO_STORE)

@@ -1,0 +1,1 @@
+"""Maps for the command centre and planners: heatmaps, city density, offline assets."""
