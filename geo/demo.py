@@ -110,6 +110,10 @@ def load_demo(store: Store, folder: Path | None = None,
             session.add(ReferenceVersion(name=DEMO_MARKER, version=1))
     with store.transaction() as session:
         report.accounts_created = create_demo_accounts(session)
+    if report.cases_created:
+        # Fresh statistics after the bulk load, or the planner guesses row counts badly.
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
     with store.transaction() as session:
         report.counts = {**count_by_level(session),
                          "units": session.scalar(select(func.count()).select_from(Unit)) or 0,
