@@ -23,4 +23,6 @@ def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client never acts on an answer
+# whose data is not saved yet (an acknowledged report must never be lost).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -377,3 +377,44 @@ def test_lists_filter_and_respect_who_may_see(case_client):
     bad_box = client.get("/api/v1/cases", params={"bbox": "1,2,3"},
                          headers=auth(client, "operator"))
     assert bad_box.status_code == 422 and bad_box.json()["detail"][0]["field"] == "bbox"
+
+
+def test_a_token_works_the_moment_it_is_issued(settings, cases_store):
+    """The session commits before the response goes out: no window where a reply is unsaved."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from api.app import create_app
+    from geo.demo import DEMO_PASSWORD
+    from geo.store.cluster import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, store=cases_store),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                import time
+
+                time.sleep(0.05)
+        # Separate connections, as a browser or phone would use: the second request must not
+        # overtake the first one's commit.
+        with httpx.Client(base_url=base) as signing, httpx.Client(base_url=base) as asking:
+            statuses = []
+            for _ in range(40):
+                token = signing.post("/api/v1/auth/token", data={
+                    "username": "operator", "password": DEMO_PASSWORD}).json()["access_token"]
+                statuses.append(asking.get("/api/v1/auth/me", headers={
+                    "Authorization": f"Bearer {token}"}).status_code)
+        assert statuses == [200] * 40
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
