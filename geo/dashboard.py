@@ -1,0 +1,266 @@
+"""What the command-centre screen (指挥中心大屏) shows: today's flow, disposal rate, live cases, units.
+
+Everything here is aggregate or public-level data (no contacts, no names of people): the screen
+runs unattended on the intranet without signing in. Days and months are counted in Asia/Shanghai.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from geo.areas import current_generation
+from geo.cases.service import overdue_clause
+from geo.cases.workflow import OPEN
+from geo.store.models import Area, Case, CaseEvent, Category, Unit
+
+CHINA = ZoneInfo("Asia/Shanghai")
+# Each figure of "today" counts case events with these actions (a redispatch is a dispatch too;
+# closing off a claimed task is a close).
+TODAY_ACTIONS: dict[str, tuple[str, ...]] = {
+    "reported": ("report",),
+    "verified": ("verify",),
+    "filed": ("file",),
+    "dispatched": ("dispatch", "redispatch"),
+    "handled": ("handle",),
+    "closed": ("close", "close_off"),
+}
+DISPATCH_ACTIONS = ("dispatch", "redispatch")
+DISPOSAL_DEFINITION = (
+    "disposal rate (处置率) = handled ÷ dispatched: of the cases dispatched to a unit this month "
+    "(Asia/Shanghai), the share that unit has reported handled (处置回告) since"
+)
+OPEN_STATES = sorted(s.value for s in OPEN)
+
+
+class Window(BaseModel):
+    """A half-open time range [start, end) and the local period it stands for."""
+
+    start: datetime
+    end: datetime
+    label: str = Field(description="the local day or month, e.g. 2026-11-23 or 2026-11")
+
+
+class DisposalRate(BaseModel):
+    """Handled ÷ dispatched (处置率) over a window; `rate` is None when nothing was dispatched."""
+
+    handled: int
+    dispatched: int
+    rate: float | None
+    window: Window
+    definition: str = DISPOSAL_DEFINITION
+
+
+class Summary(BaseModel):
+    """The screen's headline figures."""
+
+    now: datetime
+    today: Window
+    counts: dict[str, int] = Field(description="events today by figure: " + ", ".join(
+        TODAY_ACTIONS))
+    disposal: DisposalRate
+    overdue: int
+    unresolved: int
+
+
+class UnitRank(BaseModel):
+    """A unit's disposal rate for the month (单位处置率排名)."""
+
+    rank: int
+    unit_code: str
+    name: str
+    name_en: str | None
+    dispatched: int
+    handled: int
+    rate: float
+
+
+class LatestCase(BaseModel):
+    """A recent case as the screen shows it: public fields and why it went where it went."""
+
+    tracking_code: str
+    reported_at: datetime
+    state: str
+    category_code: str
+    category_name: str
+    category_name_en: str | None
+    description: str
+    community: str | None
+    unit_code: str | None
+    unit_name: str | None
+    overdue: bool
+    routing_status: str | None
+    explanation: list[str] = Field(description="the routing rules that fired, in words")
+
+
+# -- windows ------------------------------------------------------------------------------------
+def day_window(now: datetime) -> Window:
+    """Today in Asia/Shanghai, as a UTC range."""
+    local = now.astimezone(CHINA).date()
+    start = datetime.combine(local, time(), CHINA)
+    return Window(start=start.astimezone(UTC), end=(start + timedelta(days=1)).astimezone(UTC),
+                  label=local.isoformat())
+
+
+def month_window(now: datetime, month: str | None = None) -> Window:
+    """A calendar month in Asia/Shanghai ("YYYY-MM"; default: the month of `now`)."""
+    if month:
+        year, number = (int(part) for part in month.split("-"))
+        first = date(year, number, 1)
+    else:
+        first = now.astimezone(CHINA).date().replace(day=1)
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return Window(start=datetime.combine(first, time(), CHINA).astimezone(UTC),
+                  end=datetime.combine(following, time(), CHINA).astimezone(UTC),
+                  label=f"{first:%Y-%m}")
+
+
+# -- figures ------------------------------------------------------------------------------------
+def today_counts(session: Session, window: Window) -> dict[str, int]:
+    """Case events in the window, per figure (reported, verified, filed, ...)."""
+    rows = dict(session.execute(
+        select(CaseEvent.action, func.count())
+        .where(CaseEvent.at >= window.start, CaseEvent.at < window.end,
+               CaseEvent.action.in_([a for acts in TODAY_ACTIONS.values() for a in acts]))
+        .group_by(CaseEvent.action)).all())
+    return {figure: sum(rows.get(a, 0) for a in acts) for figure, acts in TODAY_ACTIONS.items()}
+
+
+def _dispatched_in(window: Window):  # noqa: ANN202
+    """(case, unit) pairs dispatched in the window, and whether that unit has handled the case."""
+    handle = aliased(CaseEvent)
+    handled = exists().where(handle.case_id == CaseEvent.case_id, handle.action == "handle",
+                             handle.unit_code == CaseEvent.unit_code,
+                             handle.at >= CaseEvent.at)
+    return (select(CaseEvent.case_id, CaseEvent.unit_code, handled.label("handled"))
+            .where(CaseEvent.action.in_(DISPATCH_ACTIONS), CaseEvent.unit_code.is_not(None),
+                   CaseEvent.at >= window.start, CaseEvent.at < window.end)
+            .distinct().subquery())
+
+
+def disposal_rate(session: Session, window: Window) -> DisposalRate:
+    """Handled ÷ dispatched for cases dispatched in the window (a cohort, so never above 100%)."""
+    pairs = _dispatched_in(window)
+    dispatched, handled = session.execute(
+        select(func.count(), func.count().filter(pairs.c.handled))).one()
+    return DisposalRate(handled=handled, dispatched=dispatched,
+                        rate=handled / dispatched if dispatched else None, window=window)
+
+
+def units_ranking(session: Session, window: Window, limit: int = 20) -> list[UnitRank]:
+    """Units by disposal rate over the window (ties: more cases first), those with dispatches."""
+    pairs = _dispatched_in(window)
+    dispatched = func.count().label("dispatched")
+    handled = func.count().filter(pairs.c.handled).label("handled")
+    rows = session.execute(
+        select(pairs.c.unit_code, Unit.name, Unit.name_en, dispatched, handled)
+        .join(Unit, Unit.code == pairs.c.unit_code)
+        .group_by(pairs.c.unit_code, Unit.name, Unit.name_en)
+        .order_by((handled * 1.0 / dispatched).desc(), dispatched.desc(), pairs.c.unit_code)
+        .limit(limit)).all()
+    return [UnitRank(rank=i + 1, unit_code=code, name=name, name_en=name_en, dispatched=d,
+                     handled=h, rate=h / d) for i, (code, name, name_en, d, h) in enumerate(rows)]
+
+
+def summary(session: Session, now: datetime | None = None, month: str | None = None) -> Summary:
+    """Today's counts, the month's disposal rate, overdue and unresolved cases."""
+    now = now or datetime.now(UTC)
+    today = day_window(now)
+    overdue = session.scalar(select(func.count()).select_from(Case)
+                             .where(overdue_clause(now))) or 0
+    unresolved = session.scalar(select(func.count()).select_from(Case)
+                                .where(Case.state.in_(OPEN_STATES))) or 0
+    return Summary(now=now, today=today, counts=today_counts(session, today),
+                   disposal=disposal_rate(session, month_window(now, month)),
+                   overdue=overdue, unresolved=unresolved)
+
+
+# -- cases --------------------------------------------------------------------------------------
+def _explanation(routing: dict | None) -> list[str]:
+    """The rule texts of a stored routing decision (seeded history keeps one rule name)."""
+    if not routing:
+        return []
+    texts = [str(step.get("text", "")) for step in routing.get("rules") or [] if step.get("text")]
+    if not texts and routing.get("reason"):
+        texts = [str(routing["reason"])]
+    if not texts and routing.get("rule"):
+        texts = [str(routing["rule"])]
+    return texts
+
+
+def latest_cases(session: Session, limit: int = 10, now: datetime | None = None
+                 ) -> list[LatestCase]:
+    """The newest reports with their routing explanation (public fields only)."""
+    now = now or datetime.now(UTC)
+    generation = current_generation(session) or 0
+    community = aliased(Area)
+    rows = session.execute(
+        select(Case, Category.name, Category.name_en, Unit.name, community.name,
+               overdue_clause(now).label("overdue"))
+        .join(Category, Category.code == Case.category_code)
+        .outerjoin(Unit, Unit.code == Case.unit_code)
+        .outerjoin(community, and_(community.code == Case.community_code,
+                                   community.level == "community",
+                                   community.generation_low <= generation,
+                                   community.generation_high >= generation))
+        .order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit)).all()
+    return [LatestCase(
+        tracking_code=case.tracking_code, reported_at=case.reported_at, state=case.state,
+        category_code=case.category_code, category_name=cat_name, category_name_en=cat_en,
+        description=(case.description or "")[:120], community=community_name,
+        unit_code=case.unit_code, unit_name=unit_name, overdue=bool(overdue),
+        routing_status=(case.routing or {}).get("status"),
+        explanation=_explanation(case.routing),
+    ) for case, cat_name, cat_en, unit_name, community_name, overdue in rows]
+
+
+def live_cases(session: Session, limit: int = 2000, now: datetime | None = None) -> dict:
+    """Unresolved cases as GeoJSON points (newest first, at most `limit`), with the total."""
+    now = now or datetime.now(UTC)
+    where = and_(Case.state.in_(OPEN_STATES), Case.location.is_not(None))
+    total = session.scalar(select(func.count()).select_from(Case).where(where)) or 0
+    rows = session.execute(
+        select(Case.tracking_code, Case.state, Case.category_code, Case.reported_at,
+               func.ST_X(Case.location), func.ST_Y(Case.location),
+               overdue_clause(now).label("overdue"))
+        .where(where).order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit)).all()
+    features = [{
+        "type": "Feature",
+        # GeoJSON order: longitude, latitude (WGS-84).
+        "geometry": {"type": "Point", "coordinates": [round(x, 7), round(y, 7)]},
+        "properties": {"tracking_code": code, "state": state, "category_code": category,
+                       "reported_at": reported_at.isoformat(), "overdue": bool(overdue)},
+    } for code, state, category, reported_at, x, y, overdue in rows]
+    return {"type": "FeatureCollection", "total": total, "limit": limit,
+            "truncated": total > len(features), "features": features}
+
+
+def grid_boundaries(session: Session, tolerance_deg: float = 0.00001) -> dict:
+    """The current generation's grids as GeoJSON, lightly simplified for drawing.
+
+    The tolerance is in degrees (1e-5° is about 1 m here); each polygon is simplified on its
+    own, so shared edges may part by less than that: fine for a screen, not for analysis.
+    """
+    generation = current_generation(session) or 0
+    rows = session.execute(
+        select(Area.code, Area.name, Area.parent_code,
+               func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(Area.geom, tolerance_deg), 6))
+        .where(Area.level == "grid", Area.generation_low <= generation,
+               Area.generation_high >= generation)
+        .order_by(Area.code)).all()
+    return {"type": "FeatureCollection", "generation": generation, "features": [
+        {"type": "Feature", "geometry": json.loads(geometry),
+         "properties": {"code": code, "name": name, "community_code": parent}}
+        for code, name, parent, geometry in rows]}
+
+
+def own_reports(session: Session, account_id: int, limit: int = 50) -> list[Case]:
+    """The cases a person reported, newest first (an inspector's 我的上报)."""
+    return list(session.scalars(
+        select(Case).where(Case.reporter_account_id == account_id)
+        .order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit)))

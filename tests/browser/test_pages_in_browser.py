@@ -1,0 +1,272 @@
+"""The command-centre screen and the inspector's phone page in a real Chromium, network closed."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import httpx
+from playwright.sync_api import Page, Route, expect
+from pyproj import Geod
+from sqlalchemy import func, select
+
+from geo.demo import DEMO_PASSWORD
+from geo.store.models import Case, CaseEvent, CasePhoto
+from tests.browser.conftest import LiveServer, Offline
+from tests.conftest import FIXTURES, REPO
+
+PHOTOS = FIXTURES / "photos"
+GRIDS = 263
+POLL_S = 5  # api.routes.pages.POLL_SECONDS
+
+
+def wait_until(condition: Callable[[], bool], page: Page, timeout_s: float = 15,
+               what: str = "condition") -> None:
+    """Poll a Python-side condition while letting Playwright dispatch its route handlers."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(100)
+
+
+def sign_in(page: Page, server: LiveServer, username: str = "inspector") -> None:
+    """Open the inspector page and sign in through its form."""
+    page.goto(f"{server.url}/inspector")
+    page.fill("#username", username)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#who")).to_have_text(username)
+    expect(page.locator("#category option[value=E0102]")).to_have_count(1)
+
+
+def fill_report(page: Page, photo: Path, description: str) -> None:
+    """Choose a photo, locate by its EXIF (send no lon/lat), pick exposed garbage, describe."""
+    page.set_input_files("#photo", str(photo))
+    page.check("input[name=locate][value=photo]")
+    page.select_option("#category", "E0102")
+    page.fill("#description", description)
+
+
+def outbox(page: Page) -> list[dict]:
+    """What the page's IndexedDB outbox holds (without the photo bytes)."""
+    return page.evaluate("""async () => (await window.gridcaseInspector.outbox.all())
+        .map(({photo, ...rest}) => ({...rest, photoBytes: photo.byteLength}))""")
+
+
+def cases_with_key(server: LiveServer, key: str) -> list[Case]:
+    """Cases stored under an Idempotency-Key (kept as '<account id>:<key>')."""
+    with server.store.transaction() as session:
+        return list(session.scalars(select(Case).where(Case.idempotency_key.endswith(":" + key))))
+
+
+def api(server: LiveServer, username: str) -> httpx.Client:
+    """An HTTP client signed in as a demo account."""
+    token = httpx.post(f"{server.url}/api/v1/auth/token",
+                       data={"username": username, "password": DEMO_PASSWORD}).json()
+    return httpx.Client(base_url=server.url, timeout=30,
+                        headers={"Authorization": f"Bearer {token['access_token']}"})
+
+
+# -- the command-centre screen -----------------------------------------------------------------
+def test_command_center_draws_the_city_offline_in_chinese_and_english(
+        live_server: LiveServer, screen: Offline, artifacts: Path) -> None:
+    page = screen.page()
+    page.goto(f"{live_server.url}/command-center")
+    page.wait_for_function(
+        f"window.L && window.gridcaseScreen && window.gridcaseScreen.polls >= 1"
+        f" && document.querySelectorAll('path.grid.leaflet-interactive').length >= {GRIDS}"
+        " && window.gridcaseScreen.markers.size > 0")
+    assert page.evaluate("typeof window.L.map") == "function"
+    assert page.locator("path.grid.leaflet-interactive").count() == GRIDS
+    assert page.locator("path.leaflet-interactive").count() >= GRIDS
+    live = httpx.get(f"{live_server.url}/api/v1/dashboard/live-cases").json()
+    assert live["total"] >= 422  # the demo quarter leaves 422 dispatched cases open
+    expect(page.locator("path.case-marker")).to_have_count(len(live["features"]))
+    assert page.locator(".leaflet-tile").count() == 0  # no tile layer without a tiles URL
+    # Chinese labels first, figures filled in from the JSON.
+    expect(page.locator("h1")).to_have_text("社区治理指挥中心")
+    expect(page.locator(".kpi-label").first).to_have_text("今日上报")
+    for figure in ["reported", "verified", "filed", "dispatched", "handled", "closed"]:
+        expect(page.locator(f"[data-count={figure}]")).to_have_text(re.compile(r"^\d+$"))
+    expect(page.locator("#overdue")).to_have_text(re.compile(r"^[1-9]\d*$"))
+    assert "派遣数" in (page.locator(".kpi-rate").get_attribute("title") or "")
+    expect(page.locator("#latest li.case").first).to_be_visible()
+    assert page.locator("#latest li.case .why li").count() >= 1
+    page.screenshot(path=str(artifacts / "command-center-zh.png"))
+
+    # English, on the last demo month so the ranking has units in it.
+    page.goto(f"{live_server.url}/command-center?lang=en&month=2026-09")
+    page.wait_for_function("window.gridcaseScreen && window.gridcaseScreen.polls >= 1")
+    expect(page.locator("h1")).to_have_text("Community Governance Command Centre")
+    expect(page.locator(".kpi-label").first).to_have_text("Reported today")
+    expect(page.locator("#disposal-rate")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    expect(page.locator("#disposal-formula")).to_contain_text("(2026-09)")
+    expect(page.locator("#units tr").first).to_contain_text("%")
+    assert page.locator("#units tr").count() >= 10
+    expect(page.locator("a.lang")).to_have_text("中文")
+    page.screenshot(path=str(artifacts / "command-center-en.png"))
+
+
+# -- the inspector's page ----------------------------------------------------------------------
+def test_a_report_from_the_phone_appears_on_the_screen_without_a_reload(
+        live_server: LiveServer, phone: Offline, screen: Offline, artifacts: Path) -> None:
+    big = screen.page()
+    big.goto(f"{live_server.url}/command-center")
+    big.wait_for_function("window.gridcaseScreen && window.gridcaseScreen.markers.size > 0")
+    big.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+    page = phone.page()
+    posted: list[bytes] = []
+    page.on("request", lambda r: posted.append(r.post_data_buffer or b"")
+            if r.method == "POST" and r.url.endswith("/api/v1/cases") else None)
+    sign_in(page, live_server)
+    fill_report(page, PHOTOS / "canal_report.jpg", "北渠边有少量垃圾")
+    page.screenshot(path=str(artifacts / "inspector-report.png"))
+    page.click("#submit")
+    expect(page.locator("#msg")).to_contain_text(re.compile(r"已上报 GC\w+"))
+    code = re.search(r"GC\w+", page.locator("#msg").inner_text()).group(0)  # type: ignore[union-attr]
+    # Sent without coordinates: the server found them in the photo's EXIF.
+    assert len(posted) == 1 and b'name="photos"' in posted[0]
+    assert b'name="lon"' not in posted[0] and b'name="lat"' not in posted[0]
+    with live_server.store.transaction() as session:
+        case = session.scalar(select(Case).where(Case.tracking_code == code))
+        assert case is not None and case.routing["located_by"] == "photo EXIF GPS"
+        assert case.unit_code == "WATER" and case.reported_by == "inspector"
+
+    # The screen picks it up on its next poll, in the same document.
+    started = time.monotonic()
+    expect(big.locator(f"path.case-{code}")).to_have_count(1, timeout=(2 * POLL_S + 5) * 1000)
+    expect(big.locator(f"#latest li[data-tracking-code={code}]")).to_be_visible(
+        timeout=(POLL_S + 5) * 1000)
+    assert time.monotonic() - started <= 2 * POLL_S + 5
+    assert big.evaluate("window.sameDocument") is True
+    why = big.locator(f"#latest li[data-tracking-code={code}] .why li")
+    assert why.count() >= 1 and "北渠" in " ".join(why.all_inner_texts())
+    big.screenshot(path=str(artifacts / "command-center-live.png"))
+
+    page.click("[data-tab=mine]")
+    expect(page.locator(f"#mine li[data-tracking-code={code}]")).to_be_visible()
+    page.screenshot(path=str(artifacts / "inspector-mine.png"))
+
+
+def test_a_flaky_network_keeps_the_report_and_retries_with_the_same_key(
+        live_server: LiveServer, phone: Offline, artifacts: Path) -> None:
+    page = phone.page()
+    sign_in(page, live_server)
+    mode = {"now": "down"}
+    keys: list[str] = []
+
+    def flaky(route: Route) -> None:
+        if route.request.method != "POST":
+            route.fallback()
+            return
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if mode["now"] == "down":  # the request never reaches the server
+            route.abort("internetdisconnected")
+        elif mode["now"] == "lost":  # the server creates the case, the answer is lost
+            route.fetch()
+            mode["now"] = "lost done"
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route("**/api/v1/cases", flaky)
+    fill_report(page, PHOTOS / "canal_report.jpg", "渠边垃圾（弱网）")
+    page.click("#submit")
+    wait_until(lambda: len(keys) >= 1, page, what="the first attempt")
+    expect(page.locator("#outbox-count")).to_have_text("1")
+    [held] = outbox(page)
+    key = held["key"]
+    assert keys[0] == key and held["status"] == "pending" and held["photoBytes"] > 0
+    assert re.fullmatch(r"[0-9a-f-]{36}", key)
+    assert cases_with_key(live_server, key) == []
+    page.click("[data-tab=outbox]")
+    expect(page.locator(f"#outbox li[data-key='{key}']")).to_be_visible()
+    page.screenshot(path=str(artifacts / "inspector-outbox.png"))
+
+    # The outbox survives a reload; the page tries again at once, still offline.
+    tries = len(keys)
+    page.reload()
+    wait_until(lambda: len(keys) > tries, page, what="a retry after the reload")
+    assert [item["key"] for item in outbox(page)] == [key]
+
+    # Back online, but the answer to the first delivered request is lost: the case exists once.
+    mode["now"] = "lost"
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    wait_until(lambda: mode["now"] == "lost done", page, what="a delivered attempt")
+    assert len(cases_with_key(live_server, key)) == 1
+    assert [item["key"] for item in outbox(page)] == [key]
+
+    # The next retry is acknowledged (the server answers with the same case) and the outbox empties.
+    mode["now"] = "up"
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(page.locator("#outbox-count")).to_have_text("0")
+    assert outbox(page) == []
+    [case] = cases_with_key(live_server, key)
+    expect(page.locator("#msg")).to_contain_text(case.tracking_code)
+    assert set(keys) == {key} and len(keys) >= 4
+    with live_server.store.transaction() as session:
+        reports = session.scalar(select(func.count()).select_from(CaseEvent).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == "report"))
+    assert reports == 1
+
+    # A refusal (4xx) is shown and kept, never retried: a photo without GPS and no location.
+    page.unroute("**/api/v1/cases")
+    page.click("[data-tab=report]")
+    fill_report(page, PHOTOS / "no_gps.jpg", "没有定位的照片")
+    page.click("#submit")
+    expect(page.locator("#msg")).to_contain_text("HTTP 422")
+    [refused] = outbox(page)
+    assert refused["status"] == "failed" and "location" in refused["error"]
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_timeout(1500)
+    assert outbox(page)[0]["attempts"] == 1
+    assert cases_with_key(live_server, refused["key"]) == []
+
+
+def test_the_inspector_completes_a_check_with_an_after_photo(
+        live_server: LiveServer, phone: Offline, artifacts: Path) -> None:
+    canal = gpd.read_file(REPO / "data" / "chibi" / "layers.geojson").pipe(
+        lambda f: f.loc[f.name == "北渠", "geometry"].iloc[0])
+    mid = canal.interpolate(0.3, normalized=True)
+    lon, lat, _ = Geod(ellps="WGS84").fwd(mid.x, mid.y, 0, 12)
+    with api(live_server, "inspector") as inspector:
+        case = inspector.post("/api/v1/cases", json={
+            "category": "E0102", "description": "渠边垃圾待核查", "lon": lon, "lat": lat}).json()
+    for who, action, files in [("operator", "verify", None), ("operator", "file", None),
+                               ("dispatcher", "dispatch", None), ("unit_handler", "sign", None),
+                               # the unit's photo differs from the inspector's (photos are
+                               # stored once per case by content)
+                               ("unit_handler", "handle", PHOTOS / "no_gps.jpg")]:
+        with api(live_server, who) as client:
+            url = f"/api/v1/cases/{case['id']}/actions/{action}"
+            response = (client.post(url, data={"note": "已清理"},
+                                    files=[("photos", ("after.jpg", files.read_bytes(),
+                                                       "image/jpeg"))])
+                        if files else client.post(url, json={}))
+            assert response.status_code == 200, response.text
+    code = case["tracking_code"]
+
+    page = phone.page()
+    sign_in(page, live_server)
+    page.click("[data-tab=checks]")
+    task = page.locator(f"#checks li[data-tracking-code={code}]")
+    expect(task).to_be_visible()
+    task.locator("input.after-photo").set_input_files(str(PHOTOS / "canal_after.jpg"))
+    page.screenshot(path=str(artifacts / "inspector-check.png"))
+    task.locator("button.check-pass").click()
+    expect(page.locator("#msg")).to_contain_text(f"核查通过 {code}")
+    expect(page.locator(f"#checks li[data-tracking-code={code}]")).to_have_count(0)
+    with live_server.store.transaction() as session:
+        stored = session.scalar(select(Case).where(Case.tracking_code == code))
+        assert stored is not None and stored.state == "checked"
+        last = session.scalars(select(CaseEvent).where(CaseEvent.case_id == stored.id)
+                               .order_by(CaseEvent.id.desc())).first()
+        assert last is not None and (last.action, last.actor) == ("check_pass", "inspector")
+        photos = session.scalars(select(CasePhoto.event_id).where(CasePhoto.case_id == stored.id,
+                                                                  CasePhoto.event_id == last.id))
+        assert len(list(photos)) == 1
