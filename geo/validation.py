@@ -137,12 +137,7 @@ def read_areas(
     path: str | PathLike[str], *, layer: str | int | None = None, source_crs: str | None = None
 ) -> tuple[gpd.GeoDataFrame, list[Finding]]:
     """Read a boundary file into a normalised WGS-84 frame and report file-level problems."""
-    try:
-        frame = pyogrio.read_dataframe(path, layer=layer)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as error:
-        raise InvalidImport(f"cannot read {path}: {error}", field="file") from error
-    frame = frame.rename(columns=_column_name)
-    frame, crs_findings = _to_wgs84(frame, source_crs)
+    frame, crs_findings = read_features(path, layer=layer, source_crs=source_crs)
     findings = crs_findings + _schema_findings(frame)
     frame = _normalise(frame)
     findings += _feature_findings(frame)
