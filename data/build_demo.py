@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from derive_boundary import DECIMALS, rounded  # one rounding for every data file
 from pyproj import Transformer
 from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon, box, mapping, shape
@@ -24,7 +25,6 @@ OUTPUT = ROOT / "data" / "chibi"
 BOUNDARY = OUTPUT / "boundary.geojson"  # always read from the repo, whatever the output dir
 
 SEED = 421281
-DECIMALS = 7
 GRID_SIZE = 10.0**-DECIMALS  # degrees; snap-rounding precision of every written vertex
 CENTRE = (113.90, 29.72)  # WGS-84 lon, lat of the urban centre
 CORE_W, CORE_H = 8000.0, 6000.0  # metres
@@ -638,22 +638,11 @@ def _unit(code: str, name: str, name_en: str, kind: str, grids: list[str]) -> di
 # --- writing --------------------------------------------------------------------------------
 
 
-def _rounded(obj: object) -> object:
-    """Round floats recursively to DECIMALS; tuples become lists."""
-    if isinstance(obj, float):
-        return round(obj, DECIMALS)
-    if isinstance(obj, dict):
-        return {k: _rounded(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_rounded(v) for v in obj]
-    return obj
-
-
 def write_geojson(path: Path, features: list[dict]) -> None:
     """Write a FeatureCollection (EPSG:4326, lon/lat, RFC 7946 ring orientation), stable bytes."""
     fc = {"type": "FeatureCollection", "features": features}
     path.write_text(
-        json.dumps(_rounded(fc), ensure_ascii=False, separators=(",", ":")).replace(
+        json.dumps(rounded(fc), ensure_ascii=False, separators=(",", ":")).replace(
             ',{"type":"Feature"', ',\n{"type":"Feature"'
         )
         + "\n",

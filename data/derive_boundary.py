@@ -58,20 +58,20 @@ def derive(path: Path | None = None) -> dict:
 def write(feature: dict, out: Path) -> None:
     """Write a one-feature GeoJSON FeatureCollection (EPSG:4326, lon/lat order)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    fc = {"type": "FeatureCollection", "features": [_rounded(feature)]}
+    fc = {"type": "FeatureCollection", "features": [rounded(feature)]}
     out.write_text(
         json.dumps(fc, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
     )
 
 
-def _rounded(obj: object) -> object:
+def rounded(obj: object) -> object:
     """Round floats recursively (coordinates) to DECIMALS; tuples become lists."""
     if isinstance(obj, float):
         return round(obj, DECIMALS)
     if isinstance(obj, dict):
-        return {k: _rounded(v) for k, v in obj.items()}
+        return {k: rounded(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_rounded(v) for v in obj]
+        return [rounded(v) for v in obj]
     return obj
 
 
