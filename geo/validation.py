@@ -825,7 +825,7 @@ def format_report(findings: list[Finding]) -> str:
         widths = [max(len(h), *(len(r[k]) for r in table)) for k, h in enumerate(headers)]
         widths[-1] = 0  # the message column is last and not padded
         lines += ["", f"{kind.value} ({len(group)})"]
-        lines.append("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+        lines.append("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
         for r in table:
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     return "\n".join(lines)
