@@ -320,7 +320,7 @@ def main() -> None:
     parser.add_argument("--grids", default="10000,263")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-naive", action="store_true", help="skip the raw-log queries")
-    parser.add_argument("--naive-max", type=int, default=1_000_000,
+    parser.add_argument("--naive-max", type=int, default=10_000_000,
                         help="above this size only the one-month totals run on the raw log "
                         "(the others take minutes)")
     args = parser.parse_args()

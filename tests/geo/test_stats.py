@@ -140,13 +140,29 @@ def test_outside_the_period_nothing_counts(week):
 
 
 def test_trigger_rollup_equals_a_rebuild_from_the_log(week):
-    query = text("SELECT dim, day, key, reported, verified, filed, dispatched, handled, "
-                 "handled_on_time, closed, returned, reworked, extended, "
-                 "ARRAY(SELECT unnest(handling_hours) ORDER BY 1) FROM stats_daily "
+    daily = text("SELECT dim, day, key, reported, verified, filed, dispatched, handled, "
+                 "handled_on_time, closed, returned, reworked, extended FROM stats_daily "
                  "ORDER BY dim, day, key NULLS FIRST")
-    by_trigger = week.execute(query).all()
-    assert stats.rebuild_rollup(week) == len(by_trigger)
-    assert week.execute(query).all() == by_trigger
+    handling = text("SELECT * FROM stats_handling ORDER BY event_id")
+    by_trigger = week.execute(daily).all(), week.execute(handling).all()
+    # A (6 h), B (24 h, then 72 h after the failed check: still from the one dispatch).
+    assert sorted(round(row.hours, 3) for row in by_trigger[1]) == [6.0, 24.0, 72.0]
+    assert stats.rebuild_rollup(week) == len(by_trigger[0])
+    assert (week.execute(daily).all(), week.execute(handling).all()) == by_trigger
+
+
+def test_a_handled_case_without_a_deadline_is_not_on_time(session):
+    session.execute(insert(Unit).values(code="U1", name="一号单位", kind="bureau"))
+    session.execute(insert(Category).values(
+        code="E0102", kind="event", class_code="01", subclass_code="02", name="暴露垃圾",
+        time_limit=24, time_limit_unit="urgent_hours"))
+    case = add_case(session, "N", unit="U1", grid="421281001001001", inspector="i1",
+                    state="handled", reported=at(2, 9))
+    add_events(session, case, (at(2, 9), "report", None), (at(2, 10), "dispatch", "U1"),
+               (at(2, 13), "handle", "U1"))
+    for source in ("rollup", "events"):
+        row = stats.totals(session, start=WEEK[0], end=WEEK[1], source=source)
+        assert (row["handled"], row["handled_on_time"], row["handling_hours_mean"]) == (1, 0, 3)
 
 
 def test_the_published_chibi_quarter_gives_94_29_percent(session):

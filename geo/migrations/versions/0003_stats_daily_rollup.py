@@ -81,49 +81,45 @@ def _sums() -> str:
         "AS handling_hours")
 
 
-def rollup_select(source: str) -> str:
+def rollup_select(source: str, *, facts: str | None = None, sums: str | None = None) -> str:
     """The rollup rows of a trigger's batch: one row per day and value of each dimension
-    (GROUPING SETS: unit, grid, community, street, category, inspector, and "all")."""
+    (GROUPING SETS: unit, grid, community, street, category, inspector, and "all").
+
+    `facts` and `sums` default to this revision's; 0004 passes its own (counts only)."""
     dim = " ".join(f"WHEN GROUPING({col}) = 0 THEN '{d}'" for d, col in DIMS.items())
     key = " ".join(f"WHEN GROUPING({col}) = 0 THEN {col}" for col in DIMS.values())
     sets = ", ".join(f"(day, {col})" for col in DIMS.values()) + ", (day)"
     return f"""
     SELECT CASE {dim} ELSE 'all' END AS dim, day, CASE {key} END AS key,
-           {_sums()}
-    FROM ({facts_select(source, window=False)}) ev
+           {sums or _sums()}
+    FROM ({facts or facts_select(source, window=False)}) ev
     GROUP BY GROUPING SETS ({sets})
     """
 
 
-def rebuild_inserts() -> str:
-    """A rebuild: the facts of the whole log once, then one hashed GROUP BY per dimension."""
-    cols = ", ".join(COUNTS)
+def rebuild_inserts(*, columns: str | None = None, sums: str | None = None) -> str:
+    """A rebuild: the facts of the whole log once, then one hashed GROUP BY per dimension.
+
+    `columns` (after the key) and `sums` default to this revision's; 0004 passes its own."""
+    columns = columns or ", ".join(COUNTS) + ", handling_hours"
+    sums = sums or _sums()
     parts = [f"""
-        INSERT INTO stats_daily ({KEY}, {cols}, handling_hours)
-        SELECT '{d}', day, {col}, {_sums()}
+        INSERT INTO stats_daily ({KEY}, {columns})
+        SELECT '{d}', day, {col}, {sums}
         FROM stats_facts GROUP BY day, {col} ORDER BY day;""" for d, col in DIMS.items()]
     parts.append(f"""
-        INSERT INTO stats_daily ({KEY}, {cols}, handling_hours)
-        SELECT 'all', day, NULL, {_sums()}
+        INSERT INTO stats_daily ({KEY}, {columns})
+        SELECT 'all', day, NULL, {sums}
         FROM stats_facts GROUP BY day ORDER BY day;""")
     return "".join(parts)
 
 
-def upgrade() -> None:
-    counts = ",\n".join(f"    {c} integer NOT NULL DEFAULT 0" for c in COUNTS)
-    op.execute(f"""
-    CREATE TABLE stats_daily (
-        dim varchar(16) NOT NULL,
-        day date NOT NULL,
-        key varchar(64),
-    {counts},
-        handling_hours real[] NOT NULL DEFAULT '{{}}',
-        CONSTRAINT uq_stats_daily_key UNIQUE NULLS NOT DISTINCT ({KEY})
-    )""")
+def create_functions() -> None:
+    """The trigger function and the rebuild of this revision (0004's downgrade restores them)."""
     cols = ", ".join(COUNTS)
     updates = ",\n".join(f"        {c} = stats_daily.{c} + EXCLUDED.{c}" for c in COUNTS)
     op.execute(f"""
-    CREATE FUNCTION stats_daily_add() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION stats_daily_add() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO stats_daily ({KEY}, {cols}, handling_hours)
         {rollup_select("new_events")}
@@ -132,14 +128,10 @@ def upgrade() -> None:
         handling_hours = stats_daily.handling_hours || EXCLUDED.handling_hours;
         RETURN NULL;
     END $$""")
-    op.execute("""
-    CREATE TRIGGER case_event_stats_daily AFTER INSERT ON case_event
-    REFERENCING NEW TABLE AS new_events
-    FOR EACH STATEMENT EXECUTE FUNCTION stats_daily_add()""")
     # A full rebuild drops the key index and builds it again at the end: much faster than
     # maintaining it row by row over tens of millions of rows.
     op.execute(f"""
-    CREATE FUNCTION stats_daily_rebuild() RETURNS bigint LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION stats_daily_rebuild() RETURNS bigint LANGUAGE plpgsql AS $$
     BEGIN
         LOCK TABLE stats_daily IN EXCLUSIVE MODE;
         TRUNCATE stats_daily;
@@ -153,6 +145,24 @@ def upgrade() -> None:
             UNIQUE NULLS NOT DISTINCT ({KEY});
         RETURN (SELECT count(*) FROM stats_daily);
     END $$""")
+
+
+def upgrade() -> None:
+    counts = ",\n".join(f"    {c} integer NOT NULL DEFAULT 0" for c in COUNTS)
+    op.execute(f"""
+    CREATE TABLE stats_daily (
+        dim varchar(16) NOT NULL,
+        day date NOT NULL,
+        key varchar(64),
+    {counts},
+        handling_hours real[] NOT NULL DEFAULT '{{}}',
+        CONSTRAINT uq_stats_daily_key UNIQUE NULLS NOT DISTINCT ({KEY})
+    )""")
+    create_functions()
+    op.execute("""
+    CREATE TRIGGER case_event_stats_daily AFTER INSERT ON case_event
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION stats_daily_add()""")
     # Rows from existing events (an upgrade of a database that already has cases).
     op.execute("SELECT stats_daily_rebuild()")
     op.execute("""
