@@ -14,13 +14,15 @@ and `case_event`:
   2% returned and re-dispatched, 1% failing the on-site check and handled again, 3% extended,
   1.5% rejected (report only). Verify and file events are not generated (they would count like
   report and add two rows per case).
-Foreign keys and triggers are off while loading (session_replication_role = replica); the rollup
-is then rebuilt from the whole log with `stats_daily_rebuild()` (timed), and the cost of the
-trigger path is measured on a batch of new events inserted normally.
+Foreign keys and triggers are off while loading (session_replication_role = replica); the
+rollups (`stats_daily`, counts per day and group; `stats_handling`, one row per handling) are then
+rebuilt from the whole log with `stats_daily_rebuild()` (timed), and the cost of the trigger path
+is measured on a batch of new events inserted normally.
 
 Measured, warm, median of --repeat runs: the monthly ranking (`monthly_ranking`: four indicator
 queries) and one month's stats (`indicators`, no grouping and by grid), from the rollup; and the
-same calls with `source="events"` (the same definitions over case_event ⋈ cases), run once.
+same calls with `source="events"` (the same definitions over case_event ⋈ cases, through the
+index on `case_event.at`: the obvious way to write them), run once.
 """
 
 from __future__ import annotations
