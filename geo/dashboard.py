@@ -10,10 +10,12 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
+from geo import stats
 from geo.areas import current_generation
 from geo.cases.service import overdue_clause
 from geo.cases.workflow import OPEN
@@ -30,11 +32,8 @@ TODAY_ACTIONS: dict[str, tuple[str, ...]] = {
     "handled": ("handle",),
     "closed": ("close", "close_off"),
 }
-DISPATCH_ACTIONS = ("dispatch", "redispatch")
-DISPOSAL_DEFINITION = (
-    "disposal rate (处置率) = handled ÷ dispatched: of the cases dispatched to a unit this month "
-    "(Asia/Shanghai), the share that unit has reported handled (处置回告) since"
-)
+# The screen shows the indicator of the reports (geo/stats.py), never a definition of its own.
+DISPOSAL_DEFINITION = f"disposal rate (处置率) = {stats.BY_NAME['disposal_rate'].formula}"
 OPEN_STATES = sorted(s.value for s in OPEN)
 
 
@@ -47,9 +46,9 @@ class Window(BaseModel):
 
 
 class DisposalRate(BaseModel):
-    """Handled ÷ dispatched (处置率) over a window; `rate` is None when nothing was dispatched."""
+    """Closed ÷ dispatched (处置率) over a window; `rate` is None when nothing was dispatched."""
 
-    handled: int
+    closed: int
     dispatched: int
     rate: float | None
     window: Window
@@ -76,7 +75,7 @@ class UnitRank(BaseModel):
     name: str
     name_en: str | None
     dispatched: int
-    handled: int
+    closed: int
     rate: float
 
 
@@ -131,40 +130,32 @@ def today_counts(session: Session, window: Window) -> dict[str, int]:
     return {figure: sum(rows.get(a, 0) for a in acts) for figure, acts in TODAY_ACTIONS.items()}
 
 
-def _dispatched_in(window: Window):  # noqa: ANN202
-    """(case, unit) pairs dispatched in the window, and whether that unit has handled the case."""
-    handle = aliased(CaseEvent)
-    handled = exists().where(handle.case_id == CaseEvent.case_id, handle.action == "handle",
-                             handle.unit_code == CaseEvent.unit_code,
-                             handle.at >= CaseEvent.at)
-    return (select(CaseEvent.case_id, CaseEvent.unit_code, handled.label("handled"))
-            .where(CaseEvent.action.in_(DISPATCH_ACTIONS), CaseEvent.unit_code.is_not(None),
-                   CaseEvent.at >= window.start, CaseEvent.at < window.end)
-            .distinct().subquery())
+def _days(window: Window) -> tuple[date, date]:
+    """The window's first and last local day (a window covers whole Asia/Shanghai days)."""
+    return (window.start.astimezone(CHINA).date(),
+            (window.end.astimezone(CHINA) - timedelta(days=1)).date())
 
 
 def disposal_rate(session: Session, window: Window) -> DisposalRate:
-    """Handled ÷ dispatched for cases dispatched in the window (a cohort, so never above 100%)."""
-    pairs = _dispatched_in(window)
-    dispatched, handled = session.execute(
-        select(func.count(), func.count().filter(pairs.c.handled))).one()
-    return DisposalRate(handled=handled, dispatched=dispatched,
-                        rate=handled / dispatched if dispatched else None, window=window)
+    """The disposal rate indicator (`stats`: closed ÷ dispatched) over the window."""
+    first, last = _days(window)
+    row = stats.totals(session, start=first, end=last)
+    rate = row["disposal_rate"]
+    return DisposalRate(closed=int(row["closed"]), dispatched=int(row["dispatched"]),
+                        rate=None if pd.isna(rate) else float(rate), window=window)
 
 
 def units_ranking(session: Session, window: Window, limit: int = 20) -> list[UnitRank]:
-    """Units by disposal rate over the window (ties: more cases first), those with dispatches."""
-    pairs = _dispatched_in(window)
-    dispatched = func.count().label("dispatched")
-    handled = func.count().filter(pairs.c.handled).label("handled")
-    rows = session.execute(
-        select(pairs.c.unit_code, Unit.name, Unit.name_en, dispatched, handled)
-        .join(Unit, Unit.code == pairs.c.unit_code)
-        .group_by(pairs.c.unit_code, Unit.name, Unit.name_en)
-        .order_by((handled * 1.0 / dispatched).desc(), dispatched.desc(), pairs.c.unit_code)
-        .limit(limit)).all()
-    return [UnitRank(rank=i + 1, unit_code=code, name=name, name_en=name_en, dispatched=d,
-                     handled=h, rate=h / d) for i, (code, name, name_en, d, h) in enumerate(rows)]
+    """The first `limit` units of the reports' ranking by disposal rate over the window."""
+    first, last = _days(window)
+    ranked = stats.unit_ranking(session, start=first, end=last).head(limit)
+    codes = [code for code in ranked["unit"] if code is not None]
+    english = dict(session.execute(select(Unit.code, Unit.name_en)
+                                   .where(Unit.code.in_(codes))).all())
+    return [UnitRank(rank=int(r["rank"]), unit_code=r["unit"], name=r["name"],
+                     name_en=english.get(r["unit"]), dispatched=int(r["dispatched"]),
+                     closed=int(r["closed"]), rate=float(r["disposal_rate"]))
+            for r in ranked.to_dict(orient="records") if r["unit"] is not None]
 
 
 def summary(session: Session, now: datetime | None = None, month: str | None = None) -> Summary:

@@ -306,8 +306,8 @@ def indicators(session: Session, *, start: date, end: date, group_by: GroupBy | 
     # Plain tuples: pandas probes each Row's attributes, slow at 10,000 rows.
     frame = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
     if group_by is None:
-        if frame.empty:
-            frame = pd.DataFrame([{"key": None}])
+        if frame.empty:  # nothing happened: zero counts, no rates
+            frame = pd.DataFrame([dict.fromkeys(("key", *COLUMNS, *AUXILIARY))])
         frame = frame.drop(columns="key")
     else:
         frame = frame.rename(columns={"key": group_by})
@@ -406,20 +406,28 @@ def weekly_report(session: Session, week: date, source: Source = "rollup") -> Re
     )
 
 
-def monthly_ranking(session: Session, month: date, source: Source = "rollup") -> Report:
-    """The monthly ranking (月度排名) of units by disposal rate for the month containing `month`.
+def unit_ranking(session: Session, *, start: date, end: date,
+                 source: Source = "rollup") -> pd.DataFrame:
+    """Units ranked by disposal rate over the period (单位处置率排名): `rank` then `indicators`.
 
-    Units with no dispatch in the month have no disposal rate and are not ranked. Ties: more
+    Units with no dispatch in the period have no disposal rate and are not ranked. Ties: more
     cases dispatched first, then the better on-time disposal rate, then the unit code.
     """
-    first = month.replace(day=1)
-    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    p = period(first, last)
-    units = indicators(session, start=p.start, end=p.end, group_by="unit", source=source)
+    units = indicators(session, start=start, end=end, group_by="unit", source=source)
     ranked = units[units["dispatched"] > 0].sort_values(
         ["disposal_rate", "dispatched", "on_time_disposal_rate", "unit"],
         ascending=[False, False, False, True], na_position="last").reset_index(drop=True)
     ranked.insert(0, "rank", ranked.index + 1)
+    return ranked
+
+
+def monthly_ranking(session: Session, month: date, source: Source = "rollup") -> Report:
+    """The monthly ranking (月度排名) of units by disposal rate for the month containing `month`
+    (`unit_ranking`), with the month's totals against the previous month's, and streets."""
+    first = month.replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    p = period(first, last)
+    ranked = unit_ranking(session, start=p.start, end=p.end, source=source)
     ranked = ranked[["rank", "unit", "name", *RANKING]]
     this = totals(session, start=p.start, end=p.end, source=source)
     prev_last = first - timedelta(days=1)

@@ -44,9 +44,9 @@ LABELS: dict[Lang, dict[str, str]] = {
         "title": "社区治理指挥中心", "subtitle": "网格化管理 · 实时态势", "switch": "English",
         "reported": "今日上报", "verified": "今日受理", "filed": "今日立案",
         "dispatched": "今日派遣", "handled": "今日处置", "closed": "今日结案",
-        "disposal": "本月处置率", "disposal_formula": "处置数 ÷ 派遣数",
-        "disposal_tip": "处置率 = 处置数 ÷ 派遣数：本月（北京时间）派遣给各单位的案件中，"
-                        "该单位已处置回告的比例",
+        "disposal": "本月处置率", "disposal_formula": "结案数 ÷ 派遣数",
+        "disposal_tip": "处置率 = 结案数 ÷ 派遣数：本月（北京时间）的结案数与派遣数之比，"
+                        "与月度排名报表同一口径",
         "overdue": "超期案件", "unresolved": "未办结", "map": "实时案件分布",
         "latest": "最新案件与派遣依据", "units": "本月单位处置率排名", "unit": "单位",
         "rate": "处置率", "no_data": "暂无数据", "shown": "显示", "of": "共",
@@ -63,17 +63,16 @@ LABELS: dict[Lang, dict[str, str]] = {
         "events": "事件", "components": "部件", "locating": "正在定位…",
         "no_fix": "无法获取手机定位，请改用照片中的位置", "need_photo": "请先拍照或选择照片",
         "need_category": "请选择问题类别", "queued": "已保存到待发送，网络恢复后自动发送",
-        "refresh": "刷新", "grid": "网格", "col_dispatched": "派遣数", "col_handled": "处置数",
+        "refresh": "刷新", "grid": "网格", "col_dispatched": "派遣数", "col_closed": "结案数",
     },
     "en": {
         "title": "Community Governance Command Centre", "subtitle": "Grid management · live",
         "switch": "中文",
         "reported": "Reported today", "verified": "Verified today", "filed": "Filed today",
         "dispatched": "Dispatched today", "handled": "Handled today", "closed": "Closed today",
-        "disposal": "Disposal rate (month)", "disposal_formula": "handled ÷ dispatched",
-        "disposal_tip": "Disposal rate = handled ÷ dispatched: of the cases dispatched to a "
-                        "unit this month (Asia/Shanghai), the share that unit has reported "
-                        "handled",
+        "disposal": "Disposal rate (month)", "disposal_formula": "closed ÷ dispatched",
+        "disposal_tip": "Disposal rate = closed ÷ dispatched this month (Asia/Shanghai), "
+                        "counted as in the monthly ranking report",
         "overdue": "Overdue", "unresolved": "Unresolved", "map": "Live cases",
         "latest": "Latest cases and why they went there", "units": "Units by disposal rate "
         "this month", "unit": "Unit", "rate": "Rate", "no_data": "No data yet",
@@ -95,7 +94,7 @@ LABELS: dict[Lang, dict[str, str]] = {
         "need_photo": "Take or choose a photo first", "need_category": "Choose a category",
         "queued": "Saved to the outbox; it is sent when the network is back",
         "refresh": "Refresh", "grid": "Grid", "col_dispatched": "dispatched",
-        "col_handled": "handled",
+        "col_closed": "closed",
     },
 }
 STATE_LABELS: dict[Lang, dict[str, str]] = {

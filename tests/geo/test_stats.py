@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, text
 
-from geo import stats
+from geo import dashboard, stats
 from geo.errors import InvalidInput
 from geo.store.models import Case, CaseEvent, Category, Unit
 
@@ -139,6 +139,14 @@ def test_outside_the_period_nothing_counts(week):
     assert pd.isna(row["disposal_rate"]) and pd.isna(row["handling_hours_mean"])
 
 
+@pytest.mark.parametrize("source", ["rollup", "events"])
+def test_an_empty_period_has_zero_counts_and_no_rates(week, source):
+    row = stats.totals(week, start=date(2027, 1, 1), end=date(2027, 1, 31), source=source)
+    assert set(stats.COLUMNS) <= set(row.index)
+    assert all(row[c] == 0 for c in COUNTS)
+    assert pd.isna(row["disposal_rate"]) and pd.isna(row["handling_hours_p90"])
+
+
 def test_trigger_rollup_equals_a_rebuild_from_the_log(week):
     daily = text("SELECT dim, day, key, reported, verified, filed, dispatched, handled, "
                  "handled_on_time, closed, returned, reworked, extended FROM stats_daily "
@@ -249,3 +257,20 @@ def test_demo_weekly_report_and_monthly_ranking(demo_store):
     rates = ranking["disposal_rate"].tolist()
     assert rates == sorted(rates, reverse=True) and (ranking["dispatched"] > 0).all()
     assert ranking["dispatched"].sum() == monthly.totals["dispatched"]
+
+
+def test_the_command_centre_shows_the_reports_disposal_rate(demo_store):
+    """The screen's 处置率 and unit ranking are the monthly ranking's, not a second definition."""
+    now = datetime(2026, 11, 23, tzinfo=CN)
+    with demo_store.sessions() as session:
+        monthly = stats.monthly_ranking(session, date(2026, 8, 1))
+        screen = dashboard.summary(session, now=now, month="2026-08").disposal
+        units = dashboard.units_ranking(session, dashboard.month_window(now, "2026-08"), 5)
+    assert (screen.closed, screen.dispatched) == (monthly.totals["closed"],
+                                                  monthly.totals["dispatched"])
+    assert screen.rate == pytest.approx(monthly.totals["disposal_rate"])
+    assert screen.definition.endswith(stats.BY_NAME["disposal_rate"].formula)
+    top = monthly.tables["ranking"].head(5)
+    assert [(u.rank, u.unit_code, u.closed, u.dispatched) for u in units] == list(
+        zip(top["rank"], top["unit"], top["closed"], top["dispatched"], strict=True))
+    assert [u.rate for u in units] == pytest.approx(top["disposal_rate"].tolist())

@@ -96,7 +96,7 @@
       node.textContent = s.counts[node.dataset.count];
     }
     $("disposal-rate").textContent = percent(s.disposal.rate);
-    $("disposal-formula").textContent = t.disposal_formula + " = " + s.disposal.handled + " ÷ " +
+    $("disposal-formula").textContent = t.disposal_formula + " = " + s.disposal.closed + " ÷ " +
       s.disposal.dispatched + " (" + s.disposal.window.label + ")";
     $("overdue").textContent = s.overdue;
     $("unresolved").textContent = s.unresolved;
@@ -137,7 +137,7 @@
       const row = el("tr");
       const name = config.lang === "en" && u.name_en ? u.name_en : u.name;
       row.append(el("td", null, u.rank), el("td", null, name), el("td", "num", u.dispatched),
-        el("td", "num", u.handled), el("td", "num", percent(u.rate)));
+        el("td", "num", u.closed), el("td", "num", percent(u.rate)));
       body.append(row);
     }
   }
