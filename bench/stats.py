@@ -72,7 +72,7 @@ FROM (
         SELECT i, abs(hashint8(i)) % :grids AS g, abs(hashint8(i + 7919)) % 40 AS k,
                abs(hashint8(i * 31 + 1)) AS h1, abs(hashint8(i * 31 + 2)) AS h2,
                abs(hashint8(i * 31 + 3)) AS h3
-        FROM generate_series(:lo, :hi) AS i
+        FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i
     ) a
 ) b
 """
@@ -130,30 +130,41 @@ WHERE s.i BETWEEN :lo AND :hi AND v.keep
 """
 
 
-def parallel(url: str, sql: str, lo: int, hi: int, **params: object) -> None:
-    """Run `sql` over [lo, hi] split in two halves on two connections at once (two cores)."""
-    mid = (lo + hi) // 2
+Job = list[tuple[str, dict[str, object]]]  # statements and their parameters, in order
+
+
+def on_two_connections(url: str, setting: str, jobs: tuple[Job, Job]) -> None:
+    """Run two jobs at once, each in one transaction on its own connection (two cores), after
+    `setting` (a SET statement); the first error of either is raised."""
     errors: list[BaseException] = []
 
-    def run(a: int, b: int) -> None:
+    def run(job: Job) -> None:
         engine = create_engine(url)
         try:
             with engine.begin() as conn:
-                conn.execute(text("SET session_replication_role = replica"))
-                conn.execute(text(sql), {"lo": a, "hi": b, **params})
+                conn.execute(text(setting))
+                for sql, params in job:
+                    conn.execute(text(sql), params)
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
         finally:
             engine.dispose()
 
-    threads = [threading.Thread(target=run, args=(lo, mid)),
-               threading.Thread(target=run, args=(mid + 1, hi))]
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
+
+
+def parallel(url: str, sql: str, lo: int, hi: int, **params: object) -> None:
+    """Run `sql` over [lo, hi] split in two halves on two connections at once (two cores)."""
+    mid = (lo + hi) // 2
+    on_two_connections(url, "SET session_replication_role = replica",
+                       ([(sql, {"lo": lo, "hi": mid, **params})],
+                        [(sql, {"lo": mid + 1, "hi": hi, **params})]))
 
 
 def reference_rows(store: Store) -> None:
@@ -193,28 +204,8 @@ def grow(store: Store, url: str, lo: int, hi: int, grids: int) -> dict[str, floa
     timings["events"] = time.perf_counter() - t
     t = time.perf_counter()
     half = (len(indexes) + 1) // 2
-    errors: list[BaseException] = []
-
-    def build(defs: list[str]) -> None:
-        engine = create_engine(url)
-        try:
-            with engine.begin() as conn:
-                conn.execute(text("SET maintenance_work_mem = '1GB'"))
-                for d in defs:
-                    conn.execute(text(d))
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=build, args=([d for _, d in indexes[:half]],)),
-               threading.Thread(target=build, args=([d for _, d in indexes[half:]],))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise errors[0]
+    on_two_connections(url, "SET maintenance_work_mem = '1GB'",
+                       ([(d, {}) for _, d in indexes[:half]], [(d, {}) for _, d in indexes[half:]]))
     timings["indexes"] = time.perf_counter() - t
     with store.transaction() as s:
         s.execute(text("DROP TABLE bench_stage"))
@@ -249,31 +240,28 @@ def trigger_cost(store: Store, first_id: int, n: int = 10_000) -> float:
             "'wgs84', 'handled', '421281001001001', '421281001001', '421281001', 'U001', '{}', "
             "timestamptz '2025-06-12 09:00+08', 1, 0, false, "
             "ST_SetSRID(ST_MakePoint(113.9, 29.7), 4326) "
-            "FROM generate_series(:a, :b) i"), {"a": first_id, "b": first_id + n // 3})
-        t = time.perf_counter()
-        events = 0
-        for start in range(first_id, first_id + n // 3, 333):
-            stop = min(start + 332, first_id + n // 3)
-            result = s.execute(text(
-                "INSERT INTO case_event (case_id, at, action, to_state, unit_code) "
-                "SELECT i, timestamptz '2025-06-10 09:00+08' + make_interval(mins => "
-                "(i % 600)::int + m), a, a, 'U001' FROM generate_series(:a, :b) i, "
-                "(VALUES ('report', 0), ('dispatch', 30), ('handle', 300)) v(a, m)"),
-                {"a": start, "b": stop})
-            events += result.rowcount
-        elapsed = time.perf_counter() - t
+            "FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) i"),
+            {"a": first_id, "b": first_id + n // 3})
+
+        def insert_events(day: str) -> tuple[float, int]:
+            """Report, dispatch and handle events of every new case on `day`, 999 a statement."""
+            t = time.perf_counter()
+            events = 0
+            for start in range(first_id, first_id + n // 3, 333):
+                result = s.execute(text(
+                    "INSERT INTO case_event (case_id, at, action, to_state, unit_code) "
+                    "SELECT i, CAST(:day AS timestamptz) + make_interval(mins => "
+                    "(i % 600)::int + m), a, a, 'U001' "
+                    "FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) i, "
+                    "(VALUES ('report', 0), ('dispatch', 30), ('handle', 300)) v(a, m)"),
+                    {"day": day, "a": start, "b": min(start + 332, first_id + n // 3)})
+                events += result.rowcount
+            return time.perf_counter() - t, events
+
+        elapsed, events = insert_events("2025-06-10 09:00+08")
         # Without the trigger, for the ratio.
         s.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_stats_daily"))
-        t = time.perf_counter()
-        for start in range(first_id, first_id + n // 3, 333):
-            stop = min(start + 332, first_id + n // 3)
-            s.execute(text(
-                "INSERT INTO case_event (case_id, at, action, to_state, unit_code) "
-                "SELECT i, timestamptz '2025-06-11 09:00+08' + make_interval(mins => "
-                "(i % 600)::int + m), a, a, 'U001' FROM generate_series(:a, :b) i, "
-                "(VALUES ('report', 0), ('dispatch', 30), ('handle', 300)) v(a, m)"),
-                {"a": start, "b": stop})
-        plain = time.perf_counter() - t
+        plain, _ = insert_events("2025-06-11 09:00+08")
         s.rollback()
     return elapsed / events * 1e6, plain / events * 1e6
 
