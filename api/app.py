@@ -27,9 +27,11 @@ def case_context(settings: Settings, router: Router) -> CaseContext:
     return CaseContext(
         router=router,
         blobs=LocalBlobStore(settings.state_path / "files"),
-        photo_limits=PhotoLimits(max_bytes=settings.photo_max_bytes,
-                                 max_pixels=settings.photo_max_pixels,
-                                 max_photos=settings.photo_max_count),
+        photo_limits=PhotoLimits(
+            max_bytes=settings.photo_max_bytes,
+            max_pixels=settings.photo_max_pixels,
+            max_photos=settings.photo_max_count,
+        ),
         duplicate_radius_m=settings.duplicate_radius_m,
         duplicate_window_h=settings.duplicate_window_h,
     )

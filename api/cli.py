@@ -15,10 +15,12 @@ from geo.errors import GridcaseError, InvalidImport
 from geo.settings import Settings, get_settings
 
 app = typer.Typer(help="gridcase: grid mapping and case routing (网格化管理).", no_args_is_help=True)
-db_app = typer.Typer(help="The database: a managed local PostGIS cluster, or DATABASE_URL.",
-                     no_args_is_help=True)
-import_app = typer.Typer(help="Load reference data from files (one transaction per file).",
-                         no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: a managed local PostGIS cluster, or DATABASE_URL.", no_args_is_help=True
+)
+import_app = typer.Typer(
+    help="Load reference data from files (one transaction per file).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 user_app = typer.Typer(help="Accounts: inspectors, operators, unit handlers...", no_args_is_help=True)
 app.add_typer(import_app, name="import")
@@ -82,8 +84,10 @@ def db_status() -> None:
         url = local_cluster(settings).url(settings.db_name)
     engine = make_engine(url, 1)
     versions = server_versions(engine)
-    console.print(f"PostgreSQL {versions['postgresql']}, PostGIS {versions['postgis']}, "
-                  f"schema {migrate.current_revision(engine) or 'not migrated'}")
+    console.print(
+        f"PostgreSQL {versions['postgresql']}, PostGIS {versions['postgis']}, "
+        f"schema {migrate.current_revision(engine) or 'not migrated'}"
+    )
     engine.dispose()
 
 
@@ -150,13 +154,16 @@ def _run_import(kind: str, file: Path, **options: object) -> None:
     finally:
         store.dispose()
     for finding in result.findings:
-        console.print(f"note: {finding.message}" + (f" — {finding.repair}" if finding.repair
-                                                     else ""), markup=False)
+        console.print(
+            f"note: {finding.message}" + (f" — {finding.repair}" if finding.repair else ""), markup=False
+        )
     console.print(result.summary())
 
 
-SourceCrs = Annotated[str | None, typer.Option(
-    "--source-crs", help="declare the file's CRS (e.g. EPSG:4549) to transform it to WGS-84")]
+SourceCrs = Annotated[
+    str | None,
+    typer.Option("--source-crs", help="declare the file's CRS (e.g. EPSG:4549) to transform it to WGS-84"),
+]
 
 
 @import_app.command("grids")
@@ -164,13 +171,18 @@ def import_grids(
     file: Path,
     source_crs: SourceCrs = None,
     repair: Annotated[bool, typer.Option(help="repair invalid polygons and show the repair")] = False,
-    tolerance: Annotated[float | None, typer.Option(
-        help="gap/overlap tolerance in m² (default GRIDCASE_IMPORT_TOLERANCE_M2)")] = None,
+    tolerance: Annotated[
+        float | None, typer.Option(help="gap/overlap tolerance in m² (default GRIDCASE_IMPORT_TOLERANCE_M2)")
+    ] = None,
 ) -> None:
     """Areas (district/street/community/grid/compound) as a new boundary generation."""
-    _run_import("grids", file, source_crs=source_crs, repair=repair,
-                tolerance_m2=tolerance if tolerance is not None
-                else _settings().import_tolerance_m2)
+    _run_import(
+        "grids",
+        file,
+        source_crs=source_crs,
+        repair=repair,
+        tolerance_m2=tolerance if tolerance is not None else _settings().import_tolerance_m2,
+    )
 
 
 @import_app.command("units")
@@ -195,8 +207,9 @@ def import_layers(file: Path, source_crs: SourceCrs = None) -> None:
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="username")],
-    role: Annotated[str, typer.Option(help="inspector, resident, operator, dispatcher, "
-                                            "unit_handler, admin or planner")],
+    role: Annotated[
+        str, typer.Option(help="inspector, resident, operator, dispatcher, unit_handler, admin or planner")
+    ],
     unit: Annotated[str | None, typer.Option(help="unit code (unit handlers)")] = None,
     grid: Annotated[list[str] | None, typer.Option(help="grid code (inspectors); repeat")] = None,
 ) -> None:
@@ -211,8 +224,7 @@ def user_add(
     store.migrate()
     try:
         with store.transaction() as session:
-            account = add_account(session, name, password, role, unit_code=unit,
-                                  grid_codes=list(grid or []))
+            account = add_account(session, name, password, role, unit_code=unit, grid_codes=list(grid or []))
             console.print(f"account {account.username} ({account.role}) created", markup=False)
     finally:
         store.dispose()
@@ -234,23 +246,32 @@ def route(
     store = _store()
     try:
         decision = Router(store.sessions, tolerance_m=settings.route_tolerance_m).route(
-            lon, lat, category, crs)
+            lon, lat, category, crs
+        )
     finally:
         store.dispose()
     if as_json:
         print(decision.model_dump_json(indent=2))
         return
     unit = decision.primary_unit
-    console.print(f"{decision.status.value}: " + (f"{unit.code} {unit.name}" if unit else
-                                                  f"triage ({decision.reason})"), markup=False)
+    console.print(
+        f"{decision.status.value}: "
+        + (f"{unit.code} {unit.name}" if unit else f"triage ({decision.reason})"),
+        markup=False,
+    )
     if decision.grid:
-        where = [decision.grid.code, decision.community.name if decision.community else "",
-                 decision.street.name if decision.street else "",
-                 decision.district.name if decision.district else ""]
+        where = [
+            decision.grid.code,
+            decision.community.name if decision.community else "",
+            decision.street.name if decision.street else "",
+            decision.district.name if decision.district else "",
+        ]
         console.print("where: " + " / ".join(w for w in where if w), markup=False)
     if decision.cooperating_units:
-        console.print("cooperating: " + ", ".join(f"{u.code} {u.name}"
-                                                  for u in decision.cooperating_units), markup=False)
+        console.print(
+            "cooperating: " + ", ".join(f"{u.code} {u.name}" for u in decision.cooperating_units),
+            markup=False,
+        )
     for step in decision.rules:
         console.print(f"  - [{step.rule}] {step.text}", markup=False)
 
@@ -258,8 +279,9 @@ def route(
 # -- demo and serve -------------------------------------------------------------------------
 @app.command()
 def demo(
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
-                                              help="serve the API after loading")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="serve the API after loading")
+    ] = True,
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
 ) -> None:

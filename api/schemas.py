@@ -97,18 +97,33 @@ class CaseList(BaseModel):
 
 def photo_out(photo: CasePhoto) -> PhotoOut:
     """The public URL of a photo."""
-    return PhotoOut(id=photo.id, url=f"/api/v1/photos/{photo.public_key}", purpose=photo.purpose,
-                    width=photo.width, height=photo.height, taken_at=photo.taken_at)
+    return PhotoOut(
+        id=photo.id,
+        url=f"/api/v1/photos/{photo.public_key}",
+        purpose=photo.purpose,
+        width=photo.width,
+        height=photo.height,
+        taken_at=photo.taken_at,
+    )
 
 
 def event_out(event: CaseEvent, public: bool = False) -> EventOut:
     """An event; the public view hides who did it and internal notes."""
     if public:
-        return EventOut(at=event.at, action=event.action, from_state=event.from_state,
-                        to_state=event.to_state)
-    return EventOut(at=event.at, action=event.action, from_state=event.from_state,
-                    to_state=event.to_state, actor=event.actor, role=event.role,
-                    unit_code=event.unit_code, note=event.note, data=event.data)
+        return EventOut(
+            at=event.at, action=event.action, from_state=event.from_state, to_state=event.to_state
+        )
+    return EventOut(
+        at=event.at,
+        action=event.action,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        actor=event.actor,
+        role=event.role,
+        unit_code=event.unit_code,
+        note=event.note,
+        data=event.data,
+    )
 
 
 def location_of(case: Case) -> tuple[float | None, float | None]:

@@ -18,10 +18,16 @@ def current_actor(session: SessionDep, token: Annotated[str | None, Depends(oaut
     """The signed-in person; 401 naming the Authorization header otherwise."""
     if not token:
         raise HTTPException(
-            401, detail=[{"field": "authorization", "message": "sign in: send "
-                          "'Authorization: Bearer <token>' from POST /api/v1/auth/token",
-                          "type": "not_authenticated"}],
-            headers={"WWW-Authenticate": "Bearer"})
+            401,
+            detail=[
+                {
+                    "field": "authorization",
+                    "message": "sign in: send 'Authorization: Bearer <token>' from POST /api/v1/auth/token",
+                    "type": "not_authenticated",
+                }
+            ],
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return authenticate(session, token)
 
 

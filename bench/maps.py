@@ -47,8 +47,13 @@ from geo.store.models import Case  # noqa: E402
 DATABASE = "gridcase_bench_maps"
 SEED = 0.4212  # setseed() takes a value in [-1, 1]
 ORIGIN = "http://gridcase.bench"  # a made-up local origin; Playwright answers it from disk
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 # Each grid's share of the cases: weights uniform⁴ (a few hotspot grids) normalised, rounded down;
 # the last grid takes the remainder so the total is exact. Points are scattered inside the polygon.
@@ -103,8 +108,9 @@ def prepare(settings: Settings, n: int, reuse: bool) -> Store:
     with store.transaction() as session:
         session.execute(text("SELECT setseed(:s)"), {"s": SEED})
         generation = session.scalar(text("SELECT max(id) FROM boundary_generation"))
-        session.execute(GENERATE, {"n": n, "generation": generation, "states": OPEN_STATES,
-                                   "n_states": len(OPEN_STATES)})
+        session.execute(
+            GENERATE, {"n": n, "generation": generation, "states": OPEN_STATES, "n_states": len(OPEN_STATES)}
+        )
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE cases"))
     print(f"generated {n:,} unresolved cases in SQL in {time.perf_counter() - started:.1f} s")
@@ -114,8 +120,9 @@ def prepare(settings: Settings, n: int, reuse: bool) -> Store:
 def naive_heatmap(store: Store) -> folium.Map:
     """What one would write first: every raw point into folium's HeatMap."""
     with store.sessions() as session:
-        points = session.execute(select(func.ST_Y(Case.location), func.ST_X(Case.location))
-                                 .where(Case.state.in_(OPEN_STATES))).all()
+        points = session.execute(
+            select(func.ST_Y(Case.location), func.ST_X(Case.location)).where(Case.state.in_(OPEN_STATES))
+        ).all()
     fmap = folium.Map(location=[29.72, 113.90], zoom_start=13, tiles=None)
     HeatMap([[lat, lon] for lat, lon in points]).add_to(fmap)
     return fmap
@@ -142,8 +149,9 @@ def draw_times(pages: dict[str, str], runs: int) -> dict[str, list[float]]:
         if url.startswith(f"{ORIGIN}/static/vendor/"):
             route.fulfill(path=str(VENDOR_DIR / url.removeprefix(f"{ORIGIN}/static/vendor/")))
         elif url.startswith(f"{ORIGIN}/"):
-            route.fulfill(path=str(folder / url.removeprefix(f"{ORIGIN}/")),
-                          content_type="text/html; charset=utf-8")
+            route.fulfill(
+                path=str(folder / url.removeprefix(f"{ORIGIN}/")), content_type="text/html; charset=utf-8"
+            )
         else:
             blocked.append(url)
             route.abort()
@@ -153,8 +161,7 @@ def draw_times(pages: dict[str, str], runs: int) -> dict[str, list[float]]:
                      && new Promise(done => requestAnimationFrame(() => done(true)))"""
     times: dict[str, list[float]] = {name: [] for name in pages}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             for name in pages:
                 for run in range(runs if len(pages[name]) < 5_000_000 else 1):
@@ -178,8 +185,9 @@ def draw_times(pages: dict[str, str], runs: int) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the bench database if it already holds --cases cases")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the bench database if it already holds --cases cases"
+    )
     parser.add_argument("--runs", type=int, default=3, help="draws per small page (best is kept)")
     args = parser.parse_args()
     settings = Settings(database_url=None)
@@ -206,17 +214,20 @@ def main() -> None:
         size = len(html.encode())
         draw = draws[slugs[name]]
         results[name] = (size, build_s, min(draw))
-        print(f"{name:<28} {size / 1e6:>10.2f} MB {build_s:>9.2f} {min(draw):>14.2f} "
-              f"{len(draw):>5}" + (f"   (median {statistics.median(draw):.2f})"
-                                    if len(draw) > 1 else ""))
+        print(
+            f"{name:<28} {size / 1e6:>10.2f} MB {build_s:>9.2f} {min(draw):>14.2f} "
+            f"{len(draw):>5}" + (f"   (median {statistics.median(draw):.2f})" if len(draw) > 1 else "")
+        )
     naive = results["naive folium HeatMap"]
     print()
     for name in ("gridcase per grid", "gridcase per 250 m hexagon"):
         size, build_s, draw = results[name]
-        print(f"{name}: {naive[0] / size:,.0f}x smaller, builds {naive[1] / build_s:,.1f}x "
-              f"faster, draws {naive[2] / draw:,.1f}x faster than the naive page; goals "
-              f"< 2 MB: {'met' if size < 2e6 else 'MISSED'}, < 2 s draw: "
-              f"{'met' if draw < 2 else 'MISSED'}")
+        print(
+            f"{name}: {naive[0] / size:,.0f}x smaller, builds {naive[1] / build_s:,.1f}x "
+            f"faster, draws {naive[2] / draw:,.1f}x faster than the naive page; goals "
+            f"< 2 MB: {'met' if size < 2e6 else 'MISSED'}, < 2 s draw: "
+            f"{'met' if draw < 2 else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":

@@ -116,8 +116,9 @@ def load(store: Store, table: str, codes: list[str], geoms: np.ndarray) -> float
     with store.engine.begin() as conn:
         conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         # No btree on code on purpose: the planner must use the GiST index, PostGIS's best plan.
-        conn.execute(text(f"CREATE TABLE {table} (code text NOT NULL, "
-                          "geom geometry(MultiPolygon, 4326) NOT NULL)"))
+        conn.execute(
+            text(f"CREATE TABLE {table} (code text NOT NULL, geom geometry(MultiPolygon, 4326) NOT NULL)")
+        )
         raw = conn.connection.driver_connection
         with raw.cursor().copy(f"COPY {table} (code, geom) FROM STDIN") as copy:
             for code, g in zip(codes, wkb, strict=True):
@@ -220,15 +221,30 @@ def run_size(store: Store, area: shapely.Geometry, n: int, points: int, singles:
     mismatches = int((pg_all != idx_all).sum()) + int((pg_single != code_arr[mine]).sum())
     for k in np.flatnonzero(pg_all != idx_all)[:5]:
         print(f"  MISMATCH at ({allx[k]!r}, {ally[k]!r}): PostGIS {pg_all[k]!r}, index {idx_all[k]!r}")
-    return Row(len(codes), tiles, load_s, build_s, idx_med, idx_p99, pg_med, pg_p99, idx_bulk,
-               sjoin_bulk, pg_bulk, len(allx) + singles, mismatches)
+    return Row(
+        len(codes),
+        tiles,
+        load_s,
+        build_s,
+        idx_med,
+        idx_p99,
+        pg_med,
+        pg_p99,
+        idx_bulk,
+        sjoin_bulk,
+        pg_bulk,
+        len(allx) + singles,
+        mismatches,
+    )
 
 
 def table(rows: list[Row]) -> str:
     """The results as a markdown table."""
-    head = ("| grids | single: index µs (median / p99) | single: PostGIS µs (median / p99) | ratio "
-            "(median / p99) | bulk: index pts/s | bulk: sjoin pts/s | ratio | bulk: PostGIS set pts/s "
-            "| ratio | points checked | mismatches |")
+    head = (
+        "| grids | single: index µs (median / p99) | single: PostGIS µs (median / p99) | ratio "
+        "(median / p99) | bulk: index pts/s | bulk: sjoin pts/s | ratio | bulk: PostGIS set pts/s "
+        "| ratio | points checked | mismatches |"
+    )
     lines = [head, "|" + " --- |" * 11]
     for r in rows:
         lines.append(
@@ -255,8 +271,10 @@ def main() -> int:
     with store.engine.connect() as conn:
         versions = conn.execute(text("SELECT version(), postgis_full_version()")).one()
     print(f"PostgreSQL: {versions[0].split(',')[0]}; {versions[1].split(' PGSQL')[0]}")
-    print(f"shapely {shapely.__version__} / GEOS {shapely.geos_version_string}; "
-          f"{args.points:,} bulk points and {args.singles:,} single lookups per size")
+    print(
+        f"shapely {shapely.__version__} / GEOS {shapely.geos_version_string}; "
+        f"{args.points:,} bulk points and {args.singles:,} single lookups per size"
+    )
 
     area = boundary()
     rows = []
@@ -280,10 +298,14 @@ def main() -> int:
     bulk_ok = bool(big) and all(r.idx_bulk >= 500_000 for r in big)
     equal_ok = all(r.mismatches == 0 and r.tiles for r in rows)
     print()
-    print(f"goal single lookup ≥10× PostGIS per point (median and p99), every size: "
-          f"{'PASS' if single_ok else 'FAIL'}")
-    print(f"goal bulk ≥500,000 points/s at 100,000 grids: "
-          f"{'PASS' if bulk_ok else 'FAIL' if big else 'not measured (no 100,000 size)'}")
+    print(
+        f"goal single lookup ≥10× PostGIS per point (median and p99), every size: "
+        f"{'PASS' if single_ok else 'FAIL'}"
+    )
+    print(
+        f"goal bulk ≥500,000 points/s at 100,000 grids: "
+        f"{'PASS' if bulk_ok else 'FAIL' if big else 'not measured (no 100,000 size)'}"
+    )
     print(f"index == PostGIS on every checked point: {'PASS' if equal_ok else 'FAIL'}")
     print()
     print(table(rows))

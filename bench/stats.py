@@ -162,21 +162,30 @@ def on_two_connections(url: str, setting: str, jobs: tuple[Job, Job]) -> None:
 def parallel(url: str, sql: str, lo: int, hi: int, **params: object) -> None:
     """Run `sql` over [lo, hi] split in two halves on two connections at once (two cores)."""
     mid = (lo + hi) // 2
-    on_two_connections(url, "SET session_replication_role = replica",
-                       ([(sql, {"lo": lo, "hi": mid, **params})],
-                        [(sql, {"lo": mid + 1, "hi": hi, **params})]))
+    on_two_connections(
+        url,
+        "SET session_replication_role = replica",
+        ([(sql, {"lo": lo, "hi": mid, **params})], [(sql, {"lo": mid + 1, "hi": hi, **params})]),
+    )
 
 
 def reference_rows(store: Store) -> None:
     """Units and categories the generated cases refer to (labels in reports)."""
     with store.transaction() as s:
-        s.execute(text("INSERT INTO unit (code, name, kind) SELECT 'U' || lpad(n::text, 3, '0'), "
-                       "'单位 ' || n, 'bureau' FROM generate_series(0, 99) n ON CONFLICT DO NOTHING"))
-        s.execute(text(
-            "INSERT INTO category (code, kind, class_code, subclass_code, name, time_limit, "
-            "time_limit_unit) SELECT 'B' || lpad(n::text, 2, '0'), 'event', '01', "
-            "lpad(n::text, 2, '0'), '类别 ' || n, 24 * (1 + n % 5), 'urgent_hours' "
-            "FROM generate_series(0, 39) n ON CONFLICT DO NOTHING"))
+        s.execute(
+            text(
+                "INSERT INTO unit (code, name, kind) SELECT 'U' || lpad(n::text, 3, '0'), "
+                "'单位 ' || n, 'bureau' FROM generate_series(0, 99) n ON CONFLICT DO NOTHING"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO category (code, kind, class_code, subclass_code, name, time_limit, "
+                "time_limit_unit) SELECT 'B' || lpad(n::text, 2, '0'), 'event', '01', "
+                "lpad(n::text, 2, '0'), '类别 ' || n, 24 * (1 + n % 5), 'urgent_hours' "
+                "FROM generate_series(0, 39) n ON CONFLICT DO NOTHING"
+            )
+        )
 
 
 def grow(store: Store, url: str, lo: int, hi: int, grids: int) -> dict[str, float]:
@@ -184,15 +193,22 @@ def grow(store: Store, url: str, lo: int, hi: int, grids: int) -> dict[str, floa
     timings: dict[str, float] = {}
     with store.transaction() as s:
         s.execute(text("DROP TABLE IF EXISTS bench_stage"))
-        s.execute(text("CREATE UNLOGGED TABLE bench_stage (i bigint, g int, k int, u int, "
-                       "outcome text, reported_at timestamptz, dispatched_at timestamptz, "
-                       "limit_h int, handled_at timestamptz)"))
+        s.execute(
+            text(
+                "CREATE UNLOGGED TABLE bench_stage (i bigint, g int, k int, u int, "
+                "outcome text, reported_at timestamptz, dispatched_at timestamptz, "
+                "limit_h int, handled_at timestamptz)"
+            )
+        )
     # Secondary indexes are dropped while loading and built again after (as a bulk import would).
     with store.transaction() as s:
-        indexes = s.execute(text(
-            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename IN "
-            "('cases', 'case_event') AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
-            "WHERE c.conname = i.indexname)")).all()
+        indexes = s.execute(
+            text(
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename IN "
+                "('cases', 'case_event') AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+                "WHERE c.conname = i.indexname)"
+            )
+        ).all()
         for name, _ in indexes:
             s.execute(text(f'DROP INDEX "{name}"'))
     t = time.perf_counter()
@@ -204,8 +220,11 @@ def grow(store: Store, url: str, lo: int, hi: int, grids: int) -> dict[str, floa
     timings["events"] = time.perf_counter() - t
     t = time.perf_counter()
     half = (len(indexes) + 1) // 2
-    on_two_connections(url, "SET maintenance_work_mem = '1GB'",
-                       ([(d, {}) for _, d in indexes[:half]], [(d, {}) for _, d in indexes[half:]]))
+    on_two_connections(
+        url,
+        "SET maintenance_work_mem = '1GB'",
+        ([(d, {}) for _, d in indexes[:half]], [(d, {}) for _, d in indexes[half:]]),
+    )
     timings["indexes"] = time.perf_counter() - t
     with store.transaction() as s:
         s.execute(text("DROP TABLE bench_stage"))
@@ -231,30 +250,36 @@ def trigger_cost(store: Store, first_id: int, n: int = 10_000) -> float:
     """µs per event of the action path: n new cases' report+dispatch+handle events inserted
     normally (trigger on), in one statement per 1,000 events like the app's batches; rolled back."""
     with store.sessions() as s:
-        s.execute(text(
-            "INSERT INTO cases (id, tracking_code, category_code, description, channel, "
-            "reported_by, reported_at, reported_crs, state, grid_code, community_code, "
-            "street_code, unit_code, cooperating_unit_codes, deadline_at, version, extensions, "
-            "extension_requested, location) SELECT i, 'T' || i, 'B00', '', 'inspector', 'insp1', "
-            "timestamptz '2025-06-10 09:00+08' + make_interval(mins => (i % 600)::int), "
-            "'wgs84', 'handled', '421281001001001', '421281001001', '421281001', 'U001', '{}', "
-            "timestamptz '2025-06-12 09:00+08', 1, 0, false, "
-            "ST_SetSRID(ST_MakePoint(113.9, 29.7), 4326) "
-            "FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) i"),
-            {"a": first_id, "b": first_id + n // 3})
+        s.execute(
+            text(
+                "INSERT INTO cases (id, tracking_code, category_code, description, channel, "
+                "reported_by, reported_at, reported_crs, state, grid_code, community_code, "
+                "street_code, unit_code, cooperating_unit_codes, deadline_at, version, extensions, "
+                "extension_requested, location) SELECT i, 'T' || i, 'B00', '', 'inspector', 'insp1', "
+                "timestamptz '2025-06-10 09:00+08' + make_interval(mins => (i % 600)::int), "
+                "'wgs84', 'handled', '421281001001001', '421281001001', '421281001', 'U001', '{}', "
+                "timestamptz '2025-06-12 09:00+08', 1, 0, false, "
+                "ST_SetSRID(ST_MakePoint(113.9, 29.7), 4326) "
+                "FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) i"
+            ),
+            {"a": first_id, "b": first_id + n // 3},
+        )
 
         def insert_events(day: str) -> tuple[float, int]:
             """Report, dispatch and handle events of every new case on `day`, 999 a statement."""
             t = time.perf_counter()
             events = 0
             for start in range(first_id, first_id + n // 3, 333):
-                result = s.execute(text(
-                    "INSERT INTO case_event (case_id, at, action, to_state, unit_code) "
-                    "SELECT i, CAST(:day AS timestamptz) + make_interval(mins => "
-                    "(i % 600)::int + m), a, a, 'U001' "
-                    "FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) i, "
-                    "(VALUES ('report', 0), ('dispatch', 30), ('handle', 300)) v(a, m)"),
-                    {"day": day, "a": start, "b": min(start + 332, first_id + n // 3)})
+                result = s.execute(
+                    text(
+                        "INSERT INTO case_event (case_id, at, action, to_state, unit_code) "
+                        "SELECT i, CAST(:day AS timestamptz) + make_interval(mins => "
+                        "(i % 600)::int + m), a, a, 'U001' "
+                        "FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) i, "
+                        "(VALUES ('report', 0), ('dispatch', 30), ('handle', 300)) v(a, m)"
+                    ),
+                    {"day": day, "a": start, "b": min(start + 332, first_id + n // 3)},
+                )
                 events += result.rowcount
             return time.perf_counter() - t, events
 
@@ -277,15 +302,17 @@ def timed(fn, repeat: int) -> float:  # noqa: ANN001
     return statistics.median(runs)
 
 
-def measure(store: Store, repeat: int, naive: bool,
-            naive_calls: tuple[str, ...] | None = None) -> dict[str, tuple[float, float | None]]:
+def measure(
+    store: Store, repeat: int, naive: bool, naive_calls: tuple[str, ...] | None = None
+) -> dict[str, tuple[float, float | None]]:
     """Rollup and raw-log timings of the three calls, and check they give the same numbers."""
     end = date(2025, 6, 30)
     calls = {
         "monthly ranking": lambda s, src: stats.monthly_ranking(s, MONTH, source=src),
         "one month, totals": lambda s, src: stats.indicators(s, start=MONTH, end=end, source=src),
-        "one month, by grid": lambda s, src: stats.indicators(s, start=MONTH, end=end,
-                                                             group_by="grid", source=src),
+        "one month, by grid": lambda s, src: stats.indicators(
+            s, start=MONTH, end=end, group_by="grid", source=src
+        ),
     }
     out: dict[str, tuple[float, float | None]] = {}
     with store.sessions() as s:
@@ -310,9 +337,12 @@ def main() -> None:
     parser.add_argument("--grids", default="10000,263")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-naive", action="store_true", help="skip the raw-log queries")
-    parser.add_argument("--naive-max", type=int, default=10_000_000,
-                        help="above this size only the one-month totals run on the raw log "
-                        "(the others take minutes)")
+    parser.add_argument(
+        "--naive-max",
+        type=int,
+        default=10_000_000,
+        help="above this size only the one-month totals run on the raw log (the others take minutes)",
+    )
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     settings = Settings()
@@ -331,29 +361,42 @@ def main() -> None:
             done = size
             with store.sessions() as s:
                 events = s.scalar(text("SELECT count(*) FROM case_event"))
-            print(f"\n{grids:,} grids, {size:,} cases, {events:,} events: generated in "
-                  f"{time.perf_counter() - t:.0f} s (cases {timings['cases']:.0f} s, events "
-                  f"{timings['events']:.0f} s, indexes {timings['indexes']:.0f} s, vacuum "
-                  f"{timings['vacuum']:.0f} s, rollup rebuild "
-                  f"{timings['rollup']:.0f} s → {int(timings['rollup_rows']):,} rows)", flush=True)
+            print(
+                f"\n{grids:,} grids, {size:,} cases, {events:,} events: generated in "
+                f"{time.perf_counter() - t:.0f} s (cases {timings['cases']:.0f} s, events "
+                f"{timings['events']:.0f} s, indexes {timings['indexes']:.0f} s, vacuum "
+                f"{timings['vacuum']:.0f} s, rollup rebuild "
+                f"{timings['rollup']:.0f} s → {int(timings['rollup_rows']):,} rows)",
+                flush=True,
+            )
             with_trigger, without = trigger_cost(store, size + 1)
-            print(f"  action path: {with_trigger:.0f} µs per event with the rollup trigger, "
-                  f"{without:.0f} µs without", flush=True)
+            print(
+                f"  action path: {with_trigger:.0f} µs per event with the rollup trigger, "
+                f"{without:.0f} µs without",
+                flush=True,
+            )
             for name, (fast, slow) in measure(
-                    store, args.repeat, not args.no_naive,
-                    None if size <= args.naive_max else ("one month, totals",)).items():
+                store,
+                args.repeat,
+                not args.no_naive,
+                None if size <= args.naive_max else ("one month, totals",),
+            ).items():
                 ratio = f"{slow / fast:,.0f}×" if slow else "-"
-                print(f"  {name:20s} rollup {fast * 1000:8.0f} ms   raw log "
-                      f"{slow * 1000 if slow else float('nan'):9.0f} ms   ratio {ratio}",
-                      flush=True)
+                print(
+                    f"  {name:20s} rollup {fast * 1000:8.0f} ms   raw log "
+                    f"{slow * 1000 if slow else float('nan'):9.0f} ms   ratio {ratio}",
+                    flush=True,
+                )
                 rows.append((grids, size, name, fast, slow))
         store.dispose()
     print("\n| grids | cases | query | rollup ms | raw event log ms | ratio |")
     print("| --- | --- | --- | --- | --- | --- |")
     for grids, size, name, fast, slow in rows:
-        print(f"| {grids:,} | {size:,} | {name} | {fast * 1000:,.0f} | "
-              f"{slow * 1000 if slow else float('nan'):,.0f} | "
-              f"{slow / fast if slow else float('nan'):,.0f}× |")
+        print(
+            f"| {grids:,} | {size:,} | {name} | {fast * 1000:,.0f} | "
+            f"{slow * 1000 if slow else float('nan'):,.0f} | "
+            f"{slow / fast if slow else float('nan'):,.0f}× |"
+        )
 
 
 if __name__ == "__main__":

@@ -330,9 +330,7 @@ def sample_points(rng: np.random.Generator, poly: Polygon, n: int, min_dist: flo
 def voronoi_cells(container: Polygon, seeds: np.ndarray, lloyd: int = 0) -> list[Polygon]:
     """Voronoi cells of `seeds` clipped to `container`, in seed order, after `lloyd` relaxations."""
     for step in range(lloyd + 1):
-        cells = shapely.voronoi_polygons(
-            shapely.multipoints(seeds), extend_to=container, ordered=True
-        )
+        cells = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=container, ordered=True)
         clipped = [c.intersection(container) for c in shapely.get_parts(cells)]
         if step < lloyd:
             seeds = np.array([[c.centroid.x, c.centroid.y] for c in clipped])
@@ -485,15 +483,9 @@ def build_layers(core: Polygon) -> list[dict]:
     road_cats = ";".join(c[0] for c in CATEGORIES if c[0].startswith("C02"))
     park_cats = ";".join(c[0] for c in CATEGORIES if c[0].startswith("C04"))
     return [
-        _layer(
-            "PK001", "人民公园", "People's Park (synthetic)", "park", "YLJ", 5, 0, park_cats, park
-        ),
-        _layer(
-            "RD001", "中心大道", "Central Avenue (synthetic)", "road", "JTJ", 5, 15, road_cats, road
-        ),
-        _layer(
-            "RL001", "北渠", "North Canal (Beiqu)", "river_lake", "WATER", 10, 30, water_cats, canal
-        ),
+        _layer("PK001", "人民公园", "People's Park (synthetic)", "park", "YLJ", 5, 0, park_cats, park),
+        _layer("RD001", "中心大道", "Central Avenue (synthetic)", "road", "JTJ", 5, 15, road_cats, road),
+        _layer("RL001", "北渠", "North Canal (Beiqu)", "river_lake", "WATER", 10, 30, water_cats, canal),
         _layer(
             "RL002",
             "南湖",
@@ -532,13 +524,9 @@ def _layer(
     }
 
 
-def build_compounds(
-    rng: np.random.Generator, communities: list[Area], layers: list[dict]
-) -> list[Area]:
+def build_compounds(rng: np.random.Generator, communities: list[Area], layers: list[dict]) -> list[Area]:
     """~383 rotated-rectangle residential compounds (小区), each inside one community."""
-    keep_out = shapely.union_all(
-        [lyr["geom_local"].buffer(max(lyr["buffer_m"], 20)) for lyr in layers]
-    )
+    keep_out = shapely.union_all([lyr["geom_local"].buffer(max(lyr["buffer_m"], 20)) for lyr in layers])
     local = [to_local(c.geom) for c in communities]
     areas = np.array([u.area for u in local])
     quota = np.floor(N_COMPOUNDS * areas / areas.sum()).astype(int)
@@ -554,9 +542,7 @@ def build_compounds(
         while len(placed) < n:
             x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
             w, h = rng.uniform(80, 300), rng.uniform(80, 220)
-            rect = affinity.rotate(
-                box(x - w / 2, y - h / 2, x + w / 2, y + h / 2), rng.uniform(-30, 30)
-            )
+            rect = affinity.rotate(box(x - w / 2, y - h / 2, x + w / 2, y + h / 2), rng.uniform(-30, 30))
             if not inner.contains(rect) or rect.intersects(keep_out):
                 continue
             if any(rect.distance(p) < 15 for p in placed):
@@ -569,9 +555,7 @@ def build_compounds(
             if not comm.geom.contains(g):
                 raise ValueError("a compound left its community")
             p, pe, s, se = names[order[len(out)]]
-            out.append(
-                Area("compound", g, f"{comm.code}C{k:03d}", f"{p}{s}", f"{pe} {se}", comm.code)
-            )
+            out.append(Area("compound", g, f"{comm.code}C{k:03d}", f"{p}{s}", f"{pe} {se}", comm.code))
     return out
 
 
@@ -583,9 +567,7 @@ def build_units(rng: np.random.Generator, streets: list[Area]) -> list[dict]:
     units: list[dict] = []
     for i, s in enumerate(streets, start=1):
         grids = [g.code for c in s.children for g in c.children]
-        units.append(
-            _unit(f"SO{i:03d}", f"{s.name}办事处", f"{s.name_en} Office", "street_office", grids)
-        )
+        units.append(_unit(f"SO{i:03d}", f"{s.name}办事处", f"{s.name_en} Office", "street_office", grids))
     for s in streets:
         for c in s.children:
             units.append(

@@ -59,9 +59,7 @@ def write(feature: dict, out: Path) -> None:
     """Write a one-feature GeoJSON FeatureCollection (EPSG:4326, lon/lat order)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fc = {"type": "FeatureCollection", "features": [rounded(feature)]}
-    out.write_text(
-        json.dumps(fc, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
-    )
+    out.write_text(json.dumps(fc, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
 
 
 def rounded(obj: object) -> object:

@@ -52,19 +52,26 @@ class Actor:
 
 def actor_of(account: Account) -> Actor:
     """The actor view of an account row."""
-    return Actor(account.id, account.username, Role(account.role), account.unit_code,
-                 tuple(account.grid_codes or ()))
+    return Actor(
+        account.id, account.username, Role(account.role), account.unit_code, tuple(account.grid_codes or ())
+    )
 
 
-def add_account(session: Session, username: str, password: str, role: Role | str, *,
-                unit_code: str | None = None, grid_codes: list[str] | None = None,
-                display_name: str | None = None) -> Account:
+def add_account(
+    session: Session,
+    username: str,
+    password: str,
+    role: Role | str,
+    *,
+    unit_code: str | None = None,
+    grid_codes: list[str] | None = None,
+    display_name: str | None = None,
+) -> Account:
     """Create an account; a unit handler needs a unit, an inspector grids."""
     try:
         role = Role(role)
     except ValueError:
-        raise InvalidAccount(f"role {role!r} is not one of {[r.value for r in Role]}",
-                             field="role") from None
+        raise InvalidAccount(f"role {role!r} is not one of {[r.value for r in Role]}", field="role") from None
     if not username or len(username) > 64:
         raise InvalidAccount("username must be 1–64 characters", field="username")
     if len(password) < 8:
@@ -75,9 +82,14 @@ def add_account(session: Session, username: str, password: str, role: Role | str
         raise InvalidAccount(f"unit {unit_code!r} does not exist", field="unit")
     if session.scalar(select(Account.id).where(Account.username == username)):
         raise InvalidAccount(f"username {username!r} is taken", field="username")
-    account = Account(username=username, password_hash=PASSWORDS.hash(password), role=role.value,
-                      unit_code=unit_code, grid_codes=list(grid_codes or []),
-                      display_name=display_name)
+    account = Account(
+        username=username,
+        password_hash=PASSWORDS.hash(password),
+        role=role.value,
+        unit_code=unit_code,
+        grid_codes=list(grid_codes or []),
+        display_name=display_name,
+    )
     session.add(account)
     session.flush()
     return account
@@ -101,8 +113,7 @@ def issue_token(session: Session, username: str, password: str) -> str:
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     session.execute(delete(ApiToken).where(ApiToken.expires_at < now))
-    session.add(ApiToken(token_hash=_digest(token), account_id=account.id,
-                         expires_at=now + TOKEN_LIFETIME))
+    session.add(ApiToken(token_hash=_digest(token), account_id=account.id, expires_at=now + TOKEN_LIFETIME))
     return token
 
 

@@ -182,12 +182,7 @@ def _invert_np(
 
 
 def _china_mask(lon: FloatArray, lat: FloatArray) -> NDArray[np.bool_]:
-    return (
-        (lon >= _CHINA_LON[0])
-        & (lon <= _CHINA_LON[1])
-        & (lat >= _CHINA_LAT[0])
-        & (lat <= _CHINA_LAT[1])
-    )
+    return (lon >= _CHINA_LON[0]) & (lon <= _CHINA_LON[1]) & (lat >= _CHINA_LAT[0]) & (lat <= _CHINA_LAT[1])
 
 
 def _gcj02_to_wgs84_np(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -235,9 +230,7 @@ def to_wgs84(lon: float, lat: float, crs: CoordinateSystem | str) -> tuple[float
 def to_wgs84(
     lon: FloatArray, lat: FloatArray, crs: CoordinateSystem | str
 ) -> tuple[FloatArray, FloatArray]: ...
-def to_wgs84(
-    lon: float | FloatArray, lat: float | FloatArray, crs: CoordinateSystem | str
-) -> LonLat:
+def to_wgs84(lon: float | FloatArray, lat: float | FloatArray, crs: CoordinateSystem | str) -> LonLat:
     """Convert (lon, lat) in degrees from `crs` to WGS-84; floats or numpy arrays (vectorised)."""
     system = parse_crs(crs)
     if _is_scalar(lon, lat):

@@ -60,8 +60,7 @@ class Summary(BaseModel):
 
     now: datetime
     today: Window
-    counts: dict[str, int] = Field(description="events today by figure: " + ", ".join(
-        TODAY_ACTIONS))
+    counts: dict[str, int] = Field(description="events today by figure: " + ", ".join(TODAY_ACTIONS))
     disposal: DisposalRate
     overdue: int
     unresolved: int
@@ -102,8 +101,9 @@ def day_window(now: datetime) -> Window:
     """Today in Asia/Shanghai, as a UTC range."""
     local = now.astimezone(CHINA).date()
     start = datetime.combine(local, time(), CHINA)
-    return Window(start=start.astimezone(UTC), end=(start + timedelta(days=1)).astimezone(UTC),
-                  label=local.isoformat())
+    return Window(
+        start=start.astimezone(UTC), end=(start + timedelta(days=1)).astimezone(UTC), label=local.isoformat()
+    )
 
 
 def month_window(now: datetime, month: str | None = None) -> Window:
@@ -114,26 +114,33 @@ def month_window(now: datetime, month: str | None = None) -> Window:
     else:
         first = now.astimezone(CHINA).date().replace(day=1)
     following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return Window(start=datetime.combine(first, time(), CHINA).astimezone(UTC),
-                  end=datetime.combine(following, time(), CHINA).astimezone(UTC),
-                  label=f"{first:%Y-%m}")
+    return Window(
+        start=datetime.combine(first, time(), CHINA).astimezone(UTC),
+        end=datetime.combine(following, time(), CHINA).astimezone(UTC),
+        label=f"{first:%Y-%m}",
+    )
 
 
 # -- figures ------------------------------------------------------------------------------------
 def today_counts(session: Session, window: Window) -> dict[str, int]:
     """Case events in the window, per figure (reported, verified, filed, ...)."""
-    rows = dict(session.execute(
-        select(CaseEvent.action, func.count())
-        .where(CaseEvent.at >= window.start, CaseEvent.at < window.end,
-               CaseEvent.action.in_([a for acts in TODAY_ACTIONS.values() for a in acts]))
-        .group_by(CaseEvent.action)).all())
+    rows = dict(
+        session.execute(
+            select(CaseEvent.action, func.count())
+            .where(
+                CaseEvent.at >= window.start,
+                CaseEvent.at < window.end,
+                CaseEvent.action.in_([a for acts in TODAY_ACTIONS.values() for a in acts]),
+            )
+            .group_by(CaseEvent.action)
+        ).all()
+    )
     return {figure: sum(rows.get(a, 0) for a in acts) for figure, acts in TODAY_ACTIONS.items()}
 
 
 def _days(window: Window) -> tuple[date, date]:
     """The window's first and last local day (a window covers whole Asia/Shanghai days)."""
-    return (window.start.astimezone(CHINA).date(),
-            (window.end.astimezone(CHINA) - timedelta(days=1)).date())
+    return (window.start.astimezone(CHINA).date(), (window.end.astimezone(CHINA) - timedelta(days=1)).date())
 
 
 def disposal_rate(session: Session, window: Window) -> DisposalRate:
@@ -141,8 +148,12 @@ def disposal_rate(session: Session, window: Window) -> DisposalRate:
     first, last = _days(window)
     row = stats.totals(session, start=first, end=last)
     rate = row["disposal_rate"]
-    return DisposalRate(closed=int(row["closed"]), dispatched=int(row["dispatched"]),
-                        rate=None if pd.isna(rate) else float(rate), window=window)
+    return DisposalRate(
+        closed=int(row["closed"]),
+        dispatched=int(row["dispatched"]),
+        rate=None if pd.isna(rate) else float(rate),
+        window=window,
+    )
 
 
 def units_ranking(session: Session, window: Window, limit: int = 20) -> list[UnitRank]:
@@ -150,25 +161,38 @@ def units_ranking(session: Session, window: Window, limit: int = 20) -> list[Uni
     first, last = _days(window)
     ranked = stats.unit_ranking(session, start=first, end=last).head(limit)
     codes = [code for code in ranked["unit"] if code is not None]
-    english = dict(session.execute(select(Unit.code, Unit.name_en)
-                                   .where(Unit.code.in_(codes))).all())
-    return [UnitRank(rank=int(r["rank"]), unit_code=r["unit"], name=r["name"],
-                     name_en=english.get(r["unit"]), dispatched=int(r["dispatched"]),
-                     closed=int(r["closed"]), rate=float(r["disposal_rate"]))
-            for r in ranked.to_dict(orient="records") if r["unit"] is not None]
+    english = dict(session.execute(select(Unit.code, Unit.name_en).where(Unit.code.in_(codes))).all())
+    return [
+        UnitRank(
+            rank=int(r["rank"]),
+            unit_code=r["unit"],
+            name=r["name"],
+            name_en=english.get(r["unit"]),
+            dispatched=int(r["dispatched"]),
+            closed=int(r["closed"]),
+            rate=float(r["disposal_rate"]),
+        )
+        for r in ranked.to_dict(orient="records")
+        if r["unit"] is not None
+    ]
 
 
 def summary(session: Session, now: datetime | None = None, month: str | None = None) -> Summary:
     """Today's counts, the month's disposal rate, overdue and unresolved cases."""
     now = now or datetime.now(UTC)
     today = day_window(now)
-    overdue = session.scalar(select(func.count()).select_from(Case)
-                             .where(overdue_clause(now))) or 0
-    unresolved = session.scalar(select(func.count()).select_from(Case)
-                                .where(Case.state.in_(OPEN_STATES))) or 0
-    return Summary(now=now, today=today, counts=today_counts(session, today),
-                   disposal=disposal_rate(session, month_window(now, month)),
-                   overdue=overdue, unresolved=unresolved)
+    overdue = session.scalar(select(func.count()).select_from(Case).where(overdue_clause(now))) or 0
+    unresolved = (
+        session.scalar(select(func.count()).select_from(Case).where(Case.state.in_(OPEN_STATES))) or 0
+    )
+    return Summary(
+        now=now,
+        today=today,
+        counts=today_counts(session, today),
+        disposal=disposal_rate(session, month_window(now, month)),
+        overdue=overdue,
+        unresolved=unresolved,
+    )
 
 
 # -- cases --------------------------------------------------------------------------------------
@@ -184,30 +208,52 @@ def _explanation(routing: dict | None) -> list[str]:
     return texts
 
 
-def latest_cases(session: Session, limit: int = 10, now: datetime | None = None
-                 ) -> list[LatestCase]:
+def latest_cases(session: Session, limit: int = 10, now: datetime | None = None) -> list[LatestCase]:
     """The newest reports with their routing explanation (public fields only)."""
     now = now or datetime.now(UTC)
     generation = current_generation(session) or 0
     community = aliased(Area)
     rows = session.execute(
-        select(Case, Category.name, Category.name_en, Unit.name, community.name,
-               overdue_clause(now).label("overdue"))
+        select(
+            Case,
+            Category.name,
+            Category.name_en,
+            Unit.name,
+            community.name,
+            overdue_clause(now).label("overdue"),
+        )
         .join(Category, Category.code == Case.category_code)
         .outerjoin(Unit, Unit.code == Case.unit_code)
-        .outerjoin(community, and_(community.code == Case.community_code,
-                                   community.level == "community",
-                                   community.generation_low <= generation,
-                                   community.generation_high >= generation))
-        .order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit)).all()
-    return [LatestCase(
-        tracking_code=case.tracking_code, reported_at=case.reported_at, state=case.state,
-        category_code=case.category_code, category_name=cat_name, category_name_en=cat_en,
-        description=(case.description or "")[:120], community=community_name,
-        unit_code=case.unit_code, unit_name=unit_name, overdue=bool(overdue),
-        routing_status=(case.routing or {}).get("status"),
-        explanation=_explanation(case.routing),
-    ) for case, cat_name, cat_en, unit_name, community_name, overdue in rows]
+        .outerjoin(
+            community,
+            and_(
+                community.code == Case.community_code,
+                community.level == "community",
+                community.generation_low <= generation,
+                community.generation_high >= generation,
+            ),
+        )
+        .order_by(Case.reported_at.desc(), Case.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        LatestCase(
+            tracking_code=case.tracking_code,
+            reported_at=case.reported_at,
+            state=case.state,
+            category_code=case.category_code,
+            category_name=cat_name,
+            category_name_en=cat_en,
+            description=(case.description or "")[:120],
+            community=community_name,
+            unit_code=case.unit_code,
+            unit_name=unit_name,
+            overdue=bool(overdue),
+            routing_status=(case.routing or {}).get("status"),
+            explanation=_explanation(case.routing),
+        )
+        for case, cat_name, cat_en, unit_name, community_name, overdue in rows
+    ]
 
 
 def live_cases(session: Session, limit: int = 2000, now: datetime | None = None) -> dict:
@@ -216,19 +262,41 @@ def live_cases(session: Session, limit: int = 2000, now: datetime | None = None)
     where = and_(Case.state.in_(OPEN_STATES), Case.location.is_not(None))
     total = session.scalar(select(func.count()).select_from(Case).where(where)) or 0
     rows = session.execute(
-        select(Case.tracking_code, Case.state, Case.category_code, Case.reported_at,
-               func.ST_X(Case.location), func.ST_Y(Case.location),
-               overdue_clause(now).label("overdue"))
-        .where(where).order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit)).all()
-    features = [{
-        "type": "Feature",
-        # GeoJSON order: longitude, latitude (WGS-84).
-        "geometry": {"type": "Point", "coordinates": [round(x, 7), round(y, 7)]},
-        "properties": {"tracking_code": code, "state": state, "category_code": category,
-                       "reported_at": reported_at.isoformat(), "overdue": bool(overdue)},
-    } for code, state, category, reported_at, x, y, overdue in rows]
-    return {"type": "FeatureCollection", "total": total, "limit": limit,
-            "truncated": total > len(features), "features": features}
+        select(
+            Case.tracking_code,
+            Case.state,
+            Case.category_code,
+            Case.reported_at,
+            func.ST_X(Case.location),
+            func.ST_Y(Case.location),
+            overdue_clause(now).label("overdue"),
+        )
+        .where(where)
+        .order_by(Case.reported_at.desc(), Case.id.desc())
+        .limit(limit)
+    ).all()
+    features = [
+        {
+            "type": "Feature",
+            # GeoJSON order: longitude, latitude (WGS-84).
+            "geometry": {"type": "Point", "coordinates": [round(x, 7), round(y, 7)]},
+            "properties": {
+                "tracking_code": code,
+                "state": state,
+                "category_code": category,
+                "reported_at": reported_at.isoformat(),
+                "overdue": bool(overdue),
+            },
+        }
+        for code, state, category, reported_at, x, y, overdue in rows
+    ]
+    return {
+        "type": "FeatureCollection",
+        "total": total,
+        "limit": limit,
+        "truncated": total > len(features),
+        "features": features,
+    }
 
 
 def grid_boundaries(session: Session, tolerance_deg: float = 0.00001) -> dict:
@@ -239,19 +307,36 @@ def grid_boundaries(session: Session, tolerance_deg: float = 0.00001) -> dict:
     """
     generation = current_generation(session) or 0
     rows = session.execute(
-        select(Area.code, Area.name, Area.parent_code,
-               func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(Area.geom, tolerance_deg), 6))
-        .where(Area.level == "grid", Area.generation_low <= generation,
-               Area.generation_high >= generation)
-        .order_by(Area.code)).all()
-    return {"type": "FeatureCollection", "generation": generation, "features": [
-        {"type": "Feature", "geometry": json.loads(geometry),
-         "properties": {"code": code, "name": name, "community_code": parent}}
-        for code, name, parent, geometry in rows]}
+        select(
+            Area.code,
+            Area.name,
+            Area.parent_code,
+            func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(Area.geom, tolerance_deg), 6),
+        )
+        .where(Area.level == "grid", Area.generation_low <= generation, Area.generation_high >= generation)
+        .order_by(Area.code)
+    ).all()
+    return {
+        "type": "FeatureCollection",
+        "generation": generation,
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": json.loads(geometry),
+                "properties": {"code": code, "name": name, "community_code": parent},
+            }
+            for code, name, parent, geometry in rows
+        ],
+    }
 
 
 def own_reports(session: Session, account_id: int, limit: int = 50) -> list[Case]:
     """The cases a person reported, newest first (an inspector's 我的上报)."""
-    return list(session.scalars(
-        select(Case).where(Case.reporter_account_id == account_id)
-        .order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(Case)
+            .where(Case.reporter_account_id == account_id)
+            .order_by(Case.reported_at.desc(), Case.id.desc())
+            .limit(limit)
+        )
+    )

@@ -42,8 +42,7 @@ REPORTED, DISPATCHED, CLOSED = 7534, 7389, 6967
 DEMO_MARKER = "demo_cases"
 
 # Open cases at the end of the quarter (dispatched but not closed: 7,389 − 6,967 = 422).
-OPEN_STATES = {"dispatched": 80, "signed": 120, "handled": 110, "returned": 22, "parked": 40,
-               "rework": 50}
+OPEN_STATES = {"dispatched": 80, "signed": 120, "handled": 110, "returned": 22, "parked": 40, "rework": 50}
 # Reported but never dispatched (7,534 − 7,389 = 145).
 NOT_DISPATCHED = {"rejected": 118, "voided": 27}
 CHANNELS = ["inspector", "resident", "hotline_12345", "video_patrol", "referral"]
@@ -71,18 +70,21 @@ class DemoReport:
         """A few lines for the console."""
         lines = []  # the imports were logged as they ran
         lines.append(
-            f"cases: {self.cases_created} created" if self.cases_created
+            f"cases: {self.cases_created} created"
+            if self.cases_created
             else "cases: demo quarter already loaded"
         )
         if self.accounts_created:
-            lines.append(f"demo accounts: {self.accounts_created} created (password "
-                         f"{DEMO_PASSWORD!r}: see README)")
+            lines.append(
+                f"demo accounts: {self.accounts_created} created (password {DEMO_PASSWORD!r}: see README)"
+            )
         lines.append("now: " + ", ".join(f"{k} {v}" for k, v in self.counts.items()))
         return "\n".join(lines)
 
 
-def load_demo(store: Store, folder: Path | None = None,
-              log: Callable[[str], None] | None = None, cases: bool = True) -> DemoReport:
+def load_demo(
+    store: Store, folder: Path | None = None, log: Callable[[str], None] | None = None, cases: bool = True
+) -> DemoReport:
     """Import the demo reference data and generate the demo quarter of cases, once."""
     folder = folder or data_dir()
     report = DemoReport()
@@ -102,9 +104,7 @@ def load_demo(store: Store, folder: Path | None = None,
     with store.transaction() as session:
         # Serialise concurrent demo loads: only one generates the cases.
         session.execute(text("SELECT pg_advisory_xact_lock(421281)"))
-        done = session.scalar(
-            select(ReferenceVersion.version).where(ReferenceVersion.name == DEMO_MARKER)
-        )
+        done = session.scalar(select(ReferenceVersion.version).where(ReferenceVersion.name == DEMO_MARKER))
         if not done and cases:
             report.cases_created = generate_cases(session)
             session.add(ReferenceVersion(name=DEMO_MARKER, version=1))
@@ -115,9 +115,11 @@ def load_demo(store: Store, folder: Path | None = None,
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
     with store.transaction() as session:
-        report.counts = {**count_by_level(session),
-                         "units": session.scalar(select(func.count()).select_from(Unit)) or 0,
-                         "cases": session.scalar(select(func.count()).select_from(Case)) or 0}
+        report.counts = {
+            **count_by_level(session),
+            "units": session.scalar(select(func.count()).select_from(Unit)) or 0,
+            "cases": session.scalar(select(func.count()).select_from(Case)) or 0,
+        }
     return report
 
 
@@ -128,13 +130,18 @@ def create_demo_accounts(session: Session) -> int:
     """One account per role (password DEMO_PASSWORD); the inspector walks the North Canal grids."""
     from geo.accounts import add_account
 
-    canal_grids = list(session.scalars(text(
-        """
+    canal_grids = list(
+        session.scalars(
+            text(
+                """
         SELECT a.code FROM area a JOIN responsibility_layer l ON l.name = '北渠'
         WHERE a.level = 'grid' AND ST_Intersects(a.geom, l.zone)
           AND a.generation_high = (SELECT max(id) FROM boundary_generation)
         ORDER BY a.code
-        """)))
+        """
+            )
+        )
+    )
     wanted = [
         ("inspector", {"grid_codes": canal_grids, "display_name": "网格员 (北渠沿线)"}),
         ("resident", {"display_name": "市民"}),
@@ -146,8 +153,7 @@ def create_demo_accounts(session: Session) -> int:
     ]
     created = 0
     for role, extra in wanted:
-        if session.scalar(select(func.count()).select_from(Account)
-                          .where(Account.username == role)):
+        if session.scalar(select(func.count()).select_from(Account).where(Account.username == role)):
             continue
         add_account(session, role, DEMO_PASSWORD, role, **extra)
         created += 1
@@ -155,8 +161,9 @@ def create_demo_accounts(session: Session) -> int:
 
 
 # -- the seeded quarter of cases ----------------------------------------------------------------
-def _sample_in(polys: gpd.GeoSeries, weights: np.ndarray, n: int,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sample_in(
+    polys: gpd.GeoSeries, weights: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """n points uniformly inside polygons chosen by weight (rejection sampling in bounds)."""
     choice = rng.choice(len(polys), size=n, p=weights / weights.sum())
     lon = np.empty(n)
@@ -203,8 +210,11 @@ def generate_cases(session: Session, seed: int = SEED) -> int:
     sigma = rng.uniform(60, 220, size=24)[pick]
     x = centre.x.to_numpy()[pick] + rng.normal(0, 1, clustered) * sigma
     y = centre.y.to_numpy()[pick] + rng.normal(0, 1, clustered) * sigma
-    lon_c, lat_c = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=32649).to_crs(4326).pipe(
-        lambda s: (s.x.to_numpy(), s.y.to_numpy()))
+    lon_c, lat_c = (
+        gpd.GeoSeries(gpd.points_from_xy(x, y), crs=32649)
+        .to_crs(4326)
+        .pipe(lambda s: (s.x.to_numpy(), s.y.to_numpy()))
+    )
     lon_u, lat_u, _ = _sample_in(grids.geometry, area, n - clustered, rng)
     lon = np.concatenate([lon_c, lon_u])
     lat = np.concatenate([lat_c, lat_u])
@@ -217,15 +227,17 @@ def generate_cases(session: Session, seed: int = SEED) -> int:
 
     categories = session.execute(select(Category)).scalars().all()
     codes = [c.code for c in categories]
-    weights = np.array([6.0 if c.code == "E0102" else 3.0 if c.kind == "event" else 1.5
-                        for c in categories])
+    weights = np.array([6.0 if c.code == "E0102" else 3.0 if c.kind == "event" else 1.5 for c in categories])
     category_idx = rng.choice(len(codes), size=n, p=weights / weights.sum())
 
     # Demo routing (the router replaces this): layer zone for listed categories, else
     # components to the category's department, events to the grid's 包保 unit.
-    layers = session.execute(text(
-        "SELECT unit_code, priority, categories, ST_AsBinary(zone) AS zone "
-        "FROM responsibility_layer ORDER BY priority DESC, code")).all()
+    layers = session.execute(
+        text(
+            "SELECT unit_code, priority, categories, ST_AsBinary(zone) AS zone "
+            "FROM responsibility_layer ORDER BY priority DESC, code"
+        )
+    ).all()
     zones = [(r.unit_code, set(r.categories), shapely.from_wkb(r.zone)) for r in layers]
     grid_hit = np.full(n, -1)
     pts_idx, grid_idx = tree.query(shapely.points(lon, lat), predicate="intersects")
@@ -240,9 +252,11 @@ def generate_cases(session: Session, seed: int = SEED) -> int:
             baobao.setdefault(grid_code, unit_code)
 
     # Outcomes: shuffled exact counts so the quarter reproduces the published figures.
-    outcomes = (["closed"] * CLOSED
-                + [s for s, k in OPEN_STATES.items() for _ in range(k)]
-                + [s for s, k in NOT_DISPATCHED.items() for _ in range(k)])
+    outcomes = (
+        ["closed"] * CLOSED
+        + [s for s, k in OPEN_STATES.items() for _ in range(k)]
+        + [s for s, k in NOT_DISPATCHED.items() for _ in range(k)]
+    )
     assert len(outcomes) == n
     outcomes = list(np.array(outcomes)[rng.permutation(n)])
 
@@ -278,90 +292,162 @@ def generate_cases(session: Session, seed: int = SEED) -> int:
         t = reported_at
         steps: list[tuple] = []
 
-        def step(action: str, frm: str | None, to: str, hours: float, actor: str,
-                 role: str, note: str | None = None, _steps=steps) -> None:
+        def step(
+            action: str,
+            frm: str | None,
+            to: str,
+            hours: float,
+            actor: str,
+            role: str,
+            note: str | None = None,
+            _steps=steps,
+        ) -> None:
             nonlocal t
             t = t + timedelta(hours=hours)
             _steps.append((t, action, frm, to, actor, role, note))
 
         d = durations[i]
         t = reported_at
-        steps.append((t, "report", None, "reported",
-                      INSPECTORS[inspector_idx[i]] if channel == "inspector" else channel,
-                      "inspector" if channel == "inspector" else "operator", None))
+        steps.append(
+            (
+                t,
+                "report",
+                None,
+                "reported",
+                INSPECTORS[inspector_idx[i]] if channel == "inspector" else channel,
+                "inspector" if channel == "inspector" else "operator",
+                None,
+            )
+        )
         deadline = None
         closed_at = None
         if outcome in ("rejected", "voided"):
             step("verify", "reported", "verified", 0.3 + d[0], "operator1", "operator")
-            step("reject" if outcome == "rejected" else "void", "verified", outcome,
-                 0.2, "chief1", "operator", "not a public-space problem" if outcome == "rejected"
-                 else "duplicate report")
+            step(
+                "reject" if outcome == "rejected" else "void",
+                "verified",
+                outcome,
+                0.2,
+                "chief1",
+                "operator",
+                "not a public-space problem" if outcome == "rejected" else "duplicate report",
+            )
         elif outcome != "reported":
             step("verify", "reported", "verified", 0.2 + d[0] * 0.8, "operator1", "operator")
             step("file", "verified", "filed", 0.1 + d[1] * 0.2, "chief1", "operator")
-            step("dispatch", "filed", "dispatched", 0.05 + d[1] * 0.2, "dispatcher1",
-                 "dispatcher")
+            step("dispatch", "filed", "dispatched", 0.05 + d[1] * 0.2, "dispatcher1", "dispatcher")
             deadline = _working_deadline(t, float(cat.time_limit), cat.time_limit_unit)
             limit_h = (deadline - t).total_seconds() / 3600
             if outcome == "returned":
-                step("return", "dispatched", "returned", 0.5 + d[2], unit, "unit_handler",
-                     "not our responsibility: wrong owner")
+                step(
+                    "return",
+                    "dispatched",
+                    "returned",
+                    0.5 + d[2],
+                    unit,
+                    "unit_handler",
+                    "not our responsibility: wrong owner",
+                )
             elif outcome == "parked":
                 step("sign", "dispatched", "signed", 0.3 + d[2], unit, "unit_handler")
-                step("park", "signed", "parked", 1 + d[3] * 5, "chief1", "operator",
-                     "waiting for budget approval")
+                step(
+                    "park",
+                    "signed",
+                    "parked",
+                    1 + d[3] * 5,
+                    "chief1",
+                    "operator",
+                    "waiting for budget approval",
+                )
             elif outcome != "dispatched":
                 step("sign", "dispatched", "signed", 0.2 + d[2] * 1.5, unit, "unit_handler")
                 if outcome != "signed":
                     late = overdue_draw[i] < 0.07
                     share = 1.1 + d[3] if late else 0.2 + d[3] * 0.7
-                    step("handle", "signed", "handled", limit_h * share, unit, "unit_handler",
-                         "handled, after-photo attached")
+                    step(
+                        "handle",
+                        "signed",
+                        "handled",
+                        limit_h * share,
+                        unit,
+                        "unit_handler",
+                        "handled, after-photo attached",
+                    )
                     if outcome == "rework":
-                        step("check_fail", "handled", "rework", 1 + d[4] * 3,
-                             INSPECTORS[inspector_idx[i]], "inspector", "still there on site")
+                        step(
+                            "check_fail",
+                            "handled",
+                            "rework",
+                            1 + d[4] * 3,
+                            INSPECTORS[inspector_idx[i]],
+                            "inspector",
+                            "still there on site",
+                        )
                     elif outcome == "closed":
-                        step("check_pass", "handled", "checked", 1 + d[4] * 3,
-                             INSPECTORS[inspector_idx[i]], "inspector")
+                        step(
+                            "check_pass",
+                            "handled",
+                            "checked",
+                            1 + d[4] * 3,
+                            INSPECTORS[inspector_idx[i]],
+                            "inspector",
+                        )
                         step("close", "checked", "closed", 0.2 + d[5], "chief1", "operator")
                         closed_at = t
-        routing = {"source": "demo seed", "rule": rule, "unit": unit,
-                   "grid": grid.code if grid is not None else None}
-        case_rows.append({
-            "tracking_code": f"GC{reported_at:%Y%m%d}{i + 1:05d}",
-            "category_code": cat.code,
-            "description": f"{cat.name}（演示数据）",
-            "channel": channel,
-            "reporter_contact": None if channel == "inspector" else f"138{i:08d}",
-            "reported_by": INSPECTORS[inspector_idx[i]] if channel == "inspector" else None,
-            "reported_at": reported_at,
-            "reported_crs": "wgs84",
-            "reported_lon": round(float(lon[i]), 7),
-            "reported_lat": round(float(lat[i]), 7),
-            "location": f"SRID=4326;POINT({lon[i]:.7f} {lat[i]:.7f})",
-            "state": steps[-1][3],
-            "grid_area_id": int(grid.id) if grid is not None else None,
-            "grid_code": grid.code if grid is not None else None,
-            "community_code": grid.parent_code if grid is not None else None,
-            "street_code": grid.code[:9] if grid is not None else None,
-            "district_code": grid.code[:6] if grid is not None else None,
-            "unit_code": unit,
-            "cooperating_unit_codes": [],
-            "routing": routing,
-            "deadline_at": deadline,
-            "closed_at": closed_at,
-            "version": 1,
-            "created_at": reported_at,
-            "updated_at": steps[-1][0],
-        })
+        routing = {
+            "source": "demo seed",
+            "rule": rule,
+            "unit": unit,
+            "grid": grid.code if grid is not None else None,
+        }
+        case_rows.append(
+            {
+                "tracking_code": f"GC{reported_at:%Y%m%d}{i + 1:05d}",
+                "category_code": cat.code,
+                "description": f"{cat.name}（演示数据）",
+                "channel": channel,
+                "reporter_contact": None if channel == "inspector" else f"138{i:08d}",
+                "reported_by": INSPECTORS[inspector_idx[i]] if channel == "inspector" else None,
+                "reported_at": reported_at,
+                "reported_crs": "wgs84",
+                "reported_lon": round(float(lon[i]), 7),
+                "reported_lat": round(float(lat[i]), 7),
+                "location": f"SRID=4326;POINT({lon[i]:.7f} {lat[i]:.7f})",
+                "state": steps[-1][3],
+                "grid_area_id": int(grid.id) if grid is not None else None,
+                "grid_code": grid.code if grid is not None else None,
+                "community_code": grid.parent_code if grid is not None else None,
+                "street_code": grid.code[:9] if grid is not None else None,
+                "district_code": grid.code[:6] if grid is not None else None,
+                "unit_code": unit,
+                "cooperating_unit_codes": [],
+                "routing": routing,
+                "deadline_at": deadline,
+                "closed_at": closed_at,
+                "version": 1,
+                "created_at": reported_at,
+                "updated_at": steps[-1][0],
+            }
+        )
         event_plans.append(steps)
 
-    ids = session.execute(insert(Case).returning(Case.id, sort_by_parameter_order=True),
-                          case_rows).scalars().all()
+    ids = (
+        session.execute(insert(Case).returning(Case.id, sort_by_parameter_order=True), case_rows)
+        .scalars()
+        .all()
+    )
     events = [
-        {"case_id": case_id, "at": at, "action": action, "from_state": frm, "to_state": to,
-         "actor": actor, "role": role, "note": note,
-         "unit_code": case_rows[k]["unit_code"] if action not in ("report",) else None}
+        {
+            "case_id": case_id,
+            "at": at,
+            "action": action,
+            "from_state": frm,
+            "to_state": to,
+            "actor": actor,
+            "role": role,
+            "note": note,
+            "unit_code": case_rows[k]["unit_code"] if action not in ("report",) else None,
+        }
         for k, case_id in enumerate(ids)
         for (at, action, frm, to, actor, role, note) in event_plans[k]
     ]

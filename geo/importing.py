@@ -84,8 +84,7 @@ def reference_version(session: Session) -> int:
 def _fail_on_errors(kind: str, path: Path, findings: list[Finding]) -> None:
     if validation.has_errors(findings):
         raise InvalidImport(
-            f"{kind} file {path.name} has errors; nothing was written\n"
-            + validation.format_report(findings),
+            f"{kind} file {path.name} has errors; nothing was written\n" + validation.format_report(findings),
             findings,
             field="file",
         )
@@ -125,12 +124,16 @@ def import_areas(
     existing = areas_frame(session)
     groups = {(r.level, _text(r.parent_code)) for r in areas.itertuples(index=False)}
     # The file replaces whole (level, parent) groups: check it against what will remain.
-    remaining = existing[[
-        (level, _text(parent)) not in groups
-        for level, parent in zip(existing["level"], existing["parent_code"], strict=True)
-    ]]
+    remaining = existing[
+        [
+            (level, _text(parent)) not in groups
+            for level, parent in zip(existing["level"], existing["parent_code"], strict=True)
+        ]
+    ]
     areas, checked = validation.check_areas(
-        areas, existing=remaining if len(remaining) else None, tolerance_m2=tolerance_m2,
+        areas,
+        existing=remaining if len(remaining) else None,
+        tolerance_m2=tolerance_m2,
         repair=repair,
     )
     findings += checked
@@ -156,8 +159,12 @@ def import_areas(
                 continue
         new_rows.append(
             {
-                "level": row.level, "code": row.code, "name": row.name, "name_en": name_en,
-                "parent_code": parent, "geom": from_shape(row.geometry, srid=4326),
+                "level": row.level,
+                "code": row.code,
+                "name": row.name,
+                "name_en": name_en,
+                "parent_code": parent,
+                "geom": from_shape(row.geometry, srid=4326),
             }
         )
 
@@ -168,8 +175,9 @@ def import_areas(
             if (old.level, _text(old.parent_code)) in groups and code not in file_codes:
                 retired_codes.add(str(code))
 
-    result = ImportResult("areas", len(areas), unchanged=len(unchanged_codes),
-                          retired=len(retired_codes), findings=findings)
+    result = ImportResult(
+        "areas", len(areas), unchanged=len(unchanged_codes), retired=len(retired_codes), findings=findings
+    )
     if not new_rows and not retired_codes:
         return result  # identical to what is current: no new generation
 
@@ -179,9 +187,10 @@ def import_areas(
         if before is not None and valid_from < before.valid_from:
             raise InvalidImport(
                 f"valid_from {valid_from:%Y-%m-%d %H:%M} is before the current generation's "
-                f"{before.valid_from:%Y-%m-%d %H:%M}", field="valid_from")
-    generation = BoundaryGeneration(description=description or f"import {path.name}",
-                                    source=str(path.name))
+                f"{before.valid_from:%Y-%m-%d %H:%M}",
+                field="valid_from",
+            )
+    generation = BoundaryGeneration(description=description or f"import {path.name}", source=str(path.name))
     if valid_from is not None:
         generation.valid_from = valid_from
     session.add(generation)
@@ -227,8 +236,12 @@ def _read_table(path: Path, required: list[str]) -> tuple[pd.DataFrame, list[Fin
 def _duplicates(frame: pd.DataFrame, column: str = "code") -> list[Finding]:
     dup = frame[frame.duplicated(column, keep=False)]
     return [
-        Finding(FindingKind.duplicate_code, f"{column} {r[column]} appears more than once",
-                code=r[column], row=int(r["row"]))
+        Finding(
+            FindingKind.duplicate_code,
+            f"{column} {r[column]} appears more than once",
+            code=r[column],
+            row=int(r["row"]),
+        )
         for _, r in dup.iterrows()
     ]
 
@@ -246,30 +259,41 @@ def import_units(session: Session, path: Path) -> ImportResult:
         if not r["code"]:
             findings.append(Finding(FindingKind.missing_field, "code is empty", row=int(r["row"])))
         if r["kind"] not in kinds:
-            findings.append(Finding(
-                FindingKind.bad_value, f"kind '{r['kind']}' is not one of {sorted(kinds)}",
-                code=r["code"], row=int(r["row"])))
+            findings.append(
+                Finding(
+                    FindingKind.bad_value,
+                    f"kind '{r['kind']}' is not one of {sorted(kinds)}",
+                    code=r["code"],
+                    row=int(r["row"]),
+                )
+            )
         for grid in filter(None, (g.strip() for g in r.get("grids", "").split(";"))):
             if grid not in known_grids:
-                findings.append(Finding(
-                    FindingKind.unknown_reference,
-                    f"unit {r['code']} is responsible for grid {grid}, which is not a current grid",
-                    code=r["code"], row=int(r["row"])))
+                findings.append(
+                    Finding(
+                        FindingKind.unknown_reference,
+                        f"unit {r['code']} is responsible for grid {grid}, which is not a current grid",
+                        code=r["code"],
+                        row=int(r["row"]),
+                    )
+                )
             assignments.append({"unit_code": r["code"], "grid_code": grid})
     _fail_on_errors("units", path, findings)
 
     rows = [
-        {"code": r["code"], "name": r["name"], "name_en": r.get("name_en") or None,
-         "kind": r["kind"]}
+        {"code": r["code"], "name": r["name"], "name_en": r.get("name_en") or None, "kind": r["kind"]}
         for _, r in frame.iterrows()
     ]
     stmt = pg_insert(Unit).values(rows)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=[Unit.code],
-        set_={"name": stmt.excluded.name, "name_en": stmt.excluded.name_en,
-              "kind": stmt.excluded.kind}))
-    session.execute(delete(GridResponsibility).where(
-        GridResponsibility.unit_code.in_([r["code"] for r in rows])))
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[Unit.code],
+            set_={"name": stmt.excluded.name, "name_en": stmt.excluded.name_en, "kind": stmt.excluded.kind},
+        )
+    )
+    session.execute(
+        delete(GridResponsibility).where(GridResponsibility.unit_code.in_([r["code"] for r in rows]))
+    )
     if assignments:
         session.execute(pg_insert(GridResponsibility).values(assignments).on_conflict_do_nothing())
     bump_reference_version(session, "units")
@@ -282,16 +306,21 @@ def _optional_number(row: pd.Series, column: str, findings: list[Finding]) -> fl
     try:
         return float(value) if value else None
     except ValueError:
-        findings.append(Finding(FindingKind.bad_value, f"{column} '{value}' is not a number",
-                                code=row["code"], row=int(row["row"])))
+        findings.append(
+            Finding(
+                FindingKind.bad_value,
+                f"{column} '{value}' is not a number",
+                code=row["code"],
+                row=int(row["row"]),
+            )
+        )
         return None
 
 
 def import_categories(session: Session, path: Path) -> ImportResult:
     """Load the category catalogue (部件/事件 subclasses) with departments and time limits."""
     path = Path(path)
-    required = ["code", "kind", "class_code", "subclass_code", "name", "time_limit",
-                "time_limit_unit"]
+    required = ["code", "kind", "class_code", "subclass_code", "name", "time_limit", "time_limit_unit"]
     frame, findings = _read_table(path, required)
     _fail_on_errors("categories", path, findings)
     findings += _duplicates(frame)
@@ -302,54 +331,80 @@ def import_categories(session: Session, path: Path) -> ImportResult:
         where = {"code": r["code"], "row": int(r["row"])}
         prefix = "C" if r["kind"] == CategoryKind.component else "E"
         if r["kind"] not in {k.value for k in CategoryKind}:
-            findings.append(Finding(FindingKind.bad_value,
-                                    f"kind '{r['kind']}' must be component or event", **where))
+            findings.append(
+                Finding(FindingKind.bad_value, f"kind '{r['kind']}' must be component or event", **where)
+            )
         elif r["code"] != f"{prefix}{r['class_code']}{r['subclass_code']}" or not (
-            r["class_code"].isdigit() and r["subclass_code"].isdigit()
-            and len(r["class_code"]) == 2 and len(r["subclass_code"]) == 2
+            r["class_code"].isdigit()
+            and r["subclass_code"].isdigit()
+            and len(r["class_code"]) == 2
+            and len(r["subclass_code"]) == 2
         ):
-            findings.append(Finding(
-                FindingKind.bad_code,
-                f"code '{r['code']}' must be {prefix} + 2-digit class + 2-digit subclass "
-                f"({prefix}{r['class_code']}{r['subclass_code']})", **where))
+            findings.append(
+                Finding(
+                    FindingKind.bad_code,
+                    f"code '{r['code']}' must be {prefix} + 2-digit class + 2-digit subclass "
+                    f"({prefix}{r['class_code']}{r['subclass_code']})",
+                    **where,
+                )
+            )
         department = r.get("department") or None
         if department and department not in units:
-            findings.append(Finding(FindingKind.unknown_reference,
-                                    f"department '{department}' is not a known unit", **where))
+            findings.append(
+                Finding(
+                    FindingKind.unknown_reference, f"department '{department}' is not a known unit", **where
+                )
+            )
         try:
             limit = float(r["time_limit"])
             if not limit > 0:
                 raise ValueError
         except ValueError:
-            findings.append(Finding(FindingKind.bad_value,
-                                    f"time_limit '{r['time_limit']}' must be a positive number",
-                                    **where))
+            findings.append(
+                Finding(
+                    FindingKind.bad_value,
+                    f"time_limit '{r['time_limit']}' must be a positive number",
+                    **where,
+                )
+            )
             limit = 0.0
         if r["time_limit_unit"] not in limit_units:
-            findings.append(Finding(FindingKind.bad_value,
-                                    f"time_limit_unit '{r['time_limit_unit']}' is not one of "
-                                    f"{sorted(limit_units)}", **where))
+            findings.append(
+                Finding(
+                    FindingKind.bad_value,
+                    f"time_limit_unit '{r['time_limit_unit']}' is not one of {sorted(limit_units)}",
+                    **where,
+                )
+            )
 
-        rows.append({
-            "code": r["code"], "kind": r["kind"], "class_code": r["class_code"],
-            "subclass_code": r["subclass_code"], "name": r["name"],
-            "name_en": r.get("name_en") or None, "department_code": department,
-            "time_limit": limit, "time_limit_unit": r["time_limit_unit"],
-            "duplicate_radius_m": _optional_number(r, "duplicate_radius_m", findings),
-            "duplicate_window_h": _optional_number(r, "duplicate_window_h", findings),
-        })
+        rows.append(
+            {
+                "code": r["code"],
+                "kind": r["kind"],
+                "class_code": r["class_code"],
+                "subclass_code": r["subclass_code"],
+                "name": r["name"],
+                "name_en": r.get("name_en") or None,
+                "department_code": department,
+                "time_limit": limit,
+                "time_limit_unit": r["time_limit_unit"],
+                "duplicate_radius_m": _optional_number(r, "duplicate_radius_m", findings),
+                "duplicate_window_h": _optional_number(r, "duplicate_window_h", findings),
+            }
+        )
     _fail_on_errors("categories", path, findings)
     stmt = pg_insert(Category).values(rows)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=[Category.code],
-        set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "code"}))
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[Category.code],
+            set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "code"},
+        )
+    )
     bump_reference_version(session, "categories")
     return ImportResult("categories", len(rows), inserted=len(rows), findings=findings)
 
 
-def import_layers(
-    session: Session, path: Path, *, source_crs: str | None = None
-) -> ImportResult:
+def import_layers(session: Session, path: Path, *, source_crs: str | None = None) -> ImportResult:
     """Load responsibility layers (lines or polygons with a buffer in metres)."""
     path = Path(path)
     frame, findings = validation.read_features(path, source_crs=source_crs)
@@ -372,44 +427,80 @@ def import_layers(
             continue
         if not geom.is_valid:
             point = geom.representative_point()
-            findings.append(Finding(FindingKind.invalid_geometry, shapely.is_valid_reason(geom),
-                                    lon=point.x, lat=point.y, **where))
+            findings.append(
+                Finding(
+                    FindingKind.invalid_geometry,
+                    shapely.is_valid_reason(geom),
+                    lon=point.x,
+                    lat=point.y,
+                    **where,
+                )
+            )
         if r.unit_code not in units:
-            findings.append(Finding(FindingKind.unknown_reference,
-                                    f"unit_code '{r.unit_code}' is not a known unit", **where))
-        listed = [c.strip() for c in str(getattr(r, "categories", "") or "").split(";")
-                  if c.strip()]
+            findings.append(
+                Finding(
+                    FindingKind.unknown_reference, f"unit_code '{r.unit_code}' is not a known unit", **where
+                )
+            )
+        listed = [c.strip() for c in str(getattr(r, "categories", "") or "").split(";") if c.strip()]
         for code in listed:
             if code not in categories:
-                findings.append(Finding(FindingKind.unknown_reference,
-                                        f"category '{code}' is not in the catalogue", **where))
+                findings.append(
+                    Finding(
+                        FindingKind.unknown_reference, f"category '{code}' is not in the catalogue", **where
+                    )
+                )
         try:
             buffer_m = float(getattr(r, "buffer_m", 0) or 0)
             priority = int(r.priority)
             if buffer_m < 0:
                 raise ValueError
         except (TypeError, ValueError):
-            findings.append(Finding(FindingKind.bad_value,
-                                    "priority must be an integer and buffer_m a number ≥ 0",
-                                    **where))
+            findings.append(
+                Finding(
+                    FindingKind.bad_value, "priority must be an integer and buffer_m a number ≥ 0", **where
+                )
+            )
             continue
         if geom.geom_type in ("LineString", "MultiLineString", "Point") and buffer_m <= 0:
-            findings.append(Finding(FindingKind.bad_value,
-                                    f"a {geom.geom_type} layer needs buffer_m > 0", **where))
-        rows.append({
-            "code": str(r.code), "name": str(r.name),
-            "name_en": getattr(r, "name_en", None) or None, "kind": str(r.kind),
-            "unit_code": str(r.unit_code), "priority": priority, "buffer_m": buffer_m,
-            "categories": listed, "geom": from_shape(geom, srid=4326),
-            "zone": _zone(geom, buffer_m),
-        })
+            findings.append(
+                Finding(FindingKind.bad_value, f"a {geom.geom_type} layer needs buffer_m > 0", **where)
+            )
+        rows.append(
+            {
+                "code": str(r.code),
+                "name": str(r.name),
+                "name_en": getattr(r, "name_en", None) or None,
+                "kind": str(r.kind),
+                "unit_code": str(r.unit_code),
+                "priority": priority,
+                "buffer_m": buffer_m,
+                "categories": listed,
+                "geom": from_shape(geom, srid=4326),
+                "zone": _zone(geom, buffer_m),
+            }
+        )
     _fail_on_errors("layers", path, findings)
     stmt = pg_insert(ResponsibilityLayer).values(rows)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=[ResponsibilityLayer.code],
-        set_={c: getattr(stmt.excluded, c) for c in
-              ["name", "name_en", "kind", "unit_code", "priority", "buffer_m", "categories",
-               "geom", "zone"]}))
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[ResponsibilityLayer.code],
+            set_={
+                c: getattr(stmt.excluded, c)
+                for c in [
+                    "name",
+                    "name_en",
+                    "kind",
+                    "unit_code",
+                    "priority",
+                    "buffer_m",
+                    "categories",
+                    "geom",
+                    "zone",
+                ]
+            },
+        )
+    )
     bump_reference_version(session, "layers")
     return ImportResult("layers", len(rows), inserted=len(rows), findings=findings)
 

@@ -62,61 +62,120 @@ def _rate(num: str, den: str) -> str:
 
 
 INDICATORS: tuple[Indicator, ...] = (
-    Indicator("reported", "上报数", "count",
-              "cases reported in the period (report events)", "reported"),
-    Indicator("verified", "受理数", "count",
-              "cases verified (受理/核实) in the period", "verified"),
+    Indicator("reported", "上报数", "count", "cases reported in the period (report events)", "reported"),
+    Indicator("verified", "受理数", "count", "cases verified (受理/核实) in the period", "verified"),
     Indicator("filed", "立案数", "count", "cases filed (立案) in the period", "filed"),
-    Indicator("dispatched", "派遣数", "count",
-              "dispatch and re-dispatch events in the period, each for the unit it sent the case "
-              "to (a case returned and re-dispatched counts once for each unit)", "dispatched"),
-    Indicator("handled", "回告数", "count",
-              "handle events in the period: the unit reported the case handled (处置回告), with "
-              "after-photos; a reworked case that is handled again counts again", "handled"),
-    Indicator("closed", "结案数", "count",
-              "cases closed (结案) in the period: handled, passed the on-site check (核查) and closed "
-              "by the command centre", "closed"),
-    Indicator("returned", "回退数", "count",
-              "return events (回退) in the period, for the unit that returned the case",
-              "returned"),
-    Indicator("reworked", "返工数", "count",
-              "failed on-site checks (核查不通过 → 返工) in the period", "reworked"),
-    Indicator("extended", "延期数", "count",
-              "approved extensions (延期) in the period", "extended"),
-    Indicator("due", "应结案数", "count",
-              "cases whose deadline in force falls in the period (not parked, voided or merged)",
-              "due"),
-    Indicator("overdue", "超期数", "count",
-              "due cases not closed by their deadline (closed late or still open): due − closed "
-              "on time", "due - closed_on_time"),
-    Indicator("closure_rate", "结案率", "rate",
-              "closed / due, where closed counts due cases closed by the end of the period",
-              _rate("closed_due", "due")),
-    Indicator("on_time_closure_rate", "按期结案率", "rate",
-              "closed on time / due: due cases closed at or before their deadline",
-              _rate("closed_on_time", "due")),
-    Indicator("disposal_rate", "处置率", "rate",
-              "disposed / dispatched, where a case is disposed when it is closed (handled and "
-              "passed the on-site check): closed / dispatched, as Chibi publishes it "
-              "(6,967 / 7,389 = 94.29%)", _rate("closed", "dispatched")),
-    Indicator("handled_rate", "回告率", "rate",
-              "handled / dispatched: the standard's literal 处置数/派遣数, counting the unit's "
-              "report back before the on-site check", _rate("handled", "dispatched")),
-    Indicator("on_time_disposal_rate", "按期处置率", "rate",
-              "handled on time / handled: handle events at or before the deadline in force "
-              "when the case was handled", _rate("handled_on_time", "handled")),
-    Indicator("rework_rate", "返工率", "rate",
-              "reworked / handled: the share of handlings sent back by the on-site check",
-              _rate("reworked", "handled")),
-    Indicator("extension_rate", "延期率", "rate",
-              "extended / dispatched", _rate("extended", "dispatched")),
-    Indicator("handling_hours_mean", "平均处置时长", "hours",
-              "mean of the hours from the case's latest dispatch (or re-dispatch) to each handle "
-              "event in the period; wall-clock hours (parked time included)",
-              "round(handling_hours_mean::numeric, 2)::float8"),
-    Indicator("handling_hours_p90", "处置时长P90", "hours",
-              "90th percentile (continuous) of the same hours",
-              "round(handling_hours_p90::numeric, 2)::float8"),
+    Indicator(
+        "dispatched",
+        "派遣数",
+        "count",
+        "dispatch and re-dispatch events in the period, each for the unit it sent the case "
+        "to (a case returned and re-dispatched counts once for each unit)",
+        "dispatched",
+    ),
+    Indicator(
+        "handled",
+        "回告数",
+        "count",
+        "handle events in the period: the unit reported the case handled (处置回告), with "
+        "after-photos; a reworked case that is handled again counts again",
+        "handled",
+    ),
+    Indicator(
+        "closed",
+        "结案数",
+        "count",
+        "cases closed (结案) in the period: handled, passed the on-site check (核查) and closed "
+        "by the command centre",
+        "closed",
+    ),
+    Indicator(
+        "returned",
+        "回退数",
+        "count",
+        "return events (回退) in the period, for the unit that returned the case",
+        "returned",
+    ),
+    Indicator(
+        "reworked", "返工数", "count", "failed on-site checks (核查不通过 → 返工) in the period", "reworked"
+    ),
+    Indicator("extended", "延期数", "count", "approved extensions (延期) in the period", "extended"),
+    Indicator(
+        "due",
+        "应结案数",
+        "count",
+        "cases whose deadline in force falls in the period (not parked, voided or merged)",
+        "due",
+    ),
+    Indicator(
+        "overdue",
+        "超期数",
+        "count",
+        "due cases not closed by their deadline (closed late or still open): due − closed on time",
+        "due - closed_on_time",
+    ),
+    Indicator(
+        "closure_rate",
+        "结案率",
+        "rate",
+        "closed / due, where closed counts due cases closed by the end of the period",
+        _rate("closed_due", "due"),
+    ),
+    Indicator(
+        "on_time_closure_rate",
+        "按期结案率",
+        "rate",
+        "closed on time / due: due cases closed at or before their deadline",
+        _rate("closed_on_time", "due"),
+    ),
+    Indicator(
+        "disposal_rate",
+        "处置率",
+        "rate",
+        "disposed / dispatched, where a case is disposed when it is closed (handled and "
+        "passed the on-site check): closed / dispatched, as Chibi publishes it "
+        "(6,967 / 7,389 = 94.29%)",
+        _rate("closed", "dispatched"),
+    ),
+    Indicator(
+        "handled_rate",
+        "回告率",
+        "rate",
+        "handled / dispatched: the standard's literal 处置数/派遣数, counting the unit's "
+        "report back before the on-site check",
+        _rate("handled", "dispatched"),
+    ),
+    Indicator(
+        "on_time_disposal_rate",
+        "按期处置率",
+        "rate",
+        "handled on time / handled: handle events at or before the deadline in force "
+        "when the case was handled",
+        _rate("handled_on_time", "handled"),
+    ),
+    Indicator(
+        "rework_rate",
+        "返工率",
+        "rate",
+        "reworked / handled: the share of handlings sent back by the on-site check",
+        _rate("reworked", "handled"),
+    ),
+    Indicator("extension_rate", "延期率", "rate", "extended / dispatched", _rate("extended", "dispatched")),
+    Indicator(
+        "handling_hours_mean",
+        "平均处置时长",
+        "hours",
+        "mean of the hours from the case's latest dispatch (or re-dispatch) to each handle "
+        "event in the period; wall-clock hours (parked time included)",
+        "round(handling_hours_mean::numeric, 2)::float8",
+    ),
+    Indicator(
+        "handling_hours_p90",
+        "处置时长P90",
+        "hours",
+        "90th percentile (continuous) of the same hours",
+        "round(handling_hours_p90::numeric, 2)::float8",
+    ),
 )
 BY_NAME: dict[str, Indicator] = {i.name: i for i in INDICATORS}
 COLUMNS: tuple[str, ...] = tuple(i.name for i in INDICATORS)
@@ -170,15 +229,38 @@ def period(start: date, end: date) -> Period:
 # The rollup holds one row per day and value of each dimension (`dim`), "all" for the city.
 _DIM_ROLLUP = {g: g for g in GROUPS} | {"day": "all", None: "all"}
 _KEY_ROLLUP = {g: "r.key" for g in GROUPS} | {"day": "r.day", None: "NULL::text"}
-_KEY_EVENTS = {"unit": "coalesce(e.unit_code, c.unit_code)", "street": "c.street_code",
-               "community": "c.community_code", "grid": "c.grid_code",
-               "inspector": "c.reported_by", "category": "c.category_code",
-               "day": "(e.at AT TIME ZONE 'Asia/Shanghai')::date", None: "NULL::text"}
-_KEY_DUE = {"unit": "c.unit_code", "street": "c.street_code", "community": "c.community_code",
-            "grid": "c.grid_code", "inspector": "c.reported_by", "category": "c.category_code",
-            "day": "(c.deadline_at AT TIME ZONE 'Asia/Shanghai')::date", None: "NULL::text"}
-FLOWS = ("reported", "verified", "filed", "dispatched", "handled", "handled_on_time", "closed",
-         "returned", "reworked", "extended")
+_KEY_EVENTS = {
+    "unit": "coalesce(e.unit_code, c.unit_code)",
+    "street": "c.street_code",
+    "community": "c.community_code",
+    "grid": "c.grid_code",
+    "inspector": "c.reported_by",
+    "category": "c.category_code",
+    "day": "(e.at AT TIME ZONE 'Asia/Shanghai')::date",
+    None: "NULL::text",
+}
+_KEY_DUE = {
+    "unit": "c.unit_code",
+    "street": "c.street_code",
+    "community": "c.community_code",
+    "grid": "c.grid_code",
+    "inspector": "c.reported_by",
+    "category": "c.category_code",
+    "day": "(c.deadline_at AT TIME ZONE 'Asia/Shanghai')::date",
+    None: "NULL::text",
+}
+FLOWS = (
+    "reported",
+    "verified",
+    "filed",
+    "dispatched",
+    "handled",
+    "handled_on_time",
+    "closed",
+    "returned",
+    "reworked",
+    "extended",
+)
 DUES = ("due", "closed_due", "closed_on_time")
 # Auxiliary counts shown next to the indicators so every rate can be checked by hand.
 AUXILIARY = ("handled_on_time", "closed_due", "closed_on_time")
@@ -186,21 +268,41 @@ AUXILIARY = ("handled_on_time", "closed_due", "closed_on_time")
 # were released (a migration never imports live code), so they are written there again; the
 # rollup-equals-raw-log tests keep both in step.
 _EVENT_TESTS = {
-    "reported": "e.action = 'report'", "verified": "e.action = 'verify'",
-    "filed": "e.action = 'file'", "dispatched": "e.action IN ('dispatch', 'redispatch')",
+    "reported": "e.action = 'report'",
+    "verified": "e.action = 'verify'",
+    "filed": "e.action = 'file'",
+    "dispatched": "e.action IN ('dispatch', 'redispatch')",
     "handled": "e.action = 'handle'",
     "handled_on_time": "e.action = 'handle' AND e.at <= c.deadline_at",
-    "closed": "e.action = 'close'", "returned": "e.action = 'return'",
-    "reworked": "e.action = 'check_fail'", "extended": "e.action = 'approve_extension'",
+    "closed": "e.action = 'close'",
+    "returned": "e.action = 'return'",
+    "reworked": "e.action = 'check_fail'",
+    "extended": "e.action = 'approve_extension'",
 }
-_ACTIONS = ("report", "verify", "file", "dispatch", "redispatch", "handle", "close", "return",
-            "check_fail", "approve_extension")
+_ACTIONS = (
+    "report",
+    "verify",
+    "file",
+    "dispatch",
+    "redispatch",
+    "handle",
+    "close",
+    "return",
+    "check_fail",
+    "approve_extension",
+)
 
 
-_KEY_HANDLING = {"unit": "h.unit_code", "street": "h.street_code",
-                 "community": "h.community_code", "grid": "h.grid_code",
-                 "inspector": "h.inspector", "category": "h.category_code", "day": "h.day",
-                 None: "NULL::text"}
+_KEY_HANDLING = {
+    "unit": "h.unit_code",
+    "street": "h.street_code",
+    "community": "h.community_code",
+    "grid": "h.grid_code",
+    "inspector": "h.inspector",
+    "category": "h.category_code",
+    "day": "h.day",
+    None: "NULL::text",
+}
 _NO_HOURS = "NULL::float8 AS handling_hours_mean, NULL::float8 AS handling_hours_p90"
 
 
@@ -242,8 +344,10 @@ def _flow_rows(group_by: str | None, source: Source) -> str:
 
 def _handling_rows(group_by: str | None, source: Source) -> str:
     # Hours from the case's latest dispatch or re-dispatch to each handle event in the period.
-    hours = ("avg(h.hours) AS handling_hours_mean, percentile_cont(0.9) WITHIN GROUP "
-             "(ORDER BY h.hours) AS handling_hours_p90")
+    hours = (
+        "avg(h.hours) AS handling_hours_mean, percentile_cont(0.9) WITHIN GROUP "
+        "(ORDER BY h.hours) AS handling_hours_p90"
+    )
     if source == "rollup":
         return f"""
         SELECT {_KEY_HANDLING[group_by]} AS key, {_zeros(FLOWS)}, {_zeros(DUES)}, {hours}
@@ -289,12 +393,19 @@ ORDER BY key"""
 
 def _check_group(group_by: str | None) -> None:
     if group_by is not None and group_by not in GROUPS + ("day",):
-        raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)} (or empty), "
-                           f"not {group_by!r}", field="group_by")
+        raise InvalidInput(
+            f"group_by must be one of {', '.join(GROUPS)} (or empty), not {group_by!r}", field="group_by"
+        )
 
 
-def indicators(session: Session, *, start: date, end: date, group_by: GroupBy | str | None = None,
-               source: Source = "rollup") -> pd.DataFrame:
+def indicators(
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    group_by: GroupBy | str | None = None,
+    source: Source = "rollup",
+) -> pd.DataFrame:
     """Every indicator for the period, one row per group (or one row when `group_by` is None).
 
     Columns: the group key (named after `group_by`) and its `name`, then `COLUMNS` (counts as
@@ -303,9 +414,10 @@ def indicators(session: Session, *, start: date, end: date, group_by: GroupBy | 
     """
     _check_group(group_by)
     p = period(start, end)
-    result = session.execute(text(indicators_sql(group_by, source)),
-                             {"d0": p.start, "d1": p.end, "t0": p.t0, "t1": p.t1,
-                              "dim": _DIM_ROLLUP[group_by]})
+    result = session.execute(
+        text(indicators_sql(group_by, source)),
+        {"d0": p.start, "d1": p.end, "t0": p.t0, "t1": p.t1, "dim": _DIM_ROLLUP[group_by]},
+    )
     # Plain tuples: pandas probes each Row's attributes, slow at 10,000 rows.
     frame = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
     if group_by is None:
@@ -344,13 +456,14 @@ def _labels(session: Session, group_by: str, keys: list) -> list[str | None]:
         sql = "SELECT code, name FROM unit WHERE code = ANY(:codes)"
     elif group_by in ("street", "community", "grid"):
         # The name in the newest generation that has the code.
-        sql = ("SELECT DISTINCT ON (code) code, name FROM area WHERE level = :level "
-               "AND code = ANY(:codes) ORDER BY code, generation_high DESC")
+        sql = (
+            "SELECT DISTINCT ON (code) code, name FROM area WHERE level = :level "
+            "AND code = ANY(:codes) ORDER BY code, generation_high DESC"
+        )
     elif group_by == "category":
         sql = "SELECT code, name FROM category WHERE code = ANY(:codes)"
     elif group_by == "inspector":
-        sql = ("SELECT username, coalesce(display_name, username) FROM account "
-               "WHERE username = ANY(:codes)")
+        sql = "SELECT username, coalesce(display_name, username) FROM account WHERE username = ANY(:codes)"
     else:
         return [str(k) if k is not None else None for k in keys]
     if codes:
@@ -360,19 +473,54 @@ def _labels(session: Session, group_by: str, keys: list) -> list[str | None]:
 
 
 # -- reports ------------------------------------------------------------------------------------
-SUMMARY = ("reported", "verified", "filed", "dispatched", "handled", "closed", "returned",
-           "reworked", "extended", "due", "overdue", "closure_rate", "on_time_closure_rate",
-           "disposal_rate", "on_time_disposal_rate", "rework_rate", "extension_rate",
-           "handling_hours_mean", "handling_hours_p90")
-RANKING = ("dispatched", "handled", "closed", "returned", "reworked", "due", "overdue",
-           "disposal_rate", "on_time_disposal_rate", "on_time_closure_rate", "rework_rate",
-           "handling_hours_mean")
+SUMMARY = (
+    "reported",
+    "verified",
+    "filed",
+    "dispatched",
+    "handled",
+    "closed",
+    "returned",
+    "reworked",
+    "extended",
+    "due",
+    "overdue",
+    "closure_rate",
+    "on_time_closure_rate",
+    "disposal_rate",
+    "on_time_disposal_rate",
+    "rework_rate",
+    "extension_rate",
+    "handling_hours_mean",
+    "handling_hours_p90",
+)
+RANKING = (
+    "dispatched",
+    "handled",
+    "closed",
+    "returned",
+    "reworked",
+    "due",
+    "overdue",
+    "disposal_rate",
+    "on_time_disposal_rate",
+    "on_time_closure_rate",
+    "rework_rate",
+    "handling_hours_mean",
+)
 
 
-def _summary_table(this: pd.Series, before: pd.Series, this_label: str,
-                   before_label: str) -> pd.DataFrame:
-    rows = [{"indicator": n, "指标": BY_NAME[n].name_zh, this_label: this[n],
-             before_label: before[n], "formula": BY_NAME[n].formula} for n in SUMMARY]
+def _summary_table(this: pd.Series, before: pd.Series, this_label: str, before_label: str) -> pd.DataFrame:
+    rows = [
+        {
+            "indicator": n,
+            "指标": BY_NAME[n].name_zh,
+            this_label: this[n],
+            before_label: before[n],
+            "formula": BY_NAME[n].formula,
+        }
+        for n in SUMMARY
+    ]
     return pd.DataFrame(rows)
 
 
@@ -381,8 +529,7 @@ def weekly_report(session: Session, week: date, source: Source = "rollup") -> Re
     monday = week - timedelta(days=week.weekday())
     p = period(monday, monday + timedelta(days=6))
     this = totals(session, start=p.start, end=p.end, source=source)
-    before = totals(session, start=p.start - timedelta(days=7), end=p.end - timedelta(days=7),
-                    source=source)
+    before = totals(session, start=p.start - timedelta(days=7), end=p.end - timedelta(days=7), source=source)
     daily = indicators(session, start=p.start, end=p.end, group_by="day", source=source)
     days = pd.DataFrame({"day": [p.start + timedelta(days=i) for i in range(7)]})
     daily = days.merge(daily.drop(columns="name"), on="day", how="left")
@@ -390,36 +537,58 @@ def weekly_report(session: Session, week: date, source: Source = "rollup") -> Re
         daily[column] = daily[column].fillna(0).astype("int64")
     daily = daily[["day", "reported", "dispatched", "handled", "closed", "returned", "overdue"]]
     streets = indicators(session, start=p.start, end=p.end, group_by="street", source=source)
-    streets = streets[["street", "name", "reported", "dispatched", "handled", "closed",
-                       "overdue", "disposal_rate", "on_time_disposal_rate"]]
+    streets = streets[
+        [
+            "street",
+            "name",
+            "reported",
+            "dispatched",
+            "handled",
+            "closed",
+            "overdue",
+            "disposal_rate",
+            "on_time_disposal_rate",
+        ]
+    ]
     categories = indicators(session, start=p.start, end=p.end, group_by="category", source=source)
-    categories = (categories.sort_values(["reported", "category"], ascending=[False, True])
-                  .head(10)[["category", "name", "reported", "dispatched", "closed",
-                             "disposal_rate"]].reset_index(drop=True))
+    categories = (
+        categories.sort_values(["reported", "category"], ascending=[False, True])
+        .head(10)[["category", "name", "reported", "dispatched", "closed", "disposal_rate"]]
+        .reset_index(drop=True)
+    )
     iso = monday.isocalendar()
     return Report(
         kind="weekly",
         title=f"周报 Weekly report {iso.year}-W{iso.week:02d} ({p.start} – {p.end})",
-        period=p, totals=this,
-        tables={"daily": daily,
-                "summary": _summary_table(this, before, "this week", "previous week"),
-                "streets": streets, "top categories": categories},
+        period=p,
+        totals=this,
+        tables={
+            "daily": daily,
+            "summary": _summary_table(this, before, "this week", "previous week"),
+            "streets": streets,
+            "top categories": categories,
+        },
         chart=daily.set_index("day")[["reported", "dispatched", "handled", "closed"]],
         chart_title="Intake and handling per day (上报/派遣/回告/结案)",
     )
 
 
-def unit_ranking(session: Session, *, start: date, end: date,
-                 source: Source = "rollup") -> pd.DataFrame:
+def unit_ranking(session: Session, *, start: date, end: date, source: Source = "rollup") -> pd.DataFrame:
     """Units ranked by disposal rate over the period (单位处置率排名): `rank` then `indicators`.
 
     Units with no dispatch in the period have no disposal rate and are not ranked. Ties: more
     cases dispatched first, then the better on-time disposal rate, then the unit code.
     """
     units = indicators(session, start=start, end=end, group_by="unit", source=source)
-    ranked = units[units["dispatched"] > 0].sort_values(
-        ["disposal_rate", "dispatched", "on_time_disposal_rate", "unit"],
-        ascending=[False, False, False, True], na_position="last").reset_index(drop=True)
+    ranked = (
+        units[units["dispatched"] > 0]
+        .sort_values(
+            ["disposal_rate", "dispatched", "on_time_disposal_rate", "unit"],
+            ascending=[False, False, False, True],
+            na_position="last",
+        )
+        .reset_index(drop=True)
+    )
     ranked.insert(0, "rank", ranked.index + 1)
     return ranked
 
@@ -436,15 +605,18 @@ def monthly_ranking(session: Session, month: date, source: Source = "rollup") ->
     prev_last = first - timedelta(days=1)
     before = totals(session, start=prev_last.replace(day=1), end=prev_last, source=source)
     streets = indicators(session, start=p.start, end=p.end, group_by="street", source=source)[
-        ["street", "name", "dispatched", "closed", "overdue", "disposal_rate",
-         "on_time_closure_rate"]]
+        ["street", "name", "dispatched", "closed", "overdue", "disposal_rate", "on_time_closure_rate"]
+    ]
     return Report(
         kind="monthly",
         title=f"月度排名 Monthly ranking of units by disposal rate, {first:%Y-%m}",
-        period=p, totals=this,
-        tables={"ranking": ranked,
-                "summary": _summary_table(this, before, "this month", "previous month"),
-                "streets": streets},
+        period=p,
+        totals=this,
+        tables={
+            "ranking": ranked,
+            "summary": _summary_table(this, before, "this month", "previous month"),
+            "streets": streets,
+        },
         chart=ranked.set_index("name")[["disposal_rate"]],
         chart_title="Disposal rate by unit (处置率 = closed / dispatched)",
     )
@@ -508,8 +680,9 @@ def report_svg(report: Report) -> str:
             labels = [f"{d:%a %m-%d}" for d in data.index]
             width = 0.2
             for i, column in enumerate(data.columns):
-                ax.bar([x + (i - 1.5) * width for x in range(len(data))], data[column],
-                       width=width, label=column)
+                ax.bar(
+                    [x + (i - 1.5) * width for x in range(len(data))], data[column], width=width, label=column
+                )
             ax.set_xticks(range(len(data)), labels)
             ax.legend(ncols=4, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
             ax.set_ylabel("cases")
@@ -535,7 +708,7 @@ def report_svg(report: Report) -> str:
             fig.savefig(buffer, format="svg")
         plt.close(fig)
     svg = buffer.getvalue()
-    return svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE: it goes inline in HTML
+    return svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: it goes inline in HTML
 
 
 def rebuild_rollup(session: Session) -> int:

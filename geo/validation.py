@@ -164,9 +164,7 @@ def _column_name(name: str) -> str:
     return COLUMN_ALIASES.get(clean, clean)
 
 
-def _to_wgs84(
-    frame: gpd.GeoDataFrame, source_crs: str | None
-) -> tuple[gpd.GeoDataFrame, list[Finding]]:
+def _to_wgs84(frame: gpd.GeoDataFrame, source_crs: str | None) -> tuple[gpd.GeoDataFrame, list[Finding]]:
     """Apply the CRS rule: lon/lat is accepted, anything else only with an agreeing --source-crs."""
     declared = frame.crs
     requested: CRS | None = None
@@ -407,9 +405,7 @@ def _code_findings(frame: gpd.GeoDataFrame) -> list[Finding]:
         else:
             continue
         lon, lat = where(k)
-        findings.append(
-            Finding(FindingKind.bad_code, msg, code=code, row=int(row), lon=lon, lat=lat)
-        )
+        findings.append(Finding(FindingKind.bad_code, msg, code=code, row=int(row), lon=lon, lat=lat))
     codes = frame["code"]
     repeated = np.flatnonzero((codes.notna() & codes.duplicated(keep=False)).to_numpy())
     rows_of: dict[str, list[int]] = defaultdict(list)
@@ -420,9 +416,7 @@ def _code_findings(frame: gpd.GeoDataFrame) -> list[Finding]:
         rest = ", ".join(str(r) for r in rows_of[code] if r != row)
         msg = f"code {code} in row {row} is also used in row {rest}"
         lon, lat = where(int(position))
-        findings.append(
-            Finding(FindingKind.duplicate_code, msg, code=code, row=row, lon=lon, lat=lat)
-        )
+        findings.append(Finding(FindingKind.duplicate_code, msg, code=code, row=row, lon=lon, lat=lat))
     return findings
 
 
@@ -446,9 +440,7 @@ class _FeaturePoints:
         return round(float(lon), 7), round(float(lat), 7)
 
 
-def _validity_findings(
-    frame: gpd.GeoDataFrame, repair: bool
-) -> tuple[gpd.GeoDataFrame, list[Finding]]:
+def _validity_findings(frame: gpd.GeoDataFrame, repair: bool) -> tuple[gpd.GeoDataFrame, list[Finding]]:
     """Report invalid geometries (OGC rules) and, when asked, repair them with make_valid.
 
     Adds a `_sound` column: the geometry the spatial checks use (repaired even when the caller did not
@@ -601,9 +593,7 @@ class _Context:
                     }
                 )
             )
-            sound = [
-                g if isinstance(g, MultiPolygon) and g.is_valid else None for g in other.geometry
-            ]
+            sound = [g if isinstance(g, MultiPolygon) and g.is_valid else None for g in other.geometry]
             geometries.append(gpd.GeoSeries(sound, crs=other.crs).to_crs(self.crs).to_numpy())
         table = pd.concat(parts, ignore_index=True)
         # Plain arrays: per-feature pandas indexing would dominate the run time at 10,000 grids.
@@ -692,11 +682,27 @@ class _Context:
             )
         return findings
 
-    def _located(self, kind: FindingKind, msg: str, i: int, lon: float | None,
-                 lat: float | None, area: float, blocking: bool = True) -> Finding:
+    def _located(
+        self,
+        kind: FindingKind,
+        msg: str,
+        i: int,
+        lon: float | None,
+        lat: float | None,
+        area: float,
+        blocking: bool = True,
+    ) -> Finding:
         """A finding about feature i, at a place, with an area in m²."""
-        return Finding(kind, msg, code=self.code[i], row=self._row(i), lon=lon, lat=lat,
-                       area_m2=round(float(area), 2), blocking=blocking)
+        return Finding(
+            kind,
+            msg,
+            code=self.code[i],
+            row=self._row(i),
+            lon=lon,
+            lat=lat,
+            area_m2=round(float(area), 2),
+            blocking=blocking,
+        )
 
     def outside_findings(self, tolerance_m2: float) -> list[Finding]:
         """Report features reaching outside their parent by more than the tolerance."""
@@ -723,8 +729,11 @@ class _Context:
             crossing_allowed = self.level[i] in ("community", "street")
             if crossing_allowed:
                 msg += " (allowed: served by its own community across the line, 插花地)"
-            findings.append(self._located(FindingKind.outside_parent, msg, i, lon, lat, area,
-                                          blocking=not crossing_allowed))
+            findings.append(
+                self._located(
+                    FindingKind.outside_parent, msg, i, lon, lat, area, blocking=not crossing_allowed
+                )
+            )
         return findings
 
     def overlap_findings(self, tolerance_m2: float) -> list[Finding]:

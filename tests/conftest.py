@@ -29,17 +29,22 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 def _test_url(settings: Settings, name: str) -> str:
     if url := os.environ.get("GRIDCASE_TEST_DATABASE_URL"):
-        return make_url(url).set(database=f"{make_url(url).database}_{name}").render_as_string(
-            hide_password=False)
-    return resolve_database_url(settings.model_copy(update={"database_url": None}),
-                                database=f"gridcase_test_{name}")
+        return (
+            make_url(url)
+            .set(database=f"{make_url(url).database}_{name}")
+            .render_as_string(hide_password=False)
+        )
+    return resolve_database_url(
+        settings.model_copy(update={"database_url": None}), database=f"gridcase_test_{name}"
+    )
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """Settings of the test run: the repository's state folder, never a DATABASE_URL server."""
-    return Settings(state_dir=Path(os.environ.get("GRIDCASE_STATE_DIR", REPO / ".gridcase")),
-                    database_url=None)
+    return Settings(
+        state_dir=Path(os.environ.get("GRIDCASE_STATE_DIR", REPO / ".gridcase")), database_url=None
+    )
 
 
 def fresh_store(settings: Settings, name: str) -> Store:
@@ -65,8 +70,7 @@ def rolled_back(store: Store) -> Iterator[Session]:
     """A session inside a transaction that is rolled back at the end (commits become savepoints)."""
     connection = store.engine.connect()
     outer = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint",
-                      expire_on_commit=False)
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     try:
         yield session
     finally:
@@ -127,8 +131,7 @@ _tokens: dict[str, str] = {}
 def auth(client: TestClient, username: str) -> dict[str, str]:
     """Authorization header for a demo account (tokens cached per run)."""
     if username not in _tokens:
-        response = client.post("/api/v1/auth/token",
-                               data={"username": username, "password": DEMO_PASSWORD})
+        response = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
         assert response.status_code == 200, response.text
         _tokens[username] = response.json()["access_token"]
     return {"Authorization": f"Bearer {_tokens[username]}"}

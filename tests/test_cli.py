@@ -22,8 +22,9 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
     """Run gridcase with the test environment; return the completed process."""
     full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     full_env.update(env or {})
-    return subprocess.run([GRIDCASE, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [GRIDCASE, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO
+    )
 
 
 def test_db_url_and_status_use_the_managed_cluster(settings, store):
@@ -51,8 +52,9 @@ def test_database_url_is_used_instead_of_the_cluster(store, tmp_path):
 
 
 def test_import_with_errors_exits_nonzero_with_a_report(store):
-    result = run("import", "grids", str(FIXTURES / "import" / "overlap.geojson"),
-                 env={"DATABASE_URL": store.url})
+    result = run(
+        "import", "grids", str(FIXTURES / "import" / "overlap.geojson"), env={"DATABASE_URL": store.url}
+    )
     assert result.returncode == 1
     assert "overlap" in result.stderr and "nothing was written" in result.stderr
 
@@ -73,8 +75,13 @@ def test_serve_answers_healthz(store):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["DATABASE_URL"] = store.url
-    server = subprocess.Popen([GRIDCASE, "serve", "--port", str(port)], env=env, cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [GRIDCASE, "serve", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -98,8 +105,16 @@ def test_route_prints_the_decision(demo_store):
     layers = gpd.read_file(REPO / "data" / "chibi" / "layers.geojson")
     point = layers.loc[layers.name == "北渠", "geometry"].iloc[0].interpolate(0.5, normalized=True)
     lon, lat = wgs84_to_gcj02(point.x, point.y)
-    result = run("route", f"{lon:.7f}", f"{lat:.7f}", "--category", "E0102", "--crs", "gcj02",
-                 env={"DATABASE_URL": demo_store.url})
+    result = run(
+        "route",
+        f"{lon:.7f}",
+        f"{lat:.7f}",
+        "--category",
+        "E0102",
+        "--crs",
+        "gcj02",
+        env={"DATABASE_URL": demo_store.url},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("routed: WATER 水利和湖泊局")
     assert "layer_override" in result.stdout and "北渠" in result.stdout
@@ -110,10 +125,26 @@ def test_route_prints_the_decision(demo_store):
 def test_user_add_reads_the_password_from_stdin(store):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["DATABASE_URL"] = store.url
-    ok = subprocess.run([GRIDCASE, "user", "add", "wang_inspector", "--role", "inspector",
-                         "--grid", "421281001001001", "--grid", "421281001001002"],
-                        input="a-long-secret\n", capture_output=True, text=True, env=env,
-                        cwd=REPO, timeout=120)
+    ok = subprocess.run(
+        [
+            GRIDCASE,
+            "user",
+            "add",
+            "wang_inspector",
+            "--role",
+            "inspector",
+            "--grid",
+            "421281001001001",
+            "--grid",
+            "421281001001002",
+        ],
+        input="a-long-secret\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "wang_inspector (inspector) created" in ok.stdout
     from geo.accounts import get_account, issue_token
@@ -123,11 +154,23 @@ def test_user_add_reads_the_password_from_stdin(store):
         assert account.grid_codes == ["421281001001001", "421281001001002"]
         assert account.password_hash.startswith("$argon2")
         assert issue_token(session, "wang_inspector", "a-long-secret")
-    again = subprocess.run([GRIDCASE, "user", "add", "wang_inspector", "--role", "inspector"],
-                           input="a-long-secret\n", capture_output=True, text=True, env=env,
-                           cwd=REPO, timeout=120)
+    again = subprocess.run(
+        [GRIDCASE, "user", "add", "wang_inspector", "--role", "inspector"],
+        input="a-long-secret\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert again.returncode == 1 and "taken" in again.stderr
-    no_unit = subprocess.run([GRIDCASE, "user", "add", "li", "--role", "unit_handler"],
-                             input="a-long-secret\n", capture_output=True, text=True, env=env,
-                             cwd=REPO, timeout=120)
+    no_unit = subprocess.run(
+        [GRIDCASE, "user", "add", "li", "--role", "unit_handler"],
+        input="a-long-secret\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert no_unit.returncode == 1 and "needs --unit" in no_unit.stderr

@@ -10,8 +10,9 @@ from rich.console import Console
 
 console = Console(soft_wrap=True)
 
-Output = Annotated[Path, typer.Option("--output", "-o", help="HTML file to write",
-                                      dir_okay=False, writable=True)]
+Output = Annotated[
+    Path, typer.Option("--output", "-o", help="HTML file to write", dir_okay=False, writable=True)
+]
 CategoryOpt = Annotated[str | None, typer.Option(help="category code, e.g. E0102")]
 MinAge = Annotated[float | None, typer.Option(help="only cases at least this many days old")]
 MaxAge = Annotated[float | None, typer.Option(help="only cases at most this many days old")]
@@ -35,8 +36,12 @@ def register(app: typer.Typer) -> None:
     @app.command("heatmap")
     def heatmap(
         community: Annotated[str, typer.Argument(help="community code, e.g. 421281001001")],
-        output: Output, category: CategoryOpt = None, min_age_days: MinAge = None,
-        max_age_days: MaxAge = None, overdue: Overdue = False, state: States = None,
+        output: Output,
+        category: CategoryOpt = None,
+        min_age_days: MinAge = None,
+        max_age_days: MaxAge = None,
+        overdue: Overdue = False,
+        state: States = None,
     ) -> None:
         """Write a community's unresolved cases as a self-contained offline heatmap (HTML)."""
         from geo.maps.heatmap import community_heatmap
@@ -48,9 +53,16 @@ def register(app: typer.Typer) -> None:
         try:
             with store.transaction() as session:
                 fmap = community_heatmap(
-                    session, community, category=category, min_age_days=min_age_days,
-                    max_age_days=max_age_days, overdue_only=overdue, states=state,
-                    tiles_url=settings.tiles_url, tiles_attribution=settings.tiles_attribution)
+                    session,
+                    community,
+                    category=category,
+                    min_age_days=min_age_days,
+                    max_age_days=max_age_days,
+                    overdue_only=overdue,
+                    states=state,
+                    tiles_url=settings.tiles_url,
+                    tiles_attribution=settings.tiles_attribution,
+                )
             _write(fmap, output)
         finally:
             store.dispose()
@@ -60,8 +72,11 @@ def register(app: typer.Typer) -> None:
         output: Output,
         bins: Annotated[str, typer.Option(help="grid or hex")] = "grid",
         hex_size_m: Annotated[float, typer.Option(help="hexagon size in metres")] = 250.0,
-        category: CategoryOpt = None, min_age_days: MinAge = None, max_age_days: MaxAge = None,
-        overdue: Overdue = False, state: States = None,
+        category: CategoryOpt = None,
+        min_age_days: MinAge = None,
+        max_age_days: MaxAge = None,
+        overdue: Overdue = False,
+        state: States = None,
     ) -> None:
         """Write the city's unresolved cases per grid or hexagon as a self-contained HTML map."""
         from geo.maps.heatmap import city_density_map
@@ -73,10 +88,17 @@ def register(app: typer.Typer) -> None:
         try:
             with store.transaction() as session:
                 fmap = city_density_map(
-                    session, bins=bins, hex_size_m=hex_size_m,  # type: ignore[arg-type]
-                    category=category, min_age_days=min_age_days, max_age_days=max_age_days,
-                    overdue_only=overdue, states=state, tiles_url=settings.tiles_url,
-                    tiles_attribution=settings.tiles_attribution)
+                    session,
+                    bins=bins,
+                    hex_size_m=hex_size_m,  # type: ignore[arg-type]
+                    category=category,
+                    min_age_days=min_age_days,
+                    max_age_days=max_age_days,
+                    overdue_only=overdue,
+                    states=state,
+                    tiles_url=settings.tiles_url,
+                    tiles_attribution=settings.tiles_attribution,
+                )
             _write(fmap, output)
         finally:
             store.dispose()

@@ -38,16 +38,18 @@ def write_report(report: stats.Report, folder: Path, stem: str) -> list[Path]:
 
 def register(app: typer.Typer) -> None:
     """Add `stats` and `report` to the CLI."""
-    report_app = typer.Typer(help="Weekly report and monthly ranking as HTML, CSV and XLSX files.",
-                             no_args_is_help=True)
+    report_app = typer.Typer(
+        help="Weekly report and monthly ranking as HTML, CSV and XLSX files.", no_args_is_help=True
+    )
     app.add_typer(report_app, name="report")
 
     @app.command("stats")
     def stats_command(
         start: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
         end: Annotated[str, typer.Option("--to", help="last day (included), YYYY-MM-DD")],
-        group_by: Annotated[str | None, typer.Option(
-            help="unit, street, community, grid, inspector, category or day")] = None,
+        group_by: Annotated[
+            str | None, typer.Option(help="unit, street, community, grid, inspector, category or day")
+        ] = None,
         csv: Annotated[bool, typer.Option(help="print CSV instead of a table")] = False,
     ) -> None:
         """Print every indicator for a period (China time), in total or per group."""
@@ -105,10 +107,10 @@ def register(app: typer.Typer) -> None:
 
     @report_app.command("weekly")
     def report_weekly(
-        week: Annotated[str | None, typer.Option(help="any day of the week, YYYY-MM-DD "
-                                                 "(default: today)")] = None,
-        output: Annotated[Path, typer.Option("-o", "--output", help="folder to write to")]
-        = Path("."),
+        week: Annotated[
+            str | None, typer.Option(help="any day of the week, YYYY-MM-DD (default: today)")
+        ] = None,
+        output: Annotated[Path, typer.Option("-o", "--output", help="folder to write to")] = Path("."),
     ) -> None:
         """Write the weekly report (周报) of a Monday-to-Sunday week."""
         day = _parse_date(week, "--week") if week else datetime.now(stats.CHINA).date()
@@ -117,8 +119,7 @@ def register(app: typer.Typer) -> None:
     @report_app.command("monthly")
     def report_monthly(
         month: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month)")] = None,
-        output: Annotated[Path, typer.Option("-o", "--output", help="folder to write to")]
-        = Path("."),
+        output: Annotated[Path, typer.Option("-o", "--output", help="folder to write to")] = Path("."),
     ) -> None:
         """Write the monthly ranking (月度排名) of units by disposal rate."""
         if month:

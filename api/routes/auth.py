@@ -32,8 +32,7 @@ class Me(BaseModel):
 
 
 @router.post("/token", response_model=Token)
-def token(session: SessionDep,
-          form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+def token(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
     """Exchange username and password for a bearer token (valid 12 hours)."""
     return Token(access_token=issue_token(session, form.username, form.password))
 
@@ -41,5 +40,9 @@ def token(session: SessionDep,
 @router.get("/me", response_model=Me)
 def me(actor: ActorDep) -> Me:
     """Who the token belongs to."""
-    return Me(username=actor.username, role=actor.role.value, unit_code=actor.unit_code,
-              grid_codes=list(actor.grid_codes))
+    return Me(
+        username=actor.username,
+        role=actor.role.value,
+        unit_code=actor.unit_code,
+        grid_codes=list(actor.grid_codes),
+    )

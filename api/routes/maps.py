@@ -24,8 +24,10 @@ STAFF = frozenset({Role.operator, Role.dispatcher, Role.admin, Role.planner})
 # The pages are rebuilt from live data on every request.
 NO_STORE = {"Cache-Control": "no-store"}
 
-StateQuery = Annotated[list[str] | None, Query(
-    description="open states to show; repeat or separate with commas (default: every open state)")]
+StateQuery = Annotated[
+    list[str] | None,
+    Query(description="open states to show; repeat or separate with commas (default: every open state)"),
+]
 Category = Annotated[str | None, Query(description="category code, e.g. E0102")]
 MinAge = Annotated[float | None, Query(ge=0, description="only cases at least this many days old")]
 MaxAge = Annotated[float | None, Query(ge=0, description="only cases at most this many days old")]
@@ -43,36 +45,57 @@ def _is_staff(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
 
 @router.get("/maps/communities/{code}/heatmap", response_class=HTMLResponse)
 def community_heatmap_page(
-    code: str, request: Request, session: SessionDep,
-    staff: Annotated[bool, Depends(_is_staff)], category: Category = None,
-    min_age_days: MinAge = None, max_age_days: MaxAge = None, overdue: Overdue = False,
+    code: str,
+    request: Request,
+    session: SessionDep,
+    staff: Annotated[bool, Depends(_is_staff)],
+    category: Category = None,
+    min_age_days: MinAge = None,
+    max_age_days: MaxAge = None,
+    overdue: Overdue = False,
     state: StateQuery = None,
 ) -> HTMLResponse:
     """A community's unresolved cases: heatmap, grids labelled with codes, clustered markers."""
     settings = request.app.state.settings
     fmap = community_heatmap(
-        session, code, category=category, min_age_days=min_age_days,
-        max_age_days=max_age_days, overdue_only=overdue, states=_states(state),
-        tiles_url=settings.tiles_url, tiles_attribution=settings.tiles_attribution,
-        tracking_codes=staff)
+        session,
+        code,
+        category=category,
+        min_age_days=min_age_days,
+        max_age_days=max_age_days,
+        overdue_only=overdue,
+        states=_states(state),
+        tiles_url=settings.tiles_url,
+        tiles_attribution=settings.tiles_attribution,
+        tracking_codes=staff,
+    )
     return HTMLResponse(render_local(fmap, DEFAULT_PREFIX), headers=NO_STORE)
 
 
 @router.get("/maps/city", response_class=HTMLResponse)
 def city_map_page(
-    request: Request, session: SessionDep,
-    bins: Annotated[Literal["grid", "hex"], Query(description="count per grid or per hexagon")]
-    = "grid",
-    hex_size_m: Annotated[float, Query(ge=20, le=20_000, description="hexagon size, metres")]
-    = 250.0,
-    category: Category = None, min_age_days: MinAge = None, max_age_days: MaxAge = None,
-    overdue: Overdue = False, state: StateQuery = None,
+    request: Request,
+    session: SessionDep,
+    bins: Annotated[Literal["grid", "hex"], Query(description="count per grid or per hexagon")] = "grid",
+    hex_size_m: Annotated[float, Query(ge=20, le=20_000, description="hexagon size, metres")] = 250.0,
+    category: Category = None,
+    min_age_days: MinAge = None,
+    max_age_days: MaxAge = None,
+    overdue: Overdue = False,
+    state: StateQuery = None,
 ) -> HTMLResponse:
     """The city's unresolved cases counted in PostGIS per grid or hexagon (no raw points)."""
     settings = request.app.state.settings
     fmap = city_density_map(
-        session, bins=bins, hex_size_m=hex_size_m, category=category,
-        min_age_days=min_age_days, max_age_days=max_age_days, overdue_only=overdue,
-        states=_states(state), tiles_url=settings.tiles_url,
-        tiles_attribution=settings.tiles_attribution)
+        session,
+        bins=bins,
+        hex_size_m=hex_size_m,
+        category=category,
+        min_age_days=min_age_days,
+        max_age_days=max_age_days,
+        overdue_only=overdue,
+        states=_states(state),
+        tiles_url=settings.tiles_url,
+        tiles_attribution=settings.tiles_attribution,
+    )
     return HTMLResponse(render_local(fmap, DEFAULT_PREFIX), headers=NO_STORE)

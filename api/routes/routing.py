@@ -37,7 +37,8 @@ def route_point(
     lat: Annotated[float, Query(description="latitude in the declared system")],
     category: Annotated[str | None, Query(description="category code, e.g. E0102")] = None,
     crs: Annotated[CoordinateSystem, Query(description="coordinate system of lon/lat")] = (
-        CoordinateSystem.wgs84),
+        CoordinateSystem.wgs84
+    ),
 ) -> RoutingDecision:
     """Route one point: grid, community, street, district, units, and the rules that fired."""
     return router.route(lon, lat, category, crs)
@@ -57,8 +58,9 @@ def _parse_csv(body: bytes) -> tuple[list[float], list[float], list[str | None]]
             try:
                 float(row[name])
             except ValueError:
-                raise InvalidInput(f"row {number}: {name} '{row[name]}' is not a number",
-                                 field=f"row {number}.{name}") from None
+                raise InvalidInput(
+                    f"row {number}: {name} '{row[name]}' is not a number", field=f"row {number}.{name}"
+                ) from None
         lons.append(float(row["lon"]))
         lats.append(float(row["lat"]))
         cats.append(row.get("category") or None)
@@ -78,11 +80,14 @@ def _parse_geojson(body: bytes) -> tuple[list[float], list[float], list[str | No
         geometry = (feature or {}).get("geometry") or {}
         coords = geometry.get("coordinates")
         if geometry.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
-            raise InvalidInput(f"feature {number}: geometry must be a Point [lon, lat]",
-                             field=f"features[{number}].geometry")
+            raise InvalidInput(
+                f"feature {number}: geometry must be a Point [lon, lat]", field=f"features[{number}].geometry"
+            )
         if not all(isinstance(c, int | float) for c in coords[:2]):
-            raise InvalidInput(f"feature {number}: coordinates must be numbers",
-                             field=f"features[{number}].geometry.coordinates")
+            raise InvalidInput(
+                f"feature {number}: coordinates must be numbers",
+                field=f"features[{number}].geometry.coordinates",
+            )
         lons.append(float(coords[0]))
         lats.append(float(coords[1]))
         properties = feature.get("properties") or {}
@@ -90,35 +95,43 @@ def _parse_geojson(body: bytes) -> tuple[list[float], list[float], list[str | No
     return lons, lats, cats
 
 
-def _check_batch(router: Router, lons: list[float], lats: list[float],
-                 cats: list[str | None]) -> None:
+def _check_batch(router: Router, lons: list[float], lats: list[float], cats: list[str | None]) -> None:
     """Every point valid and every category known, or a 422 naming the first bad point."""
     for number, (x, y) in enumerate(zip(lons, lats, strict=True)):
         try:
             check_coordinates(x, y)
         except InvalidCoordinates as exc:
-            raise InvalidCoordinates(f"point {number}: {exc.message}",
-                                     field=f"points[{number}].{exc.field}") from None
+            raise InvalidCoordinates(
+                f"point {number}: {exc.message}", field=f"points[{number}].{exc.field}"
+            ) from None
     known = router.snapshot().categories
     for number, code in enumerate(cats):
         if code is not None and code not in known:
-            raise UnknownCategory(f"point {number}: category {code!r} is not in the catalogue",
-                                  field=f"points[{number}].category")
+            raise UnknownCategory(
+                f"point {number}: category {code!r} is not in the catalogue",
+                field=f"points[{number}].category",
+            )
 
 
 @router.post(
     "/route/batch",
     response_model=list[RoutingDecision],
-    openapi_extra={"requestBody": {"content": {
-        "application/geo+json": {"schema": {"type": "object"}},
-        "text/csv": {"schema": {"type": "string"}},
-    }, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/geo+json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+            "required": True,
+        }
+    },
 )
 async def route_batch(
     request: Request,
     router: RouterDep,
     crs: Annotated[CoordinateSystem, Query(description="coordinate system of all points")] = (
-        CoordinateSystem.wgs84),
+        CoordinateSystem.wgs84
+    ),
 ) -> StreamingResponse:
     """Route many points (GeoJSON FeatureCollection or CSV lon,lat,category); a streamed JSON array."""
     body = await request.body()
@@ -138,12 +151,11 @@ async def route_batch(
         yield b"["
         for start in range(0, len(lons), CHUNK):
             stop = start + CHUNK
-            decisions = router.route_many(np.array(lons[start:stop]), np.array(lats[start:stop]),
-                                          cats[start:stop], crs)
+            decisions = router.route_many(
+                np.array(lons[start:stop]), np.array(lats[start:stop]), cats[start:stop], crs
+            )
             parts = [d.model_dump_json() for d in decisions]
             yield ((b"," if start else b"") + ",".join(parts).encode())
         yield b"]"
 
     return StreamingResponse(stream(), media_type="application/json")
-
-

@@ -34,8 +34,10 @@ TEMPLATES = Environment(
 
 def _may_read(actor: Actor) -> None:
     if actor.role not in READERS:
-        raise ActionForbidden(f"role {actor.role.value} may not read statistics; planners and "
-                              "command-centre staff may", field="authorization")
+        raise ActionForbidden(
+            f"role {actor.role.value} may not read statistics; planners and command-centre staff may",
+            field="authorization",
+        )
 
 
 def _date(value: str | None, field: str, default: date) -> date:
@@ -44,8 +46,7 @@ def _date(value: str | None, field: str, default: date) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{field} must be a date YYYY-MM-DD, not {value!r}",
-                           field=field) from None
+        raise InvalidInput(f"{field} must be a date YYYY-MM-DD, not {value!r}", field=field) from None
 
 
 def _month(value: str) -> date:
@@ -100,13 +101,16 @@ class StatsOut(BaseModel):
 
 @router.get("/api/v1/stats", response_model=StatsOut)
 def get_stats(
-    session: SessionDep, actor: ActorDep,
-    start: Annotated[str | None, Query(alias="from", description="first day, YYYY-MM-DD "
-                                       "(default: first day of this month)")] = None,
-    end: Annotated[str | None, Query(alias="to", description="last day, included "
-                                     "(default: today)")] = None,
-    group_by: Annotated[str | None, Query(description="unit, street, community, grid, "
-                                          "inspector, category or day")] = None,
+    session: SessionDep,
+    actor: ActorDep,
+    start: Annotated[
+        str | None,
+        Query(alias="from", description="first day, YYYY-MM-DD (default: first day of this month)"),
+    ] = None,
+    end: Annotated[str | None, Query(alias="to", description="last day, included (default: today)")] = None,
+    group_by: Annotated[
+        str | None, Query(description="unit, street, community, grid, inspector, category or day")
+    ] = None,
 ) -> StatsOut:
     """Every indicator for the days from `from` to `to` (China time, both included)."""
     _may_read(actor)
@@ -115,20 +119,32 @@ def get_stats(
     last = _date(end, "to", today)
     group = group_by or None
     if group is not None and group not in stats.GROUPS + ("day",):
-        raise InvalidInput(f"group_by must be one of {', '.join(stats.GROUPS)}, day or empty, "
-                           f"not {group!r}", field="group_by")
+        raise InvalidInput(
+            f"group_by must be one of {', '.join(stats.GROUPS)}, day or empty, not {group!r}",
+            field="group_by",
+        )
     stats.period(first, last)
     total = stats.totals(session, start=first, end=last)
-    groups = [] if group is None else [
-        {k: _plain(v) for k, v in row.items()}
-        for row in stats.indicators(session, start=first, end=last, group_by=group)
-        .to_dict(orient="records")]
+    groups = (
+        []
+        if group is None
+        else [
+            {k: _plain(v) for k, v in row.items()}
+            for row in stats.indicators(session, start=first, end=last, group_by=group).to_dict(
+                orient="records"
+            )
+        ]
+    )
     return StatsOut(
-        start=first, end=last, group_by=group,
+        start=first,
+        end=last,
+        group_by=group,
         totals={k: _plain(v) for k, v in total.items()},
         groups=groups,
-        definitions=[IndicatorDefinition(name=i.name, name_zh=i.name_zh, kind=i.kind,
-                                         formula=i.formula) for i in stats.INDICATORS],
+        definitions=[
+            IndicatorDefinition(name=i.name, name_zh=i.name_zh, kind=i.kind, formula=i.formula)
+            for i in stats.INDICATORS
+        ],
     )
 
 
@@ -159,34 +175,42 @@ def render_report_html(report: stats.Report) -> str:
         records = frame.to_dict(orient="records")
         columns = [str(c) for c in frame.columns]
         if name == "summary":
-            rows = [[r["indicator"], r["指标"], *(_fmt_summary(r, c) for c in columns[2:4]),
-                     r["formula"]] for r in records]
+            rows = [
+                [r["indicator"], r["指标"], *(_fmt_summary(r, c) for c in columns[2:4]), r["formula"]]
+                for r in records
+            ]
         else:
             rows = [[_fmt(c, r[c]) for c in columns] for r in records]
         tables.append({"name": name, "columns": columns, "rows": rows})
     return TEMPLATES.get_template("report.html").render(
-        report=report, tables=tables, chart=stats.report_svg(report),
-        definitions=stats.INDICATORS)
+        report=report, tables=tables, chart=stats.report_svg(report), definitions=stats.INDICATORS
+    )
 
 
 def report_response(report: stats.Report, fmt: str, stem: str) -> Response:
     """The report as HTML, CSV (main table, UTF-8 with BOM for Excel) or XLSX."""
     if fmt == "csv":
-        return Response("\ufeff" + stats.report_csv(report), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'})
+        return Response(
+            "\ufeff" + stats.report_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
+        )
     if fmt == "xlsx":
         return Response(
             stats.report_xlsx(report),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'})
+            headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
+        )
     return HTMLResponse(render_report_html(report))
 
 
 @router.get("/reports/weekly", response_class=HTMLResponse)
-def weekly(session: SessionDep, actor: ActorDep,
-           week: Annotated[str | None, Query(description="any day of the week, YYYY-MM-DD")]
-           = None,
-           format: Annotated[str, Query(description="html, csv or xlsx")] = "html") -> Response:
+def weekly(
+    session: SessionDep,
+    actor: ActorDep,
+    week: Annotated[str | None, Query(description="any day of the week, YYYY-MM-DD")] = None,
+    format: Annotated[str, Query(description="html, csv or xlsx")] = "html",
+) -> Response:
     """The weekly report (周报): intake and handling per day, streets, categories."""
     _may_read(actor)
     fmt = _format(format)
@@ -196,9 +220,12 @@ def weekly(session: SessionDep, actor: ActorDep,
 
 
 @router.get("/reports/monthly", response_class=HTMLResponse)
-def monthly(session: SessionDep, actor: ActorDep,
-            month: Annotated[str | None, Query(description="YYYY-MM")] = None,
-            format: Annotated[str, Query(description="html, csv or xlsx")] = "html") -> Response:
+def monthly(
+    session: SessionDep,
+    actor: ActorDep,
+    month: Annotated[str | None, Query(description="YYYY-MM")] = None,
+    format: Annotated[str, Query(description="html, csv or xlsx")] = "html",
+) -> Response:
     """The monthly ranking (月度排名) of units by disposal rate."""
     _may_read(actor)
     fmt = _format(format)

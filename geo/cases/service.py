@@ -85,8 +85,9 @@ class ReportIn(BaseModel):
     lat: float | None = Field(default=None, description="latitude in `crs`")
     crs: CoordinateSystem = CoordinateSystem.wgs84
     channel: Channel = Channel.inspector
-    reporter_contact: str | None = Field(default=None, max_length=200,
-                                         description="private: never shown publicly")
+    reporter_contact: str | None = Field(
+        default=None, max_length=200, description="private: never shown publicly"
+    )
 
 
 class ActionIn(BaseModel):
@@ -97,8 +98,9 @@ class ActionIn(BaseModel):
     unit: str | None = Field(default=None, description="dispatch/redispatch: the unit")
     units: list[str] = Field(default_factory=list, description="join: cooperating units")
     into: str | None = Field(default=None, description="merge: tracking code of the case kept")
-    expected_version: int | None = Field(default=None, description="optimistic lock: the "
-                                         "version you last saw; refused if it changed")
+    expected_version: int | None = Field(
+        default=None, description="optimistic lock: the version you last saw; refused if it changed"
+    )
 
 
 def _tracking_code(now: datetime) -> str:
@@ -107,21 +109,38 @@ def _tracking_code(now: datetime) -> str:
 
 
 def _fingerprint(actor: Actor, report: ReportIn, photos: list[bytes]) -> str:
-    body = json.dumps({"by": actor.id, **report.model_dump(mode="json"),
-                       "photos": [hashlib.sha256(p).hexdigest() for p in photos]}, sort_keys=True)
+    body = json.dumps(
+        {
+            "by": actor.id,
+            **report.model_dump(mode="json"),
+            "photos": [hashlib.sha256(p).hexdigest() for p in photos],
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
 def scope_of(case: Case) -> CaseScope:
     """The access-relevant facts of a case."""
-    return CaseScope(case.unit_code, tuple(case.cooperating_unit_codes or ()), case.grid_code,
-                     case.reporter_account_id, case.claimed_by_account_id)
+    return CaseScope(
+        case.unit_code,
+        tuple(case.cooperating_unit_codes or ()),
+        case.grid_code,
+        case.reporter_account_id,
+        case.claimed_by_account_id,
+    )
 
 
 # -- intake -------------------------------------------------------------------------------------
-def submit_report(session: Session, ctx: CaseContext, actor: Actor, report: ReportIn,
-                  photos: list[bytes] | None = None, idempotency_key: str | None = None,
-                  now: datetime | None = None) -> tuple[Case, bool]:
+def submit_report(
+    session: Session,
+    ctx: CaseContext,
+    actor: Actor,
+    report: ReportIn,
+    photos: list[bytes] | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> tuple[Case, bool]:
     """File a report: store photos, locate (from EXIF GPS if needed), route, link duplicates.
 
     Returns the case and whether it was created; a retry with the same Idempotency-Key returns
@@ -135,8 +154,7 @@ def submit_report(session: Session, ctx: CaseContext, actor: Actor, report: Repo
     fingerprint = _fingerprint(actor, report, photos)
     if key:
         if len(idempotency_key or "") > 100:
-            raise InvalidInput("Idempotency-Key must be at most 100 characters",
-                               field="Idempotency-Key")
+            raise InvalidInput("Idempotency-Key must be at most 100 characters", field="Idempotency-Key")
         existing = session.scalar(select(Case).where(Case.idempotency_key == key))
         if existing is not None:
             return _replay(existing, fingerprint), False
@@ -144,19 +162,19 @@ def submit_report(session: Session, ctx: CaseContext, actor: Actor, report: Repo
     check_count(len(photos), ctx.photo_limits)
     category = session.get(Category, report.category)
     if category is None:
-        raise UnknownCategory(f"category {report.category!r} is not in the catalogue",
-                              field="category")
+        raise UnknownCategory(f"category {report.category!r} is not in the catalogue", field="category")
     ingested = [ingest_photo(data, ctx.blobs, ctx.photo_limits) for data in photos]
     lon, lat, crs = report.lon, report.lat, report.crs
     located_by = "report"
     if (lon is None) != (lat is None):
-        raise InvalidInput("give both lon and lat, or neither (then a photo must carry GPS)",
-                           field="lon" if lon is None else "lat")
+        raise InvalidInput(
+            "give both lon and lat, or neither (then a photo must carry GPS)",
+            field="lon" if lon is None else "lat",
+        )
     if lon is None:
         with_gps = next((p for p in ingested if p.lon is not None and p.lat is not None), None)
         if with_gps is None:
-            raise InvalidInput("no location: give lon/lat, or a photo with GPS in its EXIF",
-                               field="location")
+            raise InvalidInput("no location: give lon/lat, or a photo with GPS in its EXIF", field="location")
         lon, lat, crs = with_gps.lon, with_gps.lat, CoordinateSystem.wgs84  # EXIF GPS is WGS-84
         located_by = "photo EXIF GPS"
     decision = ctx.router.route(lon, lat, category.code, crs, at=now)  # type: ignore[arg-type]
@@ -164,11 +182,17 @@ def submit_report(session: Session, ctx: CaseContext, actor: Actor, report: Repo
     routing = decision.model_dump(mode="json")
     routing["located_by"] = located_by
     case = Case(
-        tracking_code=_tracking_code(now), category_code=category.code,
-        description=report.description, channel=report.channel.value,
-        reporter_contact=report.reporter_contact, reported_by=actor.username,
-        reporter_account_id=actor.id, reported_at=now, reported_crs=crs.value,
-        reported_lon=lon, reported_lat=lat,
+        tracking_code=_tracking_code(now),
+        category_code=category.code,
+        description=report.description,
+        channel=report.channel.value,
+        reporter_contact=report.reporter_contact,
+        reported_by=actor.username,
+        reporter_account_id=actor.id,
+        reported_at=now,
+        reported_crs=crs.value,
+        reported_lon=lon,
+        reported_lat=lat,
         location=f"SRID=4326;POINT({decision.lon} {decision.lat})",
         state=CaseState.reported.value,
         grid_area_id=decision.grid.area_id if decision.grid else None,
@@ -178,8 +202,11 @@ def submit_report(session: Session, ctx: CaseContext, actor: Actor, report: Repo
         district_code=decision.district.code if decision.district else None,
         unit_code=decision.primary_unit.code if decision.primary_unit else None,
         cooperating_unit_codes=[u.code for u in decision.cooperating_units],
-        routing=routing, idempotency_key=key, idempotency_fingerprint=fingerprint,
-        created_at=now, updated_at=now,
+        routing=routing,
+        idempotency_key=key,
+        idempotency_fingerprint=fingerprint,
+        created_at=now,
+        updated_at=now,
     )
     try:
         with session.begin_nested():
@@ -193,10 +220,22 @@ def submit_report(session: Session, ctx: CaseContext, actor: Actor, report: Repo
         if existing is None:
             raise
         return _replay(existing, fingerprint), False
-    note = ("unroutable: " + (decision.reason or "") + " → triage queue"
-            if decision.status == RoutingStatus.unroutable else decision.explain())
-    event = _append(session, case, actor, "report", None, CaseState.reported, now, note=note,
-                    data={"routing_status": decision.status.value, "located_by": located_by})
+    note = (
+        "unroutable: " + (decision.reason or "") + " → triage queue"
+        if decision.status == RoutingStatus.unroutable
+        else decision.explain()
+    )
+    event = _append(
+        session,
+        case,
+        actor,
+        "report",
+        None,
+        CaseState.reported,
+        now,
+        note=note,
+        data={"routing_status": decision.status.value, "located_by": located_by},
+    )
     for photo in ingested:
         _attach(session, case, event, photo, "report")
     _suggest_duplicates(session, ctx, case, category, now)
@@ -206,51 +245,90 @@ def submit_report(session: Session, ctx: CaseContext, actor: Actor, report: Repo
 def _replay(existing: Case, fingerprint: str) -> Case:
     if existing.idempotency_fingerprint != fingerprint:
         raise IdempotencyConflict(
-            "this Idempotency-Key was used for a different report; use a new key for a new "
-            "report", field="Idempotency-Key")
+            "this Idempotency-Key was used for a different report; use a new key for a new report",
+            field="Idempotency-Key",
+        )
     return existing
 
 
 def _attach(session: Session, case: Case, event: CaseEvent, photo, purpose: str) -> None:  # noqa: ANN001
-    exists = session.scalar(select(CasePhoto.id).where(
-        CasePhoto.case_id == case.id, CasePhoto.original_key == photo.original_key))
+    exists = session.scalar(
+        select(CasePhoto.id).where(CasePhoto.case_id == case.id, CasePhoto.original_key == photo.original_key)
+    )
     if exists:
         return
-    session.add(CasePhoto(
-        case_id=case.id, event_id=event.id, purpose=purpose, original_key=photo.original_key,
-        public_key=photo.public_key, content_type=photo.content_type,
-        public_content_type=photo.public_content_type, width=photo.width, height=photo.height,
-        lon=photo.lon, lat=photo.lat, taken_at=photo.taken_at))
+    session.add(
+        CasePhoto(
+            case_id=case.id,
+            event_id=event.id,
+            purpose=purpose,
+            original_key=photo.original_key,
+            public_key=photo.public_key,
+            content_type=photo.content_type,
+            public_content_type=photo.public_content_type,
+            width=photo.width,
+            height=photo.height,
+            lon=photo.lon,
+            lat=photo.lat,
+            taken_at=photo.taken_at,
+        )
+    )
 
 
-def _suggest_duplicates(session: Session, ctx: CaseContext, case: Case, category: Category,
-                        now: datetime) -> None:
+def _suggest_duplicates(
+    session: Session, ctx: CaseContext, case: Case, category: Category, now: datetime
+) -> None:
     """Link open cases of the same category within the category's distance and time window."""
     radius = category.duplicate_radius_m or ctx.duplicate_radius_m
     window = category.duplicate_window_h or ctx.duplicate_window_h
     # Distances on the geography: metres, not degrees.
-    here = func.geography(func.ST_SetSRID(func.ST_MakePoint(case.routing["lon"],
-                                                           case.routing["lat"]), 4326))
+    here = func.geography(func.ST_SetSRID(func.ST_MakePoint(case.routing["lon"], case.routing["lat"]), 4326))
     rows = session.execute(
-        select(Case.id, Case.reported_at,
-               func.ST_Distance(func.geography(Case.location), here).label("m"))
-        .where(Case.category_code == case.category_code, Case.id != case.id,
-               Case.state.in_([s.value for s in OPEN]),
-               Case.reported_at >= now - timedelta(hours=window),
-               func.ST_DWithin(func.geography(Case.location), here, radius))
+        select(
+            Case.id, Case.reported_at, func.ST_Distance(func.geography(Case.location), here).label("m")
+        ).where(
+            Case.category_code == case.category_code,
+            Case.id != case.id,
+            Case.state.in_([s.value for s in OPEN]),
+            Case.reported_at >= now - timedelta(hours=window),
+            func.ST_DWithin(func.geography(Case.location), here, radius),
+        )
     ).all()
     for other_id, reported_at, metres in rows:
-        session.add(CaseLink(case_id=case.id, other_case_id=other_id, distance_m=float(metres),
-                             hours_apart=abs((now - reported_at).total_seconds()) / 3600))
+        session.add(
+            CaseLink(
+                case_id=case.id,
+                other_case_id=other_id,
+                distance_m=float(metres),
+                hours_apart=abs((now - reported_at).total_seconds()) / 3600,
+            )
+        )
     session.flush()
 
 
-def _append(session: Session, case: Case, actor: Actor, action: str,
-            from_state: CaseState | str | None, to_state: CaseState | str, now: datetime,
-            note: str | None = None, data: dict | None = None) -> CaseEvent:
-    event = CaseEvent(case_id=case.id, at=now, actor=actor.username, role=actor.role.value,
-                      action=action, from_state=from_state, to_state=str(to_state),
-                      unit_code=case.unit_code, note=note, data=data)
+def _append(
+    session: Session,
+    case: Case,
+    actor: Actor,
+    action: str,
+    from_state: CaseState | str | None,
+    to_state: CaseState | str,
+    now: datetime,
+    note: str | None = None,
+    data: dict | None = None,
+) -> CaseEvent:
+    event = CaseEvent(
+        case_id=case.id,
+        at=now,
+        actor=actor.username,
+        role=actor.role.value,
+        action=action,
+        from_state=from_state,
+        to_state=str(to_state),
+        unit_code=case.unit_code,
+        note=note,
+        data=data,
+    )
     session.add(event)
     session.flush()
     return event
@@ -259,24 +337,33 @@ def _append(session: Session, case: Case, actor: Actor, action: str,
 # -- actions ------------------------------------------------------------------------------------
 def load_case(session: Session, ref: int | str) -> Case:
     """A case by id or tracking code."""
-    case = (session.get(Case, ref) if isinstance(ref, int)
-            else session.scalar(select(Case).where(Case.tracking_code == ref)))
+    case = (
+        session.get(Case, ref)
+        if isinstance(ref, int)
+        else session.scalar(select(Case).where(Case.tracking_code == ref))
+    )
     if case is None:
         raise NotFound(f"no case {ref}", field="case")
     return case
 
 
-def act(session: Session, ctx: CaseContext, actor: Actor, ref: int | str, name: str,
-        data: ActionIn | None = None, photos: list[bytes] | None = None,
-        now: datetime | None = None) -> Case:
+def act(
+    session: Session,
+    ctx: CaseContext,
+    actor: Actor,
+    ref: int | str,
+    name: str,
+    data: ActionIn | None = None,
+    photos: list[bytes] | None = None,
+    now: datetime | None = None,
+) -> Case:
     """Apply a workflow action, append its event, and bump the case version (optimistic lock)."""
     data = data or ActionIn()
     photos = photos or []
     now = now or datetime.now(UTC)
     action = ACTIONS.get(name)
     if action is None:
-        raise InvalidInput(f"unknown action {name!r}; actions are {sorted(ACTIONS)}",
-                           field="action")
+        raise InvalidInput(f"unknown action {name!r}; actions are {sorted(ACTIONS)}", field="action")
     case = load_case(session, ref)
     scope = scope_of(case)
     if not can_see(actor, scope) and actor.role is not Role.admin and name != "claim":
@@ -285,16 +372,23 @@ def act(session: Session, ctx: CaseContext, actor: Actor, ref: int | str, name: 
     if actor.role not in action.roles:
         raise ActionForbidden(
             f"role {actor.role.value} may not {name}; in state {state.value} this role may "
-            f"{allowed_actions(state, actor.role) or 'do nothing'}", field="action")
+            f"{allowed_actions(state, actor.role) or 'do nothing'}",
+            field="action",
+        )
     if state not in action.sources:
         raise InvalidTransition(
             f"case {case.tracking_code} is {state.value}: {name} is not allowed; allowed now: "
-            f"{', '.join(allowed_actions(state)) or 'nothing (closed)'}", field="action")
+            f"{', '.join(allowed_actions(state)) or 'nothing (closed)'}",
+            field="action",
+        )
     if refusal := scope_refusal(actor, action, scope):
         raise ActionForbidden(refusal, field="case")
     if data.expected_version is not None and data.expected_version != case.version:
-        raise ConcurrentUpdate(f"case {case.tracking_code} is at version {case.version}, you saw "
-                               f"{data.expected_version}: reload it", field="expected_version")
+        raise ConcurrentUpdate(
+            f"case {case.tracking_code} is at version {case.version}, you saw "
+            f"{data.expected_version}: reload it",
+            field="expected_version",
+        )
     if action.needs_reason and not (data.reason or "").strip():
         raise InvalidInput(f"{name} needs a reason", field="reason")
     if action.needs_after_photo and not photos:
@@ -308,35 +402,42 @@ def act(session: Session, ctx: CaseContext, actor: Actor, ref: int | str, name: 
     if name in ("dispatch", "redispatch"):
         unit = data.unit or (case.unit_code if name == "dispatch" else None)
         if not unit:
-            raise InvalidInput(f"{name} needs a unit" + (
-                " (this case could not be routed)" if name == "dispatch" else
-                " different from the one that returned it"), field="unit")
+            raise InvalidInput(
+                f"{name} needs a unit"
+                + (
+                    " (this case could not be routed)"
+                    if name == "dispatch"
+                    else " different from the one that returned it"
+                ),
+                field="unit",
+            )
         if session.get(Unit, unit) is None:
             raise InvalidInput(f"unit {unit!r} does not exist", field="unit")
         if name == "redispatch" and unit == case.unit_code:
-            raise InvalidInput(f"redispatch to a different unit than {unit}, which returned it",
-                               field="unit")
+            raise InvalidInput(f"redispatch to a different unit than {unit}, which returned it", field="unit")
         extra = {"from_unit": case.unit_code, "to_unit": unit}
         case.unit_code = unit
         case.dispatched_at = now
         case.time_limit = category.time_limit
         case.time_limit_unit = category.time_limit_unit
-        case.deadline_at = deadline(now, float(category.time_limit), category.time_limit_unit,
-                                    ctx.calendar)
+        case.deadline_at = deadline(now, float(category.time_limit), category.time_limit_unit, ctx.calendar)
         case.extensions = 0 if name == "dispatch" else case.extensions
         extra["deadline_at"] = case.deadline_at.isoformat()
     elif name == "request_extension":
         if case.extensions >= MAX_EXTENSIONS:
-            raise InvalidTransition(f"case {case.tracking_code} already had {MAX_EXTENSIONS} "
-                                    "extensions, the most allowed", field="action")
+            raise InvalidTransition(
+                f"case {case.tracking_code} already had {MAX_EXTENSIONS} extensions, the most allowed",
+                field="action",
+            )
         case.extension_requested = True
     elif name == "approve_extension":
         if not case.extension_requested:
             raise InvalidTransition("no extension was requested for this case", field="action")
         if case.extensions >= MAX_EXTENSIONS:
             raise InvalidTransition(f"at most {MAX_EXTENSIONS} extensions", field="action")
-        case.deadline_at = extend_deadline(case.deadline_at, float(case.time_limit),
-                                           case.time_limit_unit, ctx.calendar)
+        case.deadline_at = extend_deadline(
+            case.deadline_at, float(case.time_limit), case.time_limit_unit, ctx.calendar
+        )
         case.extensions += 1
         case.extension_requested = False
         extra = {"deadline_at": case.deadline_at.isoformat(), "extensions": case.extensions}
@@ -346,11 +447,15 @@ def act(session: Session, ctx: CaseContext, actor: Actor, ref: int | str, name: 
     elif name == "unpark":
         target = CaseState(case.parked_from_state or CaseState.dispatched)
         if case.deadline_at and case.parked_at:
-            case.deadline_at = resume_deadline(case.deadline_at, case.parked_at, now,
-                                               case.time_limit_unit, ctx.calendar)
-        extra = {"parked_hours": round((now - case.parked_at).total_seconds() / 3600, 2)
-                 if case.parked_at else None,
-                 "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None}
+            case.deadline_at = resume_deadline(
+                case.deadline_at, case.parked_at, now, case.time_limit_unit, ctx.calendar
+            )
+        extra = {
+            "parked_hours": round((now - case.parked_at).total_seconds() / 3600, 2)
+            if case.parked_at
+            else None,
+            "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
+        }
         case.parked_at = None
         case.parked_from_state = None
     elif name == "supervise":
@@ -370,16 +475,21 @@ def act(session: Session, ctx: CaseContext, actor: Actor, ref: int | str, name: 
             case.unit_code = actor.unit_code
     elif name == "merge":
         if not data.into:
-            raise InvalidInput("merge needs `into`: the tracking code of the case to keep",
-                               field="into")
+            raise InvalidInput("merge needs `into`: the tracking code of the case to keep", field="into")
         kept = load_case(session, data.into)
         if kept.id == case.id or CaseState(kept.state) in TERMINAL:
             raise InvalidInput("merge into another open case", field="into")
         case.merged_into_id = kept.id
-        session.execute(CaseLink.__table__.update().where(
-            or_(and_(CaseLink.case_id == case.id, CaseLink.other_case_id == kept.id),
-                and_(CaseLink.case_id == kept.id, CaseLink.other_case_id == case.id))
-        ).values(status="merged"))
+        session.execute(
+            CaseLink.__table__.update()
+            .where(
+                or_(
+                    and_(CaseLink.case_id == case.id, CaseLink.other_case_id == kept.id),
+                    and_(CaseLink.case_id == kept.id, CaseLink.other_case_id == case.id),
+                )
+            )
+            .values(status="merged")
+        )
         extra = {"into": kept.tracking_code}
     if target is not None:
         case.state = target.value
@@ -390,10 +500,12 @@ def act(session: Session, ctx: CaseContext, actor: Actor, ref: int | str, name: 
     try:
         session.flush()  # UPDATE ... WHERE version = :seen: a concurrent writer makes this fail
     except StaleDataError:
-        raise ConcurrentUpdate(f"case {tracking_code} was changed by someone else at the "
-                               "same time; reload it", field="case") from None
-    event = _append(session, case, actor, name, state, case.state, now,
-                    note=data.reason or data.note, data=extra or None)
+        raise ConcurrentUpdate(
+            f"case {tracking_code} was changed by someone else at the same time; reload it", field="case"
+        ) from None
+    event = _append(
+        session, case, actor, name, state, case.state, now, note=data.reason or data.note, data=extra or None
+    )
     for photo in ingested:
         _attach(session, case, event, photo, "after" if action.needs_after_photo else "report")
     return case
@@ -418,8 +530,11 @@ class CaseFilter(BaseModel):
 
 def overdue_clause(now: datetime):  # noqa: ANN201
     """SQL: past due, still open, not parked (the clock stops while parked)."""
-    return and_(Case.deadline_at.is_not(None), Case.deadline_at < now,
-                Case.state.in_([s.value for s in OPEN if s is not CaseState.parked]))
+    return and_(
+        Case.deadline_at.is_not(None),
+        Case.deadline_at < now,
+        Case.state.in_([s.value for s in OPEN if s is not CaseState.parked]),
+    )
 
 
 def visible_clause(actor: Actor):  # noqa: ANN201
@@ -427,17 +542,19 @@ def visible_clause(actor: Actor):  # noqa: ANN201
     if actor.role in (Role.operator, Role.dispatcher, Role.admin, Role.planner):
         return text("true")
     if actor.role is Role.unit_handler:
-        return or_(Case.unit_code == actor.unit_code,
-                   literal(actor.unit_code) == any_(Case.cooperating_unit_codes),
-                   Case.claimed_by_account_id == actor.id)
+        return or_(
+            Case.unit_code == actor.unit_code,
+            literal(actor.unit_code) == any_(Case.cooperating_unit_codes),
+            Case.claimed_by_account_id == actor.id,
+        )
     if actor.role is Role.inspector:
-        return or_(Case.grid_code.in_(actor.grid_codes or ("",)),
-                   Case.reporter_account_id == actor.id)
+        return or_(Case.grid_code.in_(actor.grid_codes or ("",)), Case.reporter_account_id == actor.id)
     return or_(Case.reporter_account_id == actor.id, Case.claimed_by_account_id == actor.id)
 
 
-def list_cases(session: Session, actor: Actor, filters: CaseFilter,
-               now: datetime | None = None) -> tuple[list[Case], int]:
+def list_cases(
+    session: Session, actor: Actor, filters: CaseFilter, now: datetime | None = None
+) -> tuple[list[Case], int]:
     """Cases this person may see, filtered and paginated (newest first)."""
     now = now or datetime.now(UTC)
     clauses = [visible_clause(actor)]
@@ -461,13 +578,16 @@ def list_cases(session: Session, actor: Actor, filters: CaseFilter,
         clauses.append(Case.reported_at < filters.reported_to)
     if filters.bbox:
         minx, miny, maxx, maxy = filters.bbox
-        clauses.append(func.ST_Intersects(Case.location,
-                                          func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))
+        clauses.append(func.ST_Intersects(Case.location, func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))
     where = and_(*clauses)
     total = session.scalar(select(func.count()).select_from(Case).where(where)) or 0
     rows = session.scalars(
-        select(Case).where(where).order_by(Case.reported_at.desc(), Case.id.desc())
-        .offset((filters.page - 1) * filters.page_size).limit(filters.page_size)).all()
+        select(Case)
+        .where(where)
+        .order_by(Case.reported_at.desc(), Case.id.desc())
+        .offset((filters.page - 1) * filters.page_size)
+        .limit(filters.page_size)
+    ).all()
     return list(rows), total
 
 

@@ -32,9 +32,18 @@ from geo.store.models import Area, Case, Category
 
 OPEN_STATES = sorted(s.value for s in OPEN)
 STATE_ZH: dict[str, str] = {
-    "reported": "已上报", "verified": "已核实", "filed": "已立案", "published": "待认领",
-    "claimed": "已认领", "dispatched": "已派遣", "signed": "已签收", "returned": "已回退",
-    "handled": "已处置", "rework": "返工", "checked": "已核查", "parked": "挂账",
+    "reported": "已上报",
+    "verified": "已核实",
+    "filed": "已立案",
+    "published": "待认领",
+    "claimed": "已认领",
+    "dispatched": "已派遣",
+    "signed": "已签收",
+    "returned": "已回退",
+    "handled": "已处置",
+    "rework": "返工",
+    "checked": "已核查",
+    "parked": "挂账",
 }
 BACKGROUND = "#eef0ea"  # the plain map background when no tile server is configured
 # ColorBrewer YlOrRd, 7 classes: light = few cases, dark red = many.
@@ -68,10 +77,15 @@ class MapFilter:
         return "; ".join(parts)
 
 
-def map_filter(session: Session, *, category: str | None = None,
-               min_age_days: float | None = None, max_age_days: float | None = None,
-               overdue_only: bool = False, states: list[str] | tuple[str, ...] | None = None
-               ) -> MapFilter:
+def map_filter(
+    session: Session,
+    *,
+    category: str | None = None,
+    min_age_days: float | None = None,
+    max_age_days: float | None = None,
+    overdue_only: bool = False,
+    states: list[str] | tuple[str, ...] | None = None,
+) -> MapFilter:
     """Check the filters and return them; a bad one raises naming its field."""
     if category is not None:
         category = category.strip()
@@ -81,22 +95,27 @@ def map_filter(session: Session, *, category: str | None = None,
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise InvalidInput(f"{field} must be a number of days ≥ 0, not {value}", field=field)
     if min_age_days is not None and max_age_days is not None and min_age_days > max_age_days:
-        raise InvalidInput(f"max_age_days ({max_age_days:g}) is below min_age_days "
-                           f"({min_age_days:g})", field="max_age_days")
+        raise InvalidInput(
+            f"max_age_days ({max_age_days:g}) is below min_age_days ({min_age_days:g})", field="max_age_days"
+        )
     wanted = tuple(dict.fromkeys(s.strip() for s in states or () if s.strip()))
     for state in wanted:
         if state not in OPEN_STATES:
             known = state in CaseState.__members__
             raise InvalidInput(
                 f"state {state!r} is {'not an open state' if known else 'unknown'}; "
-                f"maps show unresolved cases: {', '.join(OPEN_STATES)}", field="state")
+                f"maps show unresolved cases: {', '.join(OPEN_STATES)}",
+                field="state",
+            )
     return MapFilter(category, min_age_days, max_age_days, overdue_only, wanted)
 
 
 def _clauses(f: MapFilter, now: datetime) -> list[ColumnElement[bool]]:
     """SQL conditions for the filter (bound parameters throughout)."""
     clauses: list[ColumnElement[bool]] = [
-        Case.state.in_(list(f.states) or OPEN_STATES), Case.location.is_not(None)]
+        Case.state.in_(list(f.states) or OPEN_STATES),
+        Case.location.is_not(None),
+    ]
     if f.category:
         clauses.append(Case.category_code == f.category)
     if f.min_age_days is not None:
@@ -108,27 +127,38 @@ def _clauses(f: MapFilter, now: datetime) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def _base_map(bounds: tuple[float, float, float, float], tiles_url: str | None,
-              tiles_attribution: str) -> folium.Map:
+def _base_map(
+    bounds: tuple[float, float, float, float], tiles_url: str | None, tiles_attribution: str
+) -> folium.Map:
     """A map fitted to (minx, miny, maxx, maxy) in lon/lat, tiles only when a server is set."""
     minx, miny, maxx, maxy = bounds
-    fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=14,
-                      tiles=None, control_scale=True)
+    fmap = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=14, tiles=None, control_scale=True
+    )
     # With no tile layer Leaflet has no zoom range, and MarkerCluster refuses to work without one.
     fmap.options.update(max_zoom=19, min_zoom=9)
     if tiles_url:
-        folium.TileLayer(tiles=tiles_url, attr=tiles_attribution or "tiles: local server",
-                         name="底图 base map", max_zoom=19, overlay=False).add_to(fmap)
+        folium.TileLayer(
+            tiles=tiles_url,
+            attr=tiles_attribution or "tiles: local server",
+            name="底图 base map",
+            max_zoom=19,
+            overlay=False,
+        ).add_to(fmap)
     root = fmap.get_root()
     assert isinstance(root, Figure)
-    root.header.add_child(Element(
-        f"<style>.folium-map.leaflet-container {{ background: {BACKGROUND}; }}"
-        ".gridcase-label { font: 11px/1.2 sans-serif; color: #234; white-space: nowrap;"
-        " text-shadow: 0 0 3px #fff, 0 0 3px #fff; transform: translate(-50%, -50%);"
-        " width: max-content; }"
-        ".gridcase-box { position: fixed; z-index: 1000; background: rgba(255,255,255,.92);"
-        " padding: 6px 10px; border-radius: 4px; font: 13px/1.4 sans-serif;"
-        " box-shadow: 0 1px 4px rgba(0,0,0,.3); }</style>"), name="gridcase_style")
+    root.header.add_child(
+        Element(
+            f"<style>.folium-map.leaflet-container {{ background: {BACKGROUND}; }}"
+            ".gridcase-label { font: 11px/1.2 sans-serif; color: #234; white-space: nowrap;"
+            " text-shadow: 0 0 3px #fff, 0 0 3px #fff; transform: translate(-50%, -50%);"
+            " width: max-content; }"
+            ".gridcase-box { position: fixed; z-index: 1000; background: rgba(255,255,255,.92);"
+            " padding: 6px 10px; border-radius: 4px; font: 13px/1.4 sans-serif;"
+            " box-shadow: 0 1px 4px rgba(0,0,0,.3); }</style>"
+        ),
+        name="gridcase_style",
+    )
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])  # Leaflet order: [lat, lon]
     return fmap
 
@@ -143,8 +173,7 @@ def _box(fmap: folium.Map, corner: str, inner_html: str) -> None:
 def _rounded(frame: gpd.GeoDataFrame, decimals: int = 6) -> gpd.GeoDataFrame:
     """Coordinates rounded to 1e-6° (about 0.1 m): the page shrinks, nothing visible moves."""
     frame = frame.copy()
-    frame.geometry = shapely.transform(frame.geometry.values,
-                                       lambda xy: np.round(xy, decimals))
+    frame.geometry = shapely.transform(frame.geometry.values, lambda xy: np.round(xy, decimals))
     return frame
 
 
@@ -157,25 +186,46 @@ def _community(session: Session, code: str, generation: int | None) -> gpd.GeoDa
 
 
 def community_heatmap(
-    session: Session, community_code: str, *, category: str | None = None,
-    min_age_days: float | None = None, max_age_days: float | None = None,
-    overdue_only: bool = False, states: list[str] | tuple[str, ...] | None = None,
-    tiles_url: str | None = None, tiles_attribution: str = "",
-    asset_prefix: str = DEFAULT_PREFIX, tracking_codes: bool = True, now: datetime | None = None,
+    session: Session,
+    community_code: str,
+    *,
+    category: str | None = None,
+    min_age_days: float | None = None,
+    max_age_days: float | None = None,
+    overdue_only: bool = False,
+    states: list[str] | tuple[str, ...] | None = None,
+    tiles_url: str | None = None,
+    tiles_attribution: str = "",
+    asset_prefix: str = DEFAULT_PREFIX,
+    tracking_codes: bool = True,
+    now: datetime | None = None,
 ) -> folium.Map:
     """A community's unresolved cases as a heatmap over its boundary and labelled grids."""
     now = now or datetime.now(UTC)
-    filters = map_filter(session, category=category, min_age_days=min_age_days,
-                         max_age_days=max_age_days, overdue_only=overdue_only, states=states)
+    filters = map_filter(
+        session,
+        category=category,
+        min_age_days=min_age_days,
+        max_age_days=max_age_days,
+        overdue_only=overdue_only,
+        states=states,
+    )
     generation = current_generation(session)
     areas = _community(session, community_code, generation)
     community = areas[(areas.level == "community") & (areas.code == community_code)]
     grids = areas[(areas.level == "grid") & (areas.parent_code == community_code)]
 
     rows = session.execute(
-        select(Case.tracking_code, Case.category_code, Category.name, Case.state,
-               Case.reported_at, Case.grid_code, func.ST_Y(Case.location).label("lat"),
-               func.ST_X(Case.location).label("lon"))
+        select(
+            Case.tracking_code,
+            Case.category_code,
+            Category.name,
+            Case.state,
+            Case.reported_at,
+            Case.grid_code,
+            func.ST_Y(Case.location).label("lat"),
+            func.ST_X(Case.location).label("lon"),
+        )
         .join(Category, Category.code == Case.category_code)
         .where(Case.community_code == community_code, *_clauses(filters, now))
         .order_by(Case.reported_at.desc())
@@ -194,38 +244,58 @@ def community_heatmap(
     grid_frame = _rounded(grids[["code", "name", "geometry"]])
     grid_frame["cases"] = [per_grid.get(c, 0) for c in grid_frame.code]
     folium.GeoJson(
-        grid_frame.to_json(), name="网格 grids",
-        style_function=lambda _: {"color": "#5b6b7a", "weight": 1, "fillColor": "#ffffff",
-                                  "fillOpacity": 0.15},
-        tooltip=folium.GeoJsonTooltip(fields=["code", "name", "cases"],
-                                      aliases=["网格 grid", "名称 name", "未办结 unresolved"]),
+        grid_frame.to_json(),
+        name="网格 grids",
+        style_function=lambda _: {
+            "color": "#5b6b7a",
+            "weight": 1,
+            "fillColor": "#ffffff",
+            "fillOpacity": 0.15,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["code", "name", "cases"], aliases=["网格 grid", "名称 name", "未办结 unresolved"]
+        ),
     ).add_to(fmap)
     # Permanent labels as DivIcons at a point inside each grid (a centroid can fall outside).
     labels = folium.FeatureGroup(name="网格编号 grid codes")
     for code, point in zip(grids.code, grids.geometry.representative_point(), strict=True):
         folium.Marker(
             [point.y, point.x],
-            icon=folium.DivIcon(html=f'<div class="gridcase-label">{html.escape(code)}</div>',
-                                icon_size=(0, 0), class_name="gridcase-grid-code"),
+            icon=folium.DivIcon(
+                html=f'<div class="gridcase-label">{html.escape(code)}</div>',
+                icon_size=(0, 0),
+                class_name="gridcase-grid-code",
+            ),
         ).add_to(labels)
     labels.add_to(fmap)
 
-    HeatMap([[r.lat, r.lon] for r in rows], name="未办结案件热力 unresolved cases (heat)",
-            radius=22, blur=16, min_opacity=0.35, max_zoom=17).add_to(fmap)
+    HeatMap(
+        [[r.lat, r.lon] for r in rows],
+        name="未办结案件热力 unresolved cases (heat)",
+        radius=22,
+        blur=16,
+        min_opacity=0.35,
+        max_zoom=17,
+    ).add_to(fmap)
 
     markers = [
-        [r.lat, r.lon, r.tracking_code if tracking_codes else None,
-         f"{r.category_code} {r.name}", f"{STATE_ZH.get(r.state, r.state)} {r.state}",
-         max(0.0, round((now - r.reported_at).total_seconds() / 86400, 1))]
+        [
+            r.lat,
+            r.lon,
+            r.tracking_code if tracking_codes else None,
+            f"{r.category_code} {r.name}",
+            f"{STATE_ZH.get(r.state, r.state)} {r.state}",
+            max(0.0, round((now - r.reported_at).total_seconds() / 86400, 1)),
+        ]
         for r in rows
     ]
-    CaseMarkers(markers, callback=_POPUP_CALLBACK, name="案件标记 case markers",
-                show=False).add_to(fmap)
+    CaseMarkers(markers, callback=_POPUP_CALLBACK, name="案件标记 case markers", show=False).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
 
     name = html.escape(str(community.iloc[0]["name"]))
-    caption = (f"<b>{name}</b> {html.escape(community_code)}<br>"
-               f"未办结案件 unresolved cases: <b>{len(rows)}</b>")
+    caption = (
+        f"<b>{name}</b> {html.escape(community_code)}<br>未办结案件 unresolved cases: <b>{len(rows)}</b>"
+    )
     if described := filters.describe():
         caption += f"<br><small>{html.escape(described)}</small>"
     _box(fmap, "top: 10px; left: 54px;", caption)
@@ -273,38 +343,58 @@ def utm_srid(lon: float, lat: float) -> int:
 
 
 def density_frame(
-    session: Session, *, bins: Bins = "grid", hex_size_m: float = 250.0,
-    category: str | None = None, min_age_days: float | None = None,
-    max_age_days: float | None = None, overdue_only: bool = False,
-    states: list[str] | tuple[str, ...] | None = None, now: datetime | None = None,
+    session: Session,
+    *,
+    bins: Bins = "grid",
+    hex_size_m: float = 250.0,
+    category: str | None = None,
+    min_age_days: float | None = None,
+    max_age_days: float | None = None,
+    overdue_only: bool = False,
+    states: list[str] | tuple[str, ...] | None = None,
+    now: datetime | None = None,
 ) -> gpd.GeoDataFrame:
     """Unresolved cases counted in PostGIS per current grid or per hexagon (EPSG:4326 polygons)."""
     now = now or datetime.now(UTC)
-    filters = map_filter(session, category=category, min_age_days=min_age_days,
-                         max_age_days=max_age_days, overdue_only=overdue_only, states=states)
+    filters = map_filter(
+        session,
+        category=category,
+        min_age_days=min_age_days,
+        max_age_days=max_age_days,
+        overdue_only=overdue_only,
+        states=states,
+    )
     generation = current_generation(session) or 0
-    in_force = and_(Area.level == "grid", Area.generation_low <= generation,
-                    Area.generation_high >= generation)
+    in_force = and_(
+        Area.level == "grid", Area.generation_low <= generation, Area.generation_high >= generation
+    )
     if bins == "grid":
-        counts = (select(Case.grid_code, func.count().label("n"))
-                  .where(*_clauses(filters, now)).group_by(Case.grid_code).subquery())
-        stmt = (select(Area.code.label("bin"), Area.name,
-                       func.coalesce(counts.c.n, 0).label("count"), Area.geom)
-                .outerjoin(counts, counts.c.grid_code == Area.code)
-                .where(in_force).order_by(Area.code))
+        counts = (
+            select(Case.grid_code, func.count().label("n"))
+            .where(*_clauses(filters, now))
+            .group_by(Case.grid_code)
+            .subquery()
+        )
+        stmt = (
+            select(Area.code.label("bin"), Area.name, func.coalesce(counts.c.n, 0).label("count"), Area.geom)
+            .outerjoin(counts, counts.c.grid_code == Area.code)
+            .where(in_force)
+            .order_by(Area.code)
+        )
     elif bins == "hex":
         if not (math.isfinite(hex_size_m) and 20 <= hex_size_m <= 20_000):
-            raise InvalidInput("hex_size_m must be between 20 and 20000 metres",
-                               field="hex_size_m")
+            raise InvalidInput("hex_size_m must be between 20 and 20000 metres", field="hex_size_m")
         centre = session.execute(
-            select(func.ST_X(func.ST_Centroid(func.ST_Collect(Area.geom))),
-                   func.ST_Y(func.ST_Centroid(func.ST_Collect(Area.geom)))).where(in_force)
+            select(
+                func.ST_X(func.ST_Centroid(func.ST_Collect(Area.geom))),
+                func.ST_Y(func.ST_Centroid(func.ST_Collect(Area.geom))),
+            ).where(in_force)
         ).one()
         if centre[0] is None:
-            return gpd.GeoDataFrame({"bin": [], "name": [], "count": []},
-                                    geometry=gpd.GeoSeries([], crs=4326))
-        stmt = _hexagon_counts(utm_srid(centre[0], centre[1]), hex_size_m,
-                               _clauses(filters, now))
+            return gpd.GeoDataFrame(
+                {"bin": [], "name": [], "count": []}, geometry=gpd.GeoSeries([], crs=4326)
+            )
+        stmt = _hexagon_counts(utm_srid(centre[0], centre[1]), hex_size_m, _clauses(filters, now))
     else:
         raise InvalidInput(f"bins must be 'grid' or 'hex', not {bins!r}", field="bins")
     frame = gpd.read_postgis(stmt, session.connection(), geom_col="geom")
@@ -318,8 +408,9 @@ def density_frame(
         frame = frame.drop(columns=["i", "j"])
     frame["count"] = frame["count"].astype(int)
     frame.attrs["filters"] = filters
-    frame.attrs["total"] = session.scalar(
-        select(func.count()).select_from(Case).where(*_clauses(filters, now))) or 0
+    frame.attrs["total"] = (
+        session.scalar(select(func.count()).select_from(Case).where(*_clauses(filters, now))) or 0
+    )
     return frame
 
 
@@ -334,26 +425,34 @@ def _hexagon_counts(srid: int, size: float, clauses: list[ColumnElement[bool]]) 
     xy = func.ST_Transform(Case.location, srid)
     # OFFSET 0 keeps PostgreSQL from inlining the subqueries, which would repeat ST_Transform in
     # every reference to q and r below.
-    points = (select(func.ST_X(xy).label("x"), func.ST_Y(xy).label("y")).where(*clauses)
-              .offset(0).subquery())
-    axial = (select(((2 / 3) * points.c.x / size).label("q"),
-                    ((-points.c.x / 3 + math.sqrt(3) / 3 * points.c.y) / size).label("r"))
-             .offset(0).subquery())
+    points = select(func.ST_X(xy).label("x"), func.ST_Y(xy).label("y")).where(*clauses).offset(0).subquery()
+    axial = (
+        select(
+            ((2 / 3) * points.c.x / size).label("q"),
+            ((-points.c.x / 3 + math.sqrt(3) / 3 * points.c.y) / size).label("r"),
+        )
+        .offset(0)
+        .subquery()
+    )
     q, r = axial.c.q, axial.c.r
     rq, rr, rs = func.round(q), func.round(r), func.round(-q - r)
     dq, dr, ds = func.abs(rq - q), func.abs(rr - r), func.abs(rs + q + r)
     # Cube rounding: the coordinate that rounded furthest is recomputed from the other two.
     cell_q = case((and_(dq > dr, dq > ds), -rr - rs), else_=rq)
     cell_r = case((and_(dq > dr, dq > ds), rr), (dr > ds, -rq - rs), else_=rr)
-    cells = select(cast(cell_q, Integer).label("i"),
-                   cast(cell_r + func.floor(cell_q / 2), Integer).label("j")).subquery()
-    counted = (select(cells.c.i, cells.c.j, func.count().label("count"))
-               .group_by(cells.c.i, cells.c.j).subquery())
+    cells = select(
+        cast(cell_q, Integer).label("i"), cast(cell_r + func.floor(cell_q / 2), Integer).label("j")
+    ).subquery()
+    counted = (
+        select(cells.c.i, cells.c.j, func.count().label("count")).group_by(cells.c.i, cells.c.j).subquery()
+    )
     origin = func.ST_SetSRID(func.ST_MakePoint(0, 0), srid)
-    return (select(counted.c.i, counted.c.j, counted.c.count,
-                   func.ST_Transform(func.ST_Hexagon(size, counted.c.i, counted.c.j, origin),
-                                     4326).label("geom"))
-            .order_by(counted.c.i, counted.c.j))
+    return select(
+        counted.c.i,
+        counted.c.j,
+        counted.c.count,
+        func.ST_Transform(func.ST_Hexagon(size, counted.c.i, counted.c.j, origin), 4326).label("geom"),
+    ).order_by(counted.c.i, counted.c.j)
 
 
 def _breaks(counts: np.ndarray) -> list[int]:
@@ -366,22 +465,38 @@ def _breaks(counts: np.ndarray) -> list[int]:
 
 
 def city_density_map(
-    session: Session, *, bins: Bins = "grid", hex_size_m: float = 250.0,
-    category: str | None = None, min_age_days: float | None = None,
-    max_age_days: float | None = None, overdue_only: bool = False,
-    states: list[str] | tuple[str, ...] | None = None, tiles_url: str | None = None,
-    tiles_attribution: str = "", asset_prefix: str = DEFAULT_PREFIX, now: datetime | None = None,
+    session: Session,
+    *,
+    bins: Bins = "grid",
+    hex_size_m: float = 250.0,
+    category: str | None = None,
+    min_age_days: float | None = None,
+    max_age_days: float | None = None,
+    overdue_only: bool = False,
+    states: list[str] | tuple[str, ...] | None = None,
+    tiles_url: str | None = None,
+    tiles_attribution: str = "",
+    asset_prefix: str = DEFAULT_PREFIX,
+    now: datetime | None = None,
 ) -> folium.Map:
     """The whole city's unresolved cases as a choropleth of counts: never raw points."""
-    frame = density_frame(session, bins=bins, hex_size_m=hex_size_m, category=category,
-                          min_age_days=min_age_days, max_age_days=max_age_days,
-                          overdue_only=overdue_only, states=states, now=now)
+    frame = density_frame(
+        session,
+        bins=bins,
+        hex_size_m=hex_size_m,
+        category=category,
+        min_age_days=min_age_days,
+        max_age_days=max_age_days,
+        overdue_only=overdue_only,
+        states=states,
+        now=now,
+    )
     communities = areas_frame(session, levels=["community"])
     if communities.empty:
         raise NotFound("no community boundaries loaded", field="code")
     fmap = _base_map(tuple(communities.total_bounds), tiles_url, tiles_attribution)
     breaks = _breaks(frame["count"].to_numpy())
-    colours = PALETTE[-len(breaks):] if breaks else []
+    colours = PALETTE[-len(breaks) :] if breaks else []
 
     def colour(n: int) -> str | None:
         for bound, fill in zip(breaks, colours, strict=True):
@@ -392,15 +507,20 @@ def city_density_map(
     shown = _rounded(frame[["bin", "name", "count", "geometry"]].fillna({"name": ""}))
     shown["fill"] = [colour(int(n)) if n else "" for n in shown["count"]]
     folium.GeoJson(
-        shown.to_json(), name="未办结案件密度 unresolved cases per " + bins,
+        shown.to_json(),
+        name="未办结案件密度 unresolved cases per " + bins,
         style_function=lambda f: {
-            "color": "#8a8f96", "weight": 0.5,
+            "color": "#8a8f96",
+            "weight": 0.5,
             "fillColor": f["properties"]["fill"] or "#ffffff",
-            "fillOpacity": 0.75 if f["properties"]["fill"] else 0.05},
+            "fillOpacity": 0.75 if f["properties"]["fill"] else 0.05,
+        },
         tooltip=folium.GeoJsonTooltip(
             fields=["bin", "name", "count"] if bins == "grid" else ["count"],
-            aliases=["网格 grid", "名称 name", "未办结 unresolved"] if bins == "grid"
-            else ["未办结 unresolved"]),
+            aliases=["网格 grid", "名称 name", "未办结 unresolved"]
+            if bins == "grid"
+            else ["未办结 unresolved"],
+        ),
     ).add_to(fmap)
     folium.GeoJson(
         _rounded(communities[["code", "name", "geometry"]]).to_json(),
@@ -416,12 +536,13 @@ def city_density_map(
     rows = []
     for bound, fill in zip(breaks, colours, strict=True):
         label = f"{lower}" if bound == lower else f"{lower}–{bound}"
-        rows.append(f'<div><i style="display:inline-block;width:14px;height:10px;'
-                    f'background:{fill};margin-right:6px"></i>{label}</div>')
+        rows.append(
+            f'<div><i style="display:inline-block;width:14px;height:10px;'
+            f'background:{fill};margin-right:6px"></i>{label}</div>'
+        )
         lower = bound + 1
     unit = "每网格 per grid" if bins == "grid" else f"每 {hex_size_m:g} m 六边形 per hexagon"
-    legend = (f"<b>未办结案件 unresolved cases</b><br>{unit}<br>"
-              f"共 total <b>{total}</b>" + "".join(rows))
+    legend = f"<b>未办结案件 unresolved cases</b><br>{unit}<br>共 total <b>{total}</b>" + "".join(rows)
     if total > binned:
         legend += f"<small>{total - binned} 件不在当前网格内 outside the current grids</small>"
     if described := frame.attrs["filters"].describe():

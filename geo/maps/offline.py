@@ -36,10 +36,17 @@ ASSETS: dict[str, str] = {
 }
 # folium.Map also asks for these; they only serve folium.Icon (awesome markers and their fonts),
 # which gridcase maps do not use, so they are dropped rather than vendored (about 1 MB saved).
-UNUSED: frozenset[str] = frozenset({
-    "bootstrap", "bootstrap_css", "glyphicons_css", "awesome_markers", "awesome_markers_css",
-    "awesome_markers_font_css", "awesome_rotate_css",
-})
+UNUSED: frozenset[str] = frozenset(
+    {
+        "bootstrap",
+        "bootstrap_css",
+        "glyphicons_css",
+        "awesome_markers",
+        "awesome_markers_css",
+        "awesome_markers_font_css",
+        "awesome_rotate_css",
+    }
+)
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})
 
 
@@ -59,16 +66,20 @@ def _needed(root: Element) -> tuple[list[str], list[str]]:
     css: dict[str, None] = {}
     for element in _walk(root):
         if isinstance(element, Icon):
-            raise MissingAsset("folium.Icon needs awesome-markers and Font Awesome, which are not "
-                               "vendored: draw a DivIcon or a CircleMarker instead")
+            raise MissingAsset(
+                "folium.Icon needs awesome-markers and Font Awesome, which are not "
+                "vendored: draw a DivIcon or a CircleMarker instead"
+            )
         if isinstance(element, JSCSSMixin):
             for kind, out in (("default_js", js), ("default_css", css)):
                 for name, _url in getattr(element, kind):
                     if name in UNUSED:
                         continue
                     if name not in ASSETS:
-                        raise MissingAsset(f"{type(element).__name__} needs {name!r}: vendor it "
-                                           "in api/static/vendor (fetch.sh) and list it in ASSETS")
+                        raise MissingAsset(
+                            f"{type(element).__name__} needs {name!r}: vendor it "
+                            "in api/static/vendor (fetch.sh) and list it in ASSETS"
+                        )
                     out[name] = None
     return list(js), list(css)
 
@@ -82,10 +93,8 @@ def localize(element: Element, prefix: str = DEFAULT_PREFIX) -> Figure:
     for node in _walk(root):
         if isinstance(node, JSCSSMixin):
             # Instance attributes: folium's class-level lists are shared by every map in the process.
-            node.default_js = [(n, f"{prefix}/{ASSETS[n]}")
-                               for n, _ in node.default_js if n not in UNUSED]
-            node.default_css = [(n, f"{prefix}/{ASSETS[n]}")
-                                for n, _ in node.default_css if n not in UNUSED]
+            node.default_js = [(n, f"{prefix}/{ASSETS[n]}") for n, _ in node.default_js if n not in UNUSED]
+            node.default_css = [(n, f"{prefix}/{ASSETS[n]}") for n, _ in node.default_css if n not in UNUSED]
     return root
 
 
@@ -131,8 +140,9 @@ def render_inline(element: Element, vendor_dir: Path = VENDOR_DIR) -> str:
         if isinstance(node, JSCSSMixin):
             node.default_js, node.default_css = [], []
     for name in css:
-        root.header.add_child(Element(f"<style>\n{_inline_css(vendor_dir / ASSETS[name])}\n</style>"),
-                              name=f"inline_{name}")
+        root.header.add_child(
+            Element(f"<style>\n{_inline_css(vendor_dir / ASSETS[name])}\n</style>"), name=f"inline_{name}"
+        )
     for name in js:
         source = _inline_js(vendor_dir / ASSETS[name])
         if name == "leaflet":

@@ -28,9 +28,7 @@ def run_migrations_online() -> None:
         return
     engine = create_engine(config.get_main_option("sqlalchemy.url"))
     with engine.connect() as conn:
-        context.configure(
-            connection=conn, target_metadata=target_metadata, include_object=include_object
-        )
+        context.configure(connection=conn, target_metadata=target_metadata, include_object=include_object)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

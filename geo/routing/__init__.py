@@ -35,7 +35,9 @@ def check_coordinates(lon: float, lat: float) -> None:
     if abs(lat) > 90 and abs(lon) <= 90 and abs(lat) <= 180:
         raise InvalidCoordinates(
             f"lat {lat} is out of range (−90..90) but would be a valid longitude, and lon {lon} "
-            "a valid latitude: the coordinates look swapped (send lon first, then lat)", field="lat")
+            "a valid latitude: the coordinates look swapped (send lon first, then lat)",
+            field="lat",
+        )
     if not -180 <= lon <= 180:
         raise InvalidCoordinates(f"lon {lon} is out of range (−180..180)", field="lon")
     if not -90 <= lat <= 90:
@@ -45,8 +47,13 @@ def check_coordinates(lon: float, lat: float) -> None:
 class Router:
     """Routes reports against the generation valid at their time; thread-safe, cached."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, tolerance_m: float = DEFAULT_TOLERANCE_M,
-                 refresh_seconds: float = 1.0):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        tolerance_m: float = DEFAULT_TOLERANCE_M,
+        refresh_seconds: float = 1.0,
+    ):
         self.sessions = sessions
         self.tolerance_m = tolerance_m
         # How often to ask PostGIS whether reference data changed; the check is one tiny query.
@@ -78,11 +85,13 @@ class Router:
                 generation = self._current if at is None else generation_at(session, at)
                 if generation is None:
                     raise OutsideCoverage(
-                        "no boundaries were in force at that time" if at else
-                        "no boundaries are loaded yet: import grids first", field="reported_at")
+                        "no boundaries were in force at that time"
+                        if at
+                        else "no boundaries are loaded yet: import grids first",
+                        field="reported_at",
+                    )
                 if generation not in self._snapshots:
-                    self._snapshots[generation] = load_snapshot(session, generation,
-                                                                self._version or 0)
+                    self._snapshots[generation] = load_snapshot(session, generation, self._version or 0)
                 return self._snapshots[generation]
 
     def invalidate(self) -> None:
@@ -92,8 +101,14 @@ class Router:
             self._checked = -math.inf
 
     # -- routing --------------------------------------------------------------------------------
-    def route(self, lon: float, lat: float, category: str | None = None,
-              crs: CoordinateSystem | str = "wgs84", at: datetime | None = None) -> RoutingDecision:
+    def route(
+        self,
+        lon: float,
+        lat: float,
+        category: str | None = None,
+        crs: CoordinateSystem | str = "wgs84",
+        at: datetime | None = None,
+    ) -> RoutingDecision:
         """Route one report: normalise the coordinates, find the grid, apply the rules."""
         system = parse_crs(crs)
         check_coordinates(lon, lat)
@@ -107,12 +122,25 @@ class Router:
             near, metres = snapshot.index.nearest(np.array([x]), np.array([y]), self.tolerance_m)
             index = int(near[0])
             distance = float(metres[0]) if index >= 0 else None
-        return decide(snapshot, lon=x, lat=y, input_crs=system.value, category_code=category,
-                      grid_index=index, distance_m=distance, tolerance_m=self.tolerance_m)
+        return decide(
+            snapshot,
+            lon=x,
+            lat=y,
+            input_crs=system.value,
+            category_code=category,
+            grid_index=index,
+            distance_m=distance,
+            tolerance_m=self.tolerance_m,
+        )
 
-    def route_many(self, lon: np.ndarray, lat: np.ndarray, categories: list[str | None],
-                   crs: CoordinateSystem | str = "wgs84",
-                   at: datetime | None = None) -> list[RoutingDecision]:
+    def route_many(
+        self,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        categories: list[str | None],
+        crs: CoordinateSystem | str = "wgs84",
+        at: datetime | None = None,
+    ) -> list[RoutingDecision]:
         """Route many reports of one coordinate system in one vectorised lookup."""
         system = parse_crs(crs)
         lon = np.asarray(lon, dtype=float)
@@ -132,9 +160,15 @@ class Router:
             index[missing] = near
             distance[missing] = metres
         return [
-            decide(snapshot, lon=float(x[i]), lat=float(y[i]), input_crs=system.value,
-                   category_code=categories[i], grid_index=int(index[i]),
-                   distance_m=None if np.isnan(distance[i]) else float(distance[i]),
-                   tolerance_m=self.tolerance_m)
+            decide(
+                snapshot,
+                lon=float(x[i]),
+                lat=float(y[i]),
+                input_crs=system.value,
+                category_code=categories[i],
+                grid_index=int(index[i]),
+                distance_m=None if np.isnan(distance[i]) else float(distance[i]),
+                tolerance_m=self.tolerance_m,
+            )
             for i in range(len(x))
         ]

@@ -68,7 +68,8 @@ class RoutingDecision(BaseModel):
     primary_unit: UnitRef | None = None
     cooperating_units: list[UnitRef] = Field(default_factory=list)
     distance_to_grid_m: float | None = Field(
-        default=None, description="metres to the nearest grid when the point is in none")
+        default=None, description="metres to the nearest grid when the point is in none"
+    )
     rules: list[RuleStep] = Field(default_factory=list)
     reason: str | None = Field(default=None, description="why the report is unroutable")
 

@@ -273,6 +273,7 @@ class _MetricView:
         crs = f"+proj=aeqd +lat_0={(y0 + y1) / 2} +lon_0={(x0 + x1) / 2} +datum=WGS84 +units=m"
         self.forward = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
         self.inverse = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-        self.geoms = shapely.transform(geoms, lambda xy: np.column_stack(
-            self.forward.transform(xy[:, 0], xy[:, 1])))
+        self.geoms = shapely.transform(
+            geoms, lambda xy: np.column_stack(self.forward.transform(xy[:, 0], xy[:, 1]))
+        )
         self.tree = shapely.STRtree(self.geoms)

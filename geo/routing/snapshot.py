@@ -15,8 +15,13 @@ from geo.store.models import Area, Category, GridResponsibility, ResponsibilityL
 
 # Which 包保 unit of a grid answers first for the locality: the unit on the ground (a property
 # company or the bureau holding the grid) before the committee, the street office last.
-LOCALITY_ORDER = {"property_company": 0, "bureau": 1, "utility": 2, "community_committee": 3,
-                  "street_office": 4}
+LOCALITY_ORDER = {
+    "property_company": 0,
+    "bureau": 1,
+    "utility": 2,
+    "community_committee": 3,
+    "street_office": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -76,19 +81,20 @@ def load_snapshot(session: Session, generation: int, version: int) -> Snapshot:
     in_generation = (Area.generation_low <= generation) & (Area.generation_high >= generation)
     grid_rows = session.execute(
         select(Area.code, Area.name, Area.id, Area.parent_code, Area.geom.ST_AsBinary())
-        .where(in_generation, Area.level == "grid").order_by(Area.code)
+        .where(in_generation, Area.level == "grid")
+        .order_by(Area.code)
     ).all()
     grids = [GridInfo(r[0], r[1], r[2], r[3]) for r in grid_rows]
     geometries = shapely.from_wkb(np.array([bytes(r[4]) for r in grid_rows], dtype=object))
     areas = {
         code: (name, parent)
         for code, name, parent in session.execute(
-            select(Area.code, Area.name, Area.parent_code)
-            .where(in_generation, Area.level.in_(["district", "street", "community"]))
+            select(Area.code, Area.name, Area.parent_code).where(
+                in_generation, Area.level.in_(["district", "street", "community"])
+            )
         )
     }
-    units = {u.code: UnitRef(code=u.code, name=u.name, kind=u.kind)
-             for u in session.scalars(select(Unit))}
+    units = {u.code: UnitRef(code=u.code, name=u.name, kind=u.kind) for u in session.scalars(select(Unit))}
     categories = {
         c.code: (CategoryRef(code=c.code, name=c.name, kind=c.kind), c.department_code)
         for c in session.scalars(select(Category))
@@ -101,17 +107,37 @@ def load_snapshot(session: Session, generation: int, version: int) -> Snapshot:
     for codes in locality.values():
         codes.sort(key=lambda c: (LOCALITY_ORDER.get(units[c].kind, 9), c))
     layers = [
-        Layer(r.code, r.name, r.kind, r.unit_code, r.priority, r.buffer_m, frozenset(r.categories),
-              shapely.from_wkb(bytes(r.zone_wkb)))
+        Layer(
+            r.code,
+            r.name,
+            r.kind,
+            r.unit_code,
+            r.priority,
+            r.buffer_m,
+            frozenset(r.categories),
+            shapely.from_wkb(bytes(r.zone_wkb)),
+        )
         for r in session.execute(
-            select(ResponsibilityLayer.code, ResponsibilityLayer.name, ResponsibilityLayer.kind,
-                   ResponsibilityLayer.unit_code, ResponsibilityLayer.priority,
-                   ResponsibilityLayer.buffer_m, ResponsibilityLayer.categories,
-                   ResponsibilityLayer.zone.ST_AsBinary().label("zone_wkb"))
+            select(
+                ResponsibilityLayer.code,
+                ResponsibilityLayer.name,
+                ResponsibilityLayer.kind,
+                ResponsibilityLayer.unit_code,
+                ResponsibilityLayer.priority,
+                ResponsibilityLayer.buffer_m,
+                ResponsibilityLayer.categories,
+                ResponsibilityLayer.zone.ST_AsBinary().label("zone_wkb"),
+            )
         )
     ]
     return Snapshot(
-        generation=generation, version=version, grids=grids,
-        index=AreaIndex([g.code for g in grids], geometries), areas=areas, units=units,
-        categories=categories, locality=locality, layers=layers,
+        generation=generation,
+        version=version,
+        grids=grids,
+        index=AreaIndex([g.code for g in grids], geometries),
+        areas=areas,
+        units=units,
+        categories=categories,
+        locality=locality,
+        layers=layers,
     )

@@ -93,8 +93,7 @@ class LocalCluster:
             if not self.as_root:
                 raise
             subprocess.run(
-                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                 self.os_user],
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", self.os_user],
                 check=True,
             )
             return pwd.getpwnam(self.os_user)
@@ -107,7 +106,11 @@ class LocalCluster:
             kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         cmd = [str(self.bindir / args[0]), *args[1:]]
         result = subprocess.run(
-            cmd, capture_output=True, text=True, cwd="/", env={**os.environ, "LC_ALL": "C.UTF-8"},
+            cmd,
+            capture_output=True,
+            text=True,
+            cwd="/",
+            env={**os.environ, "LC_ALL": "C.UTF-8"},
             **kwargs,
         )
         if check and result.returncode != 0:
@@ -189,8 +192,15 @@ class LocalCluster:
         self._own(pwfile, 0o600)
         try:
             self._run(
-                "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, f"--pwfile={pwfile}",
-                "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8",
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -214,8 +224,17 @@ class LocalCluster:
                 f"-c unix_socket_directories={self.socket_dir}"
             )
             self._run(
-                "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
-                "-w", "-t", "60", "-o", options,
+                "pg_ctl",
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
             )
 
     def stop(self) -> None:
@@ -227,7 +246,4 @@ class LocalCluster:
     def url(self, database: str) -> str:
         """SQLAlchemy URL for a database in this cluster."""
         info = self._info()
-        return (
-            f"postgresql+psycopg://{info['user']}:{info['password']}"
-            f"@127.0.0.1:{info['port']}/{database}"
-        )
+        return f"postgresql+psycopg://{info['user']}:{info['password']}@127.0.0.1:{info['port']}/{database}"

@@ -64,9 +64,7 @@ def drop_database(url: str) -> None:
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     """An engine that lives as long as the app; stale connections are pinged away."""
-    return create_engine(
-        normalise_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    return create_engine(normalise_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -103,9 +103,7 @@ class Area(Base):
     __table_args__ = (
         UniqueConstraint("code", "generation_low", name="code_generation"),
         CheckConstraint("generation_low <= generation_high", name="generation_range"),
-        CheckConstraint(
-            "level IN ('district','street','community','grid','compound')", name="level"
-        ),
+        CheckConstraint("level IN ('district','street','community','grid','compound')", name="level"),
         Index("ix_area_level_code", "level", "code"),
         Index("ix_area_generations", "generation_low", "generation_high"),
     )
@@ -137,9 +135,7 @@ class GridResponsibility(Base):
 
     __tablename__ = "grid_responsibility"
 
-    unit_code: Mapped[str] = mapped_column(
-        ForeignKey("unit.code", ondelete="CASCADE"), primary_key=True
-    )
+    unit_code: Mapped[str] = mapped_column(ForeignKey("unit.code", ondelete="CASCADE"), primary_key=True)
     grid_code: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
 
 
@@ -260,8 +256,9 @@ class Account(Base):
     __tablename__ = "account"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('inspector','resident','operator','dispatcher','unit_handler','admin',"
-            "'planner')", name="role"),
+            "role IN ('inspector','resident','operator','dispatcher','unit_handler','admin','planner')",
+            name="role",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -20,8 +20,9 @@ def client(settings, demo_store):
 
 @pytest.fixture(scope="module")
 def tiled_client(settings, demo_store):
-    tiled = settings.model_copy(update={"tiles_url": "http://tiles.lan/{z}/{x}/{y}.png",
-                                        "tiles_attribution": "intranet tiles"})
+    tiled = settings.model_copy(
+        update={"tiles_url": "http://tiles.lan/{z}/{x}/{y}.png", "tiles_attribution": "intranet tiles"}
+    )
     with TestClient(create_app(tiled, store=demo_store)) as client:
         yield client
 
@@ -30,9 +31,12 @@ def tiled_client(settings, demo_store):
 def community(demo_store) -> str:
     with demo_store.sessions() as session:
         return session.execute(
-            select(Case.community_code).where(Case.state.in_(OPEN_STATES))
-            .group_by(Case.community_code).order_by(func.count().desc(), Case.community_code)
-            .limit(1)).scalar_one()
+            select(Case.community_code)
+            .where(Case.state.in_(OPEN_STATES))
+            .group_by(Case.community_code)
+            .order_by(func.count().desc(), Case.community_code)
+            .limit(1)
+        ).scalar_one()
 
 
 def test_community_heatmap_page(client, demo_store, community):
@@ -44,16 +48,18 @@ def test_community_heatmap_page(client, demo_store, community):
     assert external_urls(html) == [] and "L.tileLayer" not in html
     # Anonymous viewers (the big screen) get no tracking codes in the marker popups.
     with demo_store.sessions() as session:
-        codes = session.scalars(select(Case.tracking_code).where(
-            Case.community_code == community, Case.state.in_(OPEN_STATES))).all()
+        codes = session.scalars(
+            select(Case.tracking_code).where(Case.community_code == community, Case.state.in_(OPEN_STATES))
+        ).all()
     assert codes and not any(code in html for code in codes)
 
 
 def test_filters_come_from_the_query(client, community):
     everything = client.get(f"/maps/communities/{community}/heatmap").text
-    narrowed = client.get(f"/maps/communities/{community}/heatmap",
-                          params=[("state", "signed,rework"), ("overdue", "true"),
-                                  ("min_age_days", "1")]).text
+    narrowed = client.get(
+        f"/maps/communities/{community}/heatmap",
+        params=[("state", "signed,rework"), ("overdue", "true"), ("min_age_days", "1")],
+    ).text
     assert "状态 signed,rework" in narrowed and "仅超期 overdue" in narrowed
     assert len(narrowed) < len(everything)
 
@@ -64,13 +70,16 @@ def test_unknown_community_is_404_naming_code(client):
     assert response.json()["detail"][0]["field"] == "code"
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"category": "E9999"}, "category"),
-    ({"state": "closed"}, "state"),
-    ({"min_age_days": "5", "max_age_days": "2"}, "max_age_days"),
-    ({"min_age_days": "-3"}, "query.min_age_days"),
-    ({"min_age_days": "soon"}, "query.min_age_days"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"category": "E9999"}, "category"),
+        ({"state": "closed"}, "state"),
+        ({"min_age_days": "5", "max_age_days": "2"}, "max_age_days"),
+        ({"min_age_days": "-3"}, "query.min_age_days"),
+        ({"min_age_days": "soon"}, "query.min_age_days"),
+    ],
+)
 def test_bad_filters_are_422_naming_the_field(client, community, params, field):
     response = client.get(f"/maps/communities/{community}/heatmap", params=params)
     assert response.status_code == 422, response.text
@@ -78,8 +87,9 @@ def test_bad_filters_are_422_naming_the_field(client, community, params, field):
 
 
 def test_a_bad_token_is_refused_not_ignored(client, community):
-    response = client.get(f"/maps/communities/{community}/heatmap",
-                          headers={"Authorization": "Bearer not-a-token"})
+    response = client.get(
+        f"/maps/communities/{community}/heatmap", headers={"Authorization": "Bearer not-a-token"}
+    )
     assert response.status_code == 401
 
 
@@ -99,9 +109,15 @@ def test_tile_template_from_settings(tiled_client, community):
 
 
 def test_vendored_assets_are_served(client):
-    for path in ("leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet/images/marker-icon.png",
-                 "leaflet.heat/leaflet-heat.js", "leaflet.markercluster/leaflet.markercluster.js",
-                 "leaflet.markercluster/MarkerCluster.Default.css", "jquery/jquery.min.js"):
+    for path in (
+        "leaflet/leaflet.js",
+        "leaflet/leaflet.css",
+        "leaflet/images/marker-icon.png",
+        "leaflet.heat/leaflet-heat.js",
+        "leaflet.markercluster/leaflet.markercluster.js",
+        "leaflet.markercluster/MarkerCluster.Default.css",
+        "jquery/jquery.min.js",
+    ):
         response = client.get(f"/static/vendor/{path}")
         assert response.status_code == 200, path
         assert response.content == (VENDOR_DIR / path).read_bytes()

@@ -65,28 +65,43 @@ def test_bad_points_get_a_422_naming_the_field(client, params, field, words):
 
 def test_batch_geojson(client, canal_point):
     lon, lat = canal_point
-    body = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-         "properties": {"category": "E0102"}},
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-         "properties": {"category": "C0110"}},
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [112.0, 29.0]},
-         "properties": {}},
-    ]}
-    response = client.post("/api/v1/route/batch", content=json.dumps(body),
-                           headers={"content-type": "application/geo+json"})
+    body = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {"category": "E0102"},
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {"category": "C0110"},
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [112.0, 29.0]},
+                "properties": {},
+            },
+        ],
+    }
+    response = client.post(
+        "/api/v1/route/batch", content=json.dumps(body), headers={"content-type": "application/geo+json"}
+    )
     assert response.status_code == 200
     decisions = DECISIONS.validate_python(response.json())
-    assert [d.primary_unit.code if d.primary_unit else None for d in decisions] == [
-        "WATER", "CGJ", None]
+    assert [d.primary_unit.code if d.primary_unit else None for d in decisions] == ["WATER", "CGJ", None]
     assert decisions[2].status == "unroutable"
 
 
 def test_batch_csv_is_streamed_for_large_inputs(client, canal_point):
     lon, lat = canal_point
     rows = "\n".join(f"{lon + i * 1e-6},{lat},E0102" for i in range(12_000))
-    response = client.post("/api/v1/route/batch?crs=wgs84", content=f"lon,lat,category\n{rows}\n",
-                           headers={"content-type": "text/csv"})
+    response = client.post(
+        "/api/v1/route/batch?crs=wgs84",
+        content=f"lon,lat,category\n{rows}\n",
+        headers={"content-type": "text/csv"},
+    )
     assert response.status_code == 200
     assert "content-length" not in response.headers  # streamed in chunks
     decisions = response.json()
@@ -102,8 +117,12 @@ def test_batch_csv_is_streamed_for_large_inputs(client, canal_point):
         ("lon,lat,category\n113.9,29.7,ZZZ\n", "text/csv", "points[0].category", "catalogue"),
         ("lon,lat\n29.7,113.9\n", "text/csv", "points[0].lat", "swapped"),
         ('{"type": "FeatureCollection"}', "application/geo+json", "features", "FeatureCollection"),
-        ('{"type": "FeatureCollection", "features": [{"geometry": {"type": "LineString"}}]}',
-         "application/geo+json", "features[0].geometry", "Point"),
+        (
+            '{"type": "FeatureCollection", "features": [{"geometry": {"type": "LineString"}}]}',
+            "application/geo+json",
+            "features[0].geometry",
+            "Point",
+        ),
         ("not json", "application/json", "body", "not JSON"),
         ("<xml/>", "application/xml", "content-type", "GeoJSON or CSV"),
     ],

@@ -24,8 +24,9 @@ GRIDCASE = str(Path(sys.executable).parent / "gridcase")
 @pytest.fixture(scope="module")
 def client(settings, demo_store, tmp_path_factory):
     """The app on the demo database (its own tokens: the demo accounts of that database)."""
-    app = create_app(settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("s")}),
-                     store=demo_store)
+    app = create_app(
+        settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("s")}), store=demo_store
+    )
     with TestClient(app) as c:
         yield c
 
@@ -36,15 +37,13 @@ def planner(client):
 
 
 def _login(client: TestClient, username: str) -> dict[str, str]:
-    response = client.post("/api/v1/auth/token",
-                           data={"username": username, "password": DEMO_PASSWORD})
+    response = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def test_stats_of_the_demo_quarter(client, planner):
-    response = client.get("/api/v1/stats", params={"from": "2026-07-01", "to": "2026-10-31"},
-                          headers=planner)
+    response = client.get("/api/v1/stats", params={"from": "2026-07-01", "to": "2026-10-31"}, headers=planner)
     assert response.status_code == 200, response.text
     body = response.json()
     totals = body["totals"]
@@ -56,24 +55,29 @@ def test_stats_of_the_demo_quarter(client, planner):
 
 @pytest.mark.parametrize("group_by", ["unit", "street", "inspector"])
 def test_groups_add_up_to_the_totals(client, planner, group_by):
-    body = client.get("/api/v1/stats", params={"from": "2026-08-01", "to": "2026-08-31",
-                                               "group_by": group_by}, headers=planner).json()
+    body = client.get(
+        "/api/v1/stats",
+        params={"from": "2026-08-01", "to": "2026-08-31", "group_by": group_by},
+        headers=planner,
+    ).json()
     assert body["groups"] and all(group_by in g and "name" in g for g in body["groups"])
     for column in ("reported", "dispatched", "closed", "due", "overdue"):
         assert sum(g[column] for g in body["groups"]) == body["totals"][column], column
 
 
-@pytest.mark.parametrize(("path", "params", "field"), [
-    ("/api/v1/stats", {"from": "2026-07-32", "to": "2026-08-01"}, "from"),
-    ("/api/v1/stats", {"from": "2026-07-01", "to": "yesterday"}, "to"),
-    ("/api/v1/stats", {"from": "2026-08-01", "to": "2026-07-01"}, "to"),
-    ("/api/v1/stats", {"from": "2026-07-01", "to": "2026-07-31", "group_by": "planet"},
-     "group_by"),
-    ("/reports/weekly", {"week": "2026-02-30"}, "week"),
-    ("/reports/monthly", {"month": "2026-8"}, "month"),
-    ("/reports/monthly", {"month": "2026-13"}, "month"),
-    ("/reports/monthly", {"month": "2026-08", "format": "pdf"}, "format"),
-])
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/api/v1/stats", {"from": "2026-07-32", "to": "2026-08-01"}, "from"),
+        ("/api/v1/stats", {"from": "2026-07-01", "to": "yesterday"}, "to"),
+        ("/api/v1/stats", {"from": "2026-08-01", "to": "2026-07-01"}, "to"),
+        ("/api/v1/stats", {"from": "2026-07-01", "to": "2026-07-31", "group_by": "planet"}, "group_by"),
+        ("/reports/weekly", {"week": "2026-02-30"}, "week"),
+        ("/reports/monthly", {"month": "2026-8"}, "month"),
+        ("/reports/monthly", {"month": "2026-13"}, "month"),
+        ("/reports/monthly", {"month": "2026-08", "format": "pdf"}, "format"),
+    ],
+)
 def test_bad_requests_are_422_naming_the_field(client, planner, path, params, field):
     response = client.get(path, params=params, headers=planner)
     assert response.status_code == 422, response.text
@@ -92,32 +96,34 @@ def test_only_planners_and_staff_read_statistics(client):
 
 def test_weekly_report_page_has_tables_and_an_inline_svg_chart(client, planner):
     response = client.get("/reports/weekly", params={"week": "2026-08-12"}, headers=planner)
-    assert response.status_code == 200 and response.headers["content-type"].startswith(
-        "text/html")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     page = response.text
     assert "2026-08-10" in page and "2026-08-16" in page
     assert page.count('<table class="report-table"') == 4
     assert "<svg" in page and "<script" not in page
     # Nothing loads from elsewhere (XML namespace URIs in the SVG are names, not loads).
-    assert 'src="http' not in page and '<link' not in page and "@import" not in page
+    assert 'src="http' not in page and "<link" not in page and "@import" not in page
 
 
 def test_monthly_ranking_page_and_downloads(client, planner):
     page = client.get("/reports/monthly", params={"month": "2026-08"}, headers=planner)
     assert page.status_code == 200 and "<svg" in page.text and 'data-table="ranking"' in page.text
-    api = client.get("/api/v1/stats", params={"from": "2026-08-01", "to": "2026-08-31",
-                                              "group_by": "unit"}, headers=planner).json()
-    ranked = sorted((g for g in api["groups"] if g["dispatched"] > 0),
-                    key=lambda g: (-g["disposal_rate"], -g["dispatched"]))
-    response = client.get("/reports/monthly", params={"month": "2026-08", "format": "csv"},
-                          headers=planner)
+    api = client.get(
+        "/api/v1/stats",
+        params={"from": "2026-08-01", "to": "2026-08-31", "group_by": "unit"},
+        headers=planner,
+    ).json()
+    ranked = sorted(
+        (g for g in api["groups"] if g["dispatched"] > 0),
+        key=lambda g: (-g["disposal_rate"], -g["dispatched"]),
+    )
+    response = client.get("/reports/monthly", params={"month": "2026-08", "format": "csv"}, headers=planner)
     assert response.status_code == 200 and "text/csv" in response.headers["content-type"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert len(rows) == len(ranked)
     assert [r["rank"] for r in rows[:3]] == ["1", "2", "3"]
     assert rows[0]["unit"] == ranked[0]["unit"]
-    response = client.get("/reports/monthly", params={"month": "2026-08", "format": "xlsx"},
-                          headers=planner)
+    response = client.get("/reports/monthly", params={"month": "2026-08", "format": "xlsx"}, headers=planner)
     assert response.status_code == 200
     book = load_workbook(io.BytesIO(response.content))
     assert {"ranking", "summary", "streets", "definitions"} <= set(book.sheetnames)
@@ -129,8 +135,7 @@ def test_monthly_ranking_page_and_downloads(client, planner):
 
 
 def test_weekly_csv_has_one_row_per_day(client, planner):
-    response = client.get("/reports/weekly", params={"week": "2026-08-12", "format": "csv"},
-                          headers=planner)
+    response = client.get("/reports/weekly", params={"week": "2026-08-12", "format": "csv"}, headers=planner)
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [r["day"] for r in rows] == [f"2026-08-{d}" for d in range(10, 17)]
 
@@ -138,28 +143,37 @@ def test_weekly_csv_has_one_row_per_day(client, planner):
 def _run(*args: str, url: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["DATABASE_URL"] = url
-    return subprocess.run([GRIDCASE, *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=REPO)
+    return subprocess.run([GRIDCASE, *args], capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
 
 
 def test_cli_stats_and_reports_write_three_files(demo_store, tmp_path):
     done = _run("stats", "--from", "2026-07-01", "--to", "2026-10-31", url=demo_store.url)
     assert done.returncode == 0, done.stderr
     assert "disposal_rate" in done.stdout and "0.9428" in done.stdout
-    grouped = _run("stats", "--from", "2026-08-01", "--to", "2026-08-31", "--group-by", "street",
-                   "--csv", url=demo_store.url)
+    grouped = _run(
+        "stats",
+        "--from",
+        "2026-08-01",
+        "--to",
+        "2026-08-31",
+        "--group-by",
+        "street",
+        "--csv",
+        url=demo_store.url,
+    )
     assert grouped.returncode == 0, grouped.stderr
     assert len(list(csv.DictReader(io.StringIO(grouped.stdout)))) == 3
-    weekly = _run("report", "weekly", "--week", "2026-08-12", "-o", str(tmp_path),
-                  url=demo_store.url)
+    weekly = _run("report", "weekly", "--week", "2026-08-12", "-o", str(tmp_path), url=demo_store.url)
     assert weekly.returncode == 0, weekly.stderr
-    monthly = _run("report", "monthly", "--month", "2026-08", "-o", str(tmp_path),
-                   url=demo_store.url)
+    monthly = _run("report", "monthly", "--month", "2026-08", "-o", str(tmp_path), url=demo_store.url)
     assert monthly.returncode == 0, monthly.stderr
     for stem in ("weekly-2026-08-10", "monthly-2026-08"):
         assert "<svg" in (tmp_path / f"{stem}.html").read_text(encoding="utf-8")
-        assert (tmp_path / f"{stem}.csv").read_text(encoding="utf-8-sig").startswith(
-            "day," if stem.startswith("weekly") else "rank,")
+        assert (
+            (tmp_path / f"{stem}.csv")
+            .read_text(encoding="utf-8-sig")
+            .startswith("day," if stem.startswith("weekly") else "rank,")
+        )
         assert load_workbook(tmp_path / f"{stem}.xlsx").sheetnames[0] in ("daily", "ranking")
     bad = _run("stats", "--from", "2026-08-31", "--to", "2026-08-01", url=demo_store.url)
     assert bad.returncode == 2 and "to" in bad.stderr
@@ -167,12 +181,30 @@ def test_cli_stats_and_reports_write_three_files(demo_store, tmp_path):
 
 def test_cli_rebuild_stats_gives_the_same_figures(demo_store):
     """Rebuilding the rollups from the demo's whole event log changes no figure."""
-    before = _run("stats", "--from", "2026-07-01", "--to", "2026-10-31", "--group-by", "unit",
-                  "--csv", url=demo_store.url)
+    before = _run(
+        "stats",
+        "--from",
+        "2026-07-01",
+        "--to",
+        "2026-10-31",
+        "--group-by",
+        "unit",
+        "--csv",
+        url=demo_store.url,
+    )
     rebuilt = _run("rebuild-stats", url=demo_store.url)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert re.search(r"rebuilt the daily rollup: [\d,]+ rows", rebuilt.stdout)
-    after = _run("stats", "--from", "2026-07-01", "--to", "2026-10-31", "--group-by", "unit",
-                 "--csv", url=demo_store.url)
+    after = _run(
+        "stats",
+        "--from",
+        "2026-07-01",
+        "--to",
+        "2026-10-31",
+        "--group-by",
+        "unit",
+        "--csv",
+        url=demo_store.url,
+    )
     assert before.returncode == after.returncode == 0
     assert after.stdout == before.stdout and len(after.stdout.splitlines()) > 50

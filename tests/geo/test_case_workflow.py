@@ -36,19 +36,30 @@ def actor(session: Session, username: str) -> Actor:
     return actor_of(session.scalar(select(Account).where(Account.username == username)))
 
 
-ROLE_ACCOUNT = {Role.inspector: "inspector", Role.resident: "resident", Role.operator: "operator",
-                Role.dispatcher: "dispatcher", Role.unit_handler: "unit_handler",
-                Role.admin: "admin", Role.planner: "planner"}
+ROLE_ACCOUNT = {
+    Role.inspector: "inspector",
+    Role.resident: "resident",
+    Role.operator: "operator",
+    Role.dispatcher: "dispatcher",
+    Role.unit_handler: "unit_handler",
+    Role.admin: "admin",
+    Role.planner: "planner",
+}
 
 
 def case_in_state(session, context, state: CaseState, claimed_by: int | None = None) -> Case:
     """A canal case (routed to WATER, in the demo inspector's grids) forced into a state."""
-    case, _ = submit_report(session, context, actor(session, "inspector"),
-                            ReportIn(category="E0102", lon=CANAL[0], lat=CANAL[1]))
+    case, _ = submit_report(
+        session, context, actor(session, "inspector"), ReportIn(category="E0102", lon=CANAL[0], lat=CANAL[1])
+    )
     values: dict = {"state": state.value, "unit_code": "WATER"}
     if state in (CaseState.dispatched, CaseState.signed, CaseState.rework, CaseState.parked):
-        values.update(deadline_at=datetime(2026, 12, 1, tzinfo=UTC), time_limit=4,
-                      time_limit_unit="working_hours", extension_requested=True)
+        values.update(
+            deadline_at=datetime(2026, 12, 1, tzinfo=UTC),
+            time_limit=4,
+            time_limit_unit="working_hours",
+            extension_requested=True,
+        )
     if state is CaseState.parked:
         values.update(parked_at=datetime.now(UTC), parked_from_state="signed")
     if claimed_by is not None:
@@ -126,8 +137,7 @@ def test_concurrent_actions_cannot_both_win(cases_store, context):
         act(first, context, actor(first, "operator"), case_id, "verify")
         first.commit()
         with pytest.raises(ConcurrentUpdate):
-            act(second, context, actor(second, "operator"), case_id, "reject",
-                ActionIn(reason="重复"))
+            act(second, context, actor(second, "operator"), case_id, "reject", ActionIn(reason="重复"))
         second.rollback()
     finally:
         first.close()

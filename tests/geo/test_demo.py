@@ -18,8 +18,7 @@ def test_published_scale(demo_store):
         assert counts["grid"] == 263
         assert counts["compound"] == 383
         assert session.scalar(select(func.count()).select_from(Unit)) >= 100
-        responsible = session.scalar(
-            select(func.count(func.distinct(GridResponsibility.unit_code))))
+        responsible = session.scalar(select(func.count(func.distinct(GridResponsibility.unit_code))))
         assert responsible >= 100
 
 
@@ -27,48 +26,63 @@ def test_published_quarter(demo_store):
     with demo_store.transaction() as session:
         reported = session.scalar(select(func.count()).select_from(Case))
         dispatched = session.scalar(
-            select(func.count(func.distinct(CaseEvent.case_id))).where(
-                CaseEvent.action == "dispatch"))
+            select(func.count(func.distinct(CaseEvent.case_id))).where(CaseEvent.action == "dispatch")
+        )
         closed = session.scalar(select(func.count()).where(Case.state == "closed"))
         assert (reported, dispatched, closed) == (7534, 7389, 6967)
         assert round(100 * closed / dispatched, 2) == 94.29
         # Every case has its report event and ends in the state its log ends in.
-        mismatched = session.scalar(text(
-            """
+        mismatched = session.scalar(
+            text(
+                """
             SELECT count(*) FROM cases c
             WHERE c.state <> (SELECT to_state FROM case_event e WHERE e.case_id = c.id
                               ORDER BY at DESC, id DESC LIMIT 1)
-            """))
+            """
+            )
+        )
         assert mismatched == 0
         # Exposed garbage by the North Canal went to the water bureau, not sanitation.
-        canal = session.scalar(text(
-            """
+        canal = session.scalar(
+            text(
+                """
             SELECT count(*) FROM cases c JOIN responsibility_layer l ON l.name = '北渠'
             WHERE c.category_code = 'E0102' AND ST_Covers(l.zone, c.location)
               AND c.unit_code = l.unit_code
-            """))
-        assert canal > 0
-        outside = session.scalar(text(
             """
+            )
+        )
+        assert canal > 0
+        outside = session.scalar(
+            text(
+                """
             SELECT count(*) FROM cases c WHERE NOT EXISTS (
                 SELECT 1 FROM area a WHERE a.level = 'grid' AND a.id = c.grid_area_id
                 AND ST_Covers(a.geom, c.location))
-            """))
+            """
+            )
+        )
         assert outside == 0
 
 
 def test_loading_again_changes_nothing(demo_store):
     with demo_store.transaction() as session:
-        before = session.execute(text(
-            "SELECT (SELECT count(*) FROM area), (SELECT count(*) FROM boundary_generation), "
-            "(SELECT count(*) FROM cases), (SELECT count(*) FROM case_event), "
-            "(SELECT count(*) FROM grid_responsibility)")).one()
+        before = session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM area), (SELECT count(*) FROM boundary_generation), "
+                "(SELECT count(*) FROM cases), (SELECT count(*) FROM case_event), "
+                "(SELECT count(*) FROM grid_responsibility)"
+            )
+        ).one()
     report = load_demo(demo_store)
     assert report.cases_created == 0
     assert all(r.generation is None for r in report.imports if r.kind == "areas")
     with demo_store.transaction() as session:
-        after = session.execute(text(
-            "SELECT (SELECT count(*) FROM area), (SELECT count(*) FROM boundary_generation), "
-            "(SELECT count(*) FROM cases), (SELECT count(*) FROM case_event), "
-            "(SELECT count(*) FROM grid_responsibility)")).one()
+        after = session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM area), (SELECT count(*) FROM boundary_generation), "
+                "(SELECT count(*) FROM cases), (SELECT count(*) FROM case_event), "
+                "(SELECT count(*) FROM grid_responsibility)"
+            )
+        ).one()
     assert tuple(after) == tuple(before)

@@ -79,8 +79,9 @@ def test_each_error_is_reported_with_location_and_nothing_is_written(district, n
 
 
 def test_repair_is_applied_only_when_asked_and_shown(district):
-    result = importing.import_areas(district, IMPORT / "self_intersection.geojson", repair=True,
-                                    tolerance_m2=1e9)
+    result = importing.import_areas(
+        district, IMPORT / "self_intersection.geojson", repair=True, tolerance_m2=1e9
+    )
     repaired = [f for f in result.findings if f.repair]
     assert repaired and "make_valid" in repaired[0].repair
     valid = district.scalar(select(func.bool_and(func.ST_IsValid(Area.geom))))
@@ -90,8 +91,7 @@ def test_repair_is_applied_only_when_asked_and_shown(district):
 def test_foreign_crs_loads_when_declared(district):
     source = gpd.read_file(IMPORT / "web_mercator.geojson")
     declared = str(source.crs) if source.crs else "EPSG:3857"
-    result = importing.import_areas(district, IMPORT / "web_mercator.geojson",
-                                    source_crs=declared)
+    result = importing.import_areas(district, IMPORT / "web_mercator.geojson", source_crs=declared)
     assert result.inserted > 0
     grids = areas_frame(district, levels=["grid"])
     assert grids.total_bounds[0] > 113 and grids.total_bounds[3] < 31  # lon/lat now
@@ -106,13 +106,16 @@ def test_reimporting_an_unchanged_file_changes_nothing(district):
 
 
 def test_recut_makes_a_generation_and_history_keeps_the_old_polygon(district, tmp_path):
-    first = importing.import_areas(district, IMPORT / "valid.geojson",
-                                   valid_from=datetime(2026, 2, 1, tzinfo=CHINA))
+    first = importing.import_areas(
+        district, IMPORT / "valid.geojson", valid_from=datetime(2026, 2, 1, tzinfo=CHINA)
+    )
     old_002 = district.scalar(select(Area).where(Area.code == "421281001001002"))
     # Re-cut community 001: grids 001 and 002 merge into 001; 002 is retired.
     frame = gpd.read_file(IMPORT / "valid.geojson")
-    merged = shapely.union(frame.loc[frame.code == "421281001001001", "geometry"].iloc[0],
-                           frame.loc[frame.code == "421281001001002", "geometry"].iloc[0])
+    merged = shapely.union(
+        frame.loc[frame.code == "421281001001001", "geometry"].iloc[0],
+        frame.loc[frame.code == "421281001001002", "geometry"].iloc[0],
+    )
     frame.loc[frame.code == "421281001001001", "geometry"] = merged
     frame = frame[frame.code != "421281001001002"]
     recut = tmp_path / "recut.geojson"
@@ -138,8 +141,9 @@ def test_recut_makes_a_generation_and_history_keeps_the_old_polygon(district, tm
 
 def test_backdating_before_the_current_generation_is_refused(district):
     with pytest.raises(InvalidImport, match="before the current generation"):
-        importing.import_areas(district, IMPORT / "valid.geojson",
-                               valid_from=datetime(2025, 1, 1, tzinfo=CHINA))
+        importing.import_areas(
+            district, IMPORT / "valid.geojson", valid_from=datetime(2025, 1, 1, tzinfo=CHINA)
+        )
 
 
 def _write(path: Path, text: str) -> Path:
@@ -149,39 +153,59 @@ def _write(path: Path, text: str) -> Path:
 
 def test_units_categories_and_layers(district, tmp_path):
     importing.import_areas(district, IMPORT / "valid.geojson")
-    units = _write(tmp_path / "units.csv",
-                   "code,name,name_en,kind,grids\n"
-                   "WATER,水利和湖泊局,Water Bureau,bureau,\n"
-                   "PC001,示范物业,Demo Property,property_company,"
-                   "421281001001001;421281001001002\n")
+    units = _write(
+        tmp_path / "units.csv",
+        "code,name,name_en,kind,grids\n"
+        "WATER,水利和湖泊局,Water Bureau,bureau,\n"
+        "PC001,示范物业,Demo Property,property_company,"
+        "421281001001001;421281001001002\n",
+    )
     result = importing.import_units(district, units)
     assert result.rows == 2
     assert district.scalar(select(func.count()).select_from(GridResponsibility)) == 2
-    categories = _write(tmp_path / "categories.csv",
-                        "code,kind,class_code,subclass_code,name,name_en,department,time_limit,"
-                        "time_limit_unit,duplicate_radius_m,duplicate_window_h\n"
-                        "E0102,event,01,02,暴露垃圾,Exposed garbage,WATER,4,working_hours,,\n"
-                        "C0101,component,01,01,上水井盖,Water manhole cover,,2,urgent_hours,30,12\n")
+    categories = _write(
+        tmp_path / "categories.csv",
+        "code,kind,class_code,subclass_code,name,name_en,department,time_limit,"
+        "time_limit_unit,duplicate_radius_m,duplicate_window_h\n"
+        "E0102,event,01,02,暴露垃圾,Exposed garbage,WATER,4,working_hours,,\n"
+        "C0101,component,01,01,上水井盖,Water manhole cover,,2,urgent_hours,30,12\n",
+    )
     importing.import_categories(district, categories)
     cover = district.get(Category, "C0101")
     assert cover.duplicate_radius_m == 30 and cover.time_limit_unit == "urgent_hours"
     layer = gpd.GeoDataFrame(
-        {"code": ["BEIQU"], "name": ["北渠"], "kind": ["river_lake"], "unit_code": ["WATER"],
-         "priority": [10], "buffer_m": [30.0], "categories": ["E0102"]},
-        geometry=[shapely.LineString([(113.89, 29.72), (113.91, 29.72)])], crs=4326)
+        {
+            "code": ["BEIQU"],
+            "name": ["北渠"],
+            "kind": ["river_lake"],
+            "unit_code": ["WATER"],
+            "priority": [10],
+            "buffer_m": [30.0],
+            "categories": ["E0102"],
+        },
+        geometry=[shapely.LineString([(113.89, 29.72), (113.91, 29.72)])],
+        crs=4326,
+    )
     layer.to_file(tmp_path / "layers.geojson", driver="GeoJSON")
     importing.import_layers(district, tmp_path / "layers.geojson")
     # The zone is 30 true metres either side of the line: about 60 m wide.
-    width = district.scalar(select(func.ST_Area(func.geography(
-        importing.ResponsibilityLayer.zone)) / func.ST_Length(func.geography(
-            importing.ResponsibilityLayer.geom))))
+    width = district.scalar(
+        select(
+            func.ST_Area(func.geography(importing.ResponsibilityLayer.zone))
+            / func.ST_Length(func.geography(importing.ResponsibilityLayer.geom))
+        )
+    )
     assert 58 < width < 62
     # Re-importing units replaces the 包保 list of the units in the file.
-    importing.import_units(district, _write(tmp_path / "units2.csv",
-                                            "code,name,kind,grids\nPC001,示范物业,"
-                                            "property_company,421281001002001\n"))
-    assert district.scalars(select(GridResponsibility.grid_code).where(
-        GridResponsibility.unit_code == "PC001")).all() == ["421281001002001"]
+    importing.import_units(
+        district,
+        _write(
+            tmp_path / "units2.csv", "code,name,kind,grids\nPC001,示范物业,property_company,421281001002001\n"
+        ),
+    )
+    assert district.scalars(
+        select(GridResponsibility.grid_code).where(GridResponsibility.unit_code == "PC001")
+    ).all() == ["421281001002001"]
     assert district.get(Unit, "WATER") is not None
 
 
@@ -192,27 +216,43 @@ def test_units_categories_and_layers(district, tmp_path):
         ("units", "code,name,kind,grids\nX,甲,ministry,\n", "kind 'ministry'"),
         ("units", "code,name,kind\nX,甲,bureau\nX,乙,bureau\n", "appears more than once"),
         ("units", "code,name\nX,甲\n", "column 'kind' is missing"),
-        ("categories",
-         "code,kind,class_code,subclass_code,name,time_limit,time_limit_unit,department\n"
-         "E0102,event,01,02,暴露垃圾,4,fortnights,\n", "time_limit_unit 'fortnights'"),
-        ("categories",
-         "code,kind,class_code,subclass_code,name,time_limit,time_limit_unit,department\n"
-         "E0102,event,01,02,暴露垃圾,-1,working_hours,\n", "positive number"),
-        ("categories",
-         "code,kind,class_code,subclass_code,name,time_limit,time_limit_unit,department\n"
-         "E0102,event,01,02,暴露垃圾,4,working_hours,NOBODY\n", "not a known unit"),
-        ("categories",
-         "code,kind,class_code,subclass_code,name,time_limit,time_limit_unit,department\n"
-         "E0103,event,01,02,暴露垃圾,4,working_hours,\n", "must be E + 2-digit class"),
+        (
+            "categories",
+            "code,kind,class_code,subclass_code,name,time_limit,time_limit_unit,department\n"
+            "E0102,event,01,02,暴露垃圾,4,fortnights,\n",
+            "time_limit_unit 'fortnights'",
+        ),
+        (
+            "categories",
+            "code,kind,class_code,subclass_code,name,time_limit,time_limit_unit,department\n"
+            "E0102,event,01,02,暴露垃圾,-1,working_hours,\n",
+            "positive number",
+        ),
+        (
+            "categories",
+            "code,kind,class_code,subclass_code,name,time_limit,time_limit_unit,department\n"
+            "E0102,event,01,02,暴露垃圾,4,working_hours,NOBODY\n",
+            "not a known unit",
+        ),
+        (
+            "categories",
+            "code,kind,class_code,subclass_code,name,time_limit,time_limit_unit,department\n"
+            "E0103,event,01,02,暴露垃圾,4,working_hours,\n",
+            "must be E + 2-digit class",
+        ),
     ],
 )
 def test_table_errors_name_row_and_reason(district, tmp_path, kind, text, message):
     path = _write(tmp_path / f"{kind}.csv", text)
-    before = (district.scalar(select(func.count()).select_from(Unit)),
-              district.scalar(select(func.count()).select_from(Category)))
+    before = (
+        district.scalar(select(func.count()).select_from(Unit)),
+        district.scalar(select(func.count()).select_from(Category)),
+    )
     with pytest.raises(InvalidImport, match=re.escape(message)) as caught:
         importing.IMPORTERS[kind](district, path)
     assert any(f.row == 2 for f in caught.value.findings) or "missing" in message
-    after = (district.scalar(select(func.count()).select_from(Unit)),
-             district.scalar(select(func.count()).select_from(Category)))
+    after = (
+        district.scalar(select(func.count()).select_from(Unit)),
+        district.scalar(select(func.count()).select_from(Category)),
+    )
     assert after == before

@@ -57,14 +57,18 @@ def busiest(demo_store) -> str:
     """The community with the most unresolved cases."""
     with demo_store.sessions() as session:
         return session.execute(
-            select(Case.community_code).where(Case.state.in_(OPEN_STATES))
-            .group_by(Case.community_code).order_by(func.count().desc(), Case.community_code)
-            .limit(1)).scalar_one()
+            select(Case.community_code)
+            .where(Case.state.in_(OPEN_STATES))
+            .group_by(Case.community_code)
+            .order_by(func.count().desc(), Case.community_code)
+            .limit(1)
+        ).scalar_one()
 
 
 def _unresolved(session: Session, *where) -> int:
-    return session.scalar(select(func.count()).select_from(Case)
-                          .where(Case.state.in_(OPEN_STATES), *where)) or 0
+    return (
+        session.scalar(select(func.count()).select_from(Case).where(Case.state.in_(OPEN_STATES), *where)) or 0
+    )
 
 
 def _children(fmap: folium.Map, kind: type) -> list:
@@ -80,28 +84,41 @@ def test_community_heatmap_holds_exactly_its_unresolved_cases(demo, busiest):
     fmap = community_heatmap(demo, busiest, now=NOW)
     (heat,) = _children(fmap, HeatMap)
     expected = demo.execute(
-        select(func.ST_Y(Case.location), func.ST_X(Case.location))
-        .where(Case.community_code == busiest, Case.state.in_(OPEN_STATES))).all()
+        select(func.ST_Y(Case.location), func.ST_X(Case.location)).where(
+            Case.community_code == busiest, Case.state.in_(OPEN_STATES)
+        )
+    ).all()
     assert len(expected) > 20
     assert sorted(map(tuple, heat.data)) == sorted((lat, lon) for lat, lon in expected)
 
 
 def test_community_heatmap_draws_its_grids_labelled_with_codes(demo, busiest):
     generation = current_generation(demo)
-    codes = set(demo.scalars(select(Area.code).where(
-        Area.level == "grid", Area.parent_code == busiest,
-        Area.generation_low <= generation, Area.generation_high >= generation)))
+    codes = set(
+        demo.scalars(
+            select(Area.code).where(
+                Area.level == "grid",
+                Area.parent_code == busiest,
+                Area.generation_low <= generation,
+                Area.generation_high >= generation,
+            )
+        )
+    )
     assert len(codes) >= 5
     fmap = community_heatmap(demo, busiest, now=NOW)
     (grids,) = [c for c in _children(fmap, folium.GeoJson) if c.layer_name == "网格 grids"]
     assert {f["properties"]["code"] for f in grids.data["features"]} == codes
     assert sum(f["properties"]["cases"] for f in grids.data["features"]) == _heat_count(fmap)
-    (labels,) = [c for c in _children(fmap, folium.FeatureGroup)
-                 if c.layer_name == "网格编号 grid codes"]
-    icons = [icon for marker in labels._children.values()
-             for icon in marker._children.values() if isinstance(icon, folium.DivIcon)]
+    (labels,) = [c for c in _children(fmap, folium.FeatureGroup) if c.layer_name == "网格编号 grid codes"]
+    icons = [
+        icon
+        for marker in labels._children.values()
+        for icon in marker._children.values()
+        if isinstance(icon, folium.DivIcon)
+    ]
     assert {icon.options["html"] for icon in icons} == {
-        f'<div class="gridcase-label">{code}</div>' for code in codes}
+        f'<div class="gridcase-label">{code}</div>' for code in codes
+    }
     html = render_local(fmap)
     assert all(f"{code}\\u003c/div\\u003e" in html for code in codes)
 
@@ -123,9 +140,13 @@ def test_case_markers_are_clustered_and_hidden_at_first(demo, busiest):
 def test_filters_narrow_the_cases(demo, busiest):
     everything = _heat_count(community_heatmap(demo, busiest, now=NOW))
     in_community = Case.community_code == busiest
-    category = demo.scalar(select(Case.category_code).where(in_community,
-                           Case.state.in_(OPEN_STATES)).group_by(Case.category_code)
-                           .order_by(func.count().desc()).limit(1))
+    category = demo.scalar(
+        select(Case.category_code)
+        .where(in_community, Case.state.in_(OPEN_STATES))
+        .group_by(Case.category_code)
+        .order_by(func.count().desc())
+        .limit(1)
+    )
     cases = [
         ({"category": category}, [Case.category_code == category]),
         ({"states": ["signed", "rework"]}, [Case.state.in_(["signed", "rework"])]),
@@ -139,13 +160,16 @@ def test_filters_narrow_the_cases(demo, busiest):
         assert 0 < got < everything, filters
 
 
-@pytest.mark.parametrize(("filters", "error", "field"), [
-    ({"category": "E9999"}, UnknownCategory, "category"),
-    ({"min_age_days": -1}, InvalidInput, "min_age_days"),
-    ({"min_age_days": 10, "max_age_days": 5}, InvalidInput, "max_age_days"),
-    ({"states": ["closed"]}, InvalidInput, "state"),
-    ({"states": ["nonsense"]}, InvalidInput, "state"),
-])
+@pytest.mark.parametrize(
+    ("filters", "error", "field"),
+    [
+        ({"category": "E9999"}, UnknownCategory, "category"),
+        ({"min_age_days": -1}, InvalidInput, "min_age_days"),
+        ({"min_age_days": 10, "max_age_days": 5}, InvalidInput, "max_age_days"),
+        ({"states": ["closed"]}, InvalidInput, "state"),
+        ({"states": ["nonsense"]}, InvalidInput, "state"),
+    ],
+)
 def test_bad_filters_name_their_field(demo, busiest, filters, error, field):
     with pytest.raises(error) as caught:
         community_heatmap(demo, busiest, now=NOW, **filters)
@@ -173,12 +197,13 @@ def test_pages_reference_only_vendored_assets(demo, busiest):
 
 
 def test_external_urls_finds_what_would_load_from_the_network():
-    html = ('<script src="https://cdn.example.com/a.js"></script><link href="//cdn.x.org/b.css">'
-            '<img src="http://127.0.0.1:8000/ok.png"><style>.a{background:url("https://t.co/x.png")}'
-            '</style><div style="background:url(/local.png)"></div><script>var a = "https://not-a'
-            '-load.example";</script>')
-    assert external_urls(html) == ["https://cdn.example.com/a.js", "//cdn.x.org/b.css",
-                                   "https://t.co/x.png"]
+    html = (
+        '<script src="https://cdn.example.com/a.js"></script><link href="//cdn.x.org/b.css">'
+        '<img src="http://127.0.0.1:8000/ok.png"><style>.a{background:url("https://t.co/x.png")}'
+        '</style><div style="background:url(/local.png)"></div><script>var a = "https://not-a'
+        '-load.example";</script>'
+    )
+    assert external_urls(html) == ["https://cdn.example.com/a.js", "//cdn.x.org/b.css", "https://t.co/x.png"]
 
 
 def test_tiles_only_when_a_tile_server_is_configured(demo, busiest):
@@ -186,8 +211,7 @@ def test_tiles_only_when_a_tile_server_is_configured(demo, busiest):
     assert _children(plain, TileLayer) == []
     assert "L.tileLayer" not in render_local(plain)
     template = "http://tiles.intranet.local/chibi/{z}/{x}/{y}.png"
-    tiled = community_heatmap(demo, busiest, now=NOW, tiles_url=template,
-                              tiles_attribution="赤壁市测绘院")
+    tiled = community_heatmap(demo, busiest, now=NOW, tiles_url=template, tiles_attribution="赤壁市测绘院")
     html = render_local(tiled)
     assert "L.tileLayer" in html and template in html
     assert json.dumps("赤壁市测绘院")[1:-1] in html  # folium writes non-ASCII as \\uXXXX
@@ -205,8 +229,11 @@ def test_city_map_counts_every_unresolved_case_per_grid(demo):
     assert len(frame) == 263 and frame.crs.to_epsg() == 4326
     total = _unresolved(demo)
     assert frame["count"].sum() == total == frame.attrs["total"]
-    per_grid = dict(demo.execute(select(Case.grid_code, func.count())
-                                 .where(Case.state.in_(OPEN_STATES)).group_by(Case.grid_code)).all())
+    per_grid = dict(
+        demo.execute(
+            select(Case.grid_code, func.count()).where(Case.state.in_(OPEN_STATES)).group_by(Case.grid_code)
+        ).all()
+    )
     assert {c: n for c, n in zip(frame.bin, frame["count"], strict=True) if n} == per_grid
 
 
@@ -218,13 +245,16 @@ def test_city_map_hexagons_count_every_case_once(demo):
     assert areas.between(0.23e6, 0.24e6).all()
     # The same cells as PostGIS's own ST_HexagonGrid containment (the map bins by arithmetic).
     srid = utm_srid(113.9, 29.7)
-    reference = demo.execute(text(
-        "SELECT h.i, h.j, count(*) FROM cases c, ST_HexagonGrid(:size, (SELECT ST_Transform("
-        "ST_Envelope(ST_Collect(geom)), :srid) FROM area WHERE level = 'grid')) h "
-        "WHERE ST_Intersects(ST_Transform(c.location, :srid), h.geom) AND c.state = ANY(:states) "
-        "GROUP BY h.i, h.j"), {"size": 300, "srid": srid, "states": OPEN_STATES}).all()
-    assert {f"{i},{j}": n for i, j, n in reference} == dict(zip(frame.bin, frame["count"],
-                                                                 strict=True))
+    reference = demo.execute(
+        text(
+            "SELECT h.i, h.j, count(*) FROM cases c, ST_HexagonGrid(:size, (SELECT ST_Transform("
+            "ST_Envelope(ST_Collect(geom)), :srid) FROM area WHERE level = 'grid')) h "
+            "WHERE ST_Intersects(ST_Transform(c.location, :srid), h.geom) AND c.state = ANY(:states) "
+            "GROUP BY h.i, h.j"
+        ),
+        {"size": 300, "srid": srid, "states": OPEN_STATES},
+    ).all()
+    assert {f"{i},{j}": n for i, j, n in reference} == dict(zip(frame.bin, frame["count"], strict=True))
     narrowed = density_frame(demo, bins="hex", states=["parked"], now=NOW)
     assert narrowed["count"].sum() == _unresolved(demo, Case.state == "parked")
     with pytest.raises(InvalidInput) as caught:
@@ -246,7 +276,7 @@ def test_utm_zone_of_chibi():
 def test_inline_page_is_self_contained(demo, busiest):
     html = render_inline(community_heatmap(demo, busiest, now=NOW))
     assert external_urls(html) == []
-    assert "<script src=" not in html and "<link rel=\"stylesheet\"" not in html
+    assert "<script src=" not in html and '<link rel="stylesheet"' not in html
     assert "sourceMappingURL" not in html and "/static/vendor" not in html
     assert "L.Icon.Default.mergeOptions" in html and "data:image/png;base64," in html
     assert "L.heatLayer" in html and "markerClusterGroup" in html
@@ -272,16 +302,34 @@ def test_cli_writes_a_self_contained_offline_file(demo_store, busiest, tmp_path)
     env = {**os.environ, "DATABASE_URL": demo_store.url}
     env.pop("GRIDCASE_TILES_URL", None)
     heat = tmp_path / "heat.html"
-    done = subprocess.run([gridcase, "heatmap", busiest, "-o", str(heat), "--state", "signed"],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    done = subprocess.run(
+        [gridcase, "heatmap", busiest, "-o", str(heat), "--state", "signed"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     html = heat.read_text("utf-8")
     assert external_urls(html) == [] and "<script src=" not in html and "L.heatLayer" in html
     city = tmp_path / "city.html"
-    done = subprocess.run([gridcase, "citymap", "-o", str(city), "--bins", "hex"],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    done = subprocess.run(
+        [gridcase, "citymap", "-o", str(city), "--bins", "hex"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert external_urls(city.read_text("utf-8")) == []
-    bad = subprocess.run([gridcase, "heatmap", "421281999999", "-o", str(tmp_path / "x.html")],
-                         capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    bad = subprocess.run(
+        [gridcase, "heatmap", "421281999999", "-o", str(tmp_path / "x.html")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "no community" in bad.stderr

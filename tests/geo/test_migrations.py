@@ -12,9 +12,23 @@ from geo.store import migrate
 from geo.store.models import Case, CaseEvent, Category, Unit
 from tests.conftest import fresh_store
 
-TABLES = {"boundary_generation", "area", "unit", "grid_responsibility", "category",
-          "responsibility_layer", "cases", "case_event", "reference_version", "account",
-          "api_token", "case_photo", "case_link", "stats_daily", "stats_handling"}
+TABLES = {
+    "boundary_generation",
+    "area",
+    "unit",
+    "grid_responsibility",
+    "category",
+    "responsibility_layer",
+    "cases",
+    "case_event",
+    "reference_version",
+    "account",
+    "api_token",
+    "case_photo",
+    "case_link",
+    "stats_daily",
+    "stats_handling",
+}
 
 
 def test_up_down_up(settings):
@@ -28,9 +42,11 @@ def test_up_down_up(settings):
         migrate.upgrade(store.engine)
         assert set(inspect(store.engine).get_table_names()) >= TABLES
         with store.engine.connect() as conn:
-            gist = conn.execute(text(
-                "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING gist%'"
-            )).scalars().all()
+            gist = (
+                conn.execute(text("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING gist%'"))
+                .scalars()
+                .all()
+            )
         assert {"idx_area_geom", "idx_cases_location", "idx_responsibility_layer_zone"} <= set(gist)
     finally:
         store.dispose()
@@ -39,20 +55,40 @@ def test_up_down_up(settings):
 def add_case(session, reported_at: datetime, **values) -> int:
     """One case of category E0102 for unit U1 (both added here); returns its id."""
     session.execute(insert(Unit).values(code="U1", name="单位", kind="bureau"))
-    session.execute(insert(Category).values(
-        code="E0102", kind="event", class_code="01", subclass_code="02", name="暴露垃圾",
-        time_limit=4, time_limit_unit="working_hours"))
-    return session.execute(insert(Case).values(
-        tracking_code="T1", category_code="E0102", channel="inspector",
-        reported_at=reported_at, location="SRID=4326;POINT(113.9 29.72)", version=1,
-        cooperating_unit_codes=[], description="", reported_crs="wgs84", **values,
-    ).returning(Case.id)).scalar_one()
+    session.execute(
+        insert(Category).values(
+            code="E0102",
+            kind="event",
+            class_code="01",
+            subclass_code="02",
+            name="暴露垃圾",
+            time_limit=4,
+            time_limit_unit="working_hours",
+        )
+    )
+    return session.execute(
+        insert(Case)
+        .values(
+            tracking_code="T1",
+            category_code="E0102",
+            channel="inspector",
+            reported_at=reported_at,
+            location="SRID=4326;POINT(113.9 29.72)",
+            version=1,
+            cooperating_unit_codes=[],
+            description="",
+            reported_crs="wgs84",
+            **values,
+        )
+        .returning(Case.id)
+    ).scalar_one()
 
 
 def test_case_events_cannot_be_edited_or_deleted(session):
     case_id = add_case(session, datetime.now(UTC), state="reported")
-    session.execute(insert(CaseEvent).values(case_id=case_id, at=datetime.now(UTC),
-                                             action="report", to_state="reported"))
+    session.execute(
+        insert(CaseEvent).values(case_id=case_id, at=datetime.now(UTC), action="report", to_state="reported")
+    )
     for statement in ("UPDATE case_event SET note = 'edited'", "DELETE FROM case_event"):
         with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
             session.execute(text(statement))
@@ -63,13 +99,27 @@ def test_handling_hours_survive_0004_down_and_up(settings):
     store = fresh_store(settings, "migrations_0004")
     try:
         with store.transaction() as s:
-            case_id = add_case(s, datetime(2026, 3, 2, 1, tzinfo=UTC), state="handled",
-                               unit_code="U1", grid_code="421281001001001",
-                               deadline_at=datetime(2026, 3, 3, tzinfo=UTC))
-            s.execute(insert(CaseEvent), [
-                {"case_id": case_id, "at": datetime(2026, 3, 2, h, tzinfo=UTC), "action": a,
-                 "to_state": a, "unit_code": "U1"}
-                for h, a in ((1, "report"), (2, "dispatch"), (8, "handle"))])
+            case_id = add_case(
+                s,
+                datetime(2026, 3, 2, 1, tzinfo=UTC),
+                state="handled",
+                unit_code="U1",
+                grid_code="421281001001001",
+                deadline_at=datetime(2026, 3, 3, tzinfo=UTC),
+            )
+            s.execute(
+                insert(CaseEvent),
+                [
+                    {
+                        "case_id": case_id,
+                        "at": datetime(2026, 3, 2, h, tzinfo=UTC),
+                        "action": a,
+                        "to_state": a,
+                        "unit_code": "U1",
+                    }
+                    for h, a in ((1, "report"), (2, "dispatch"), (8, "handle"))
+                ],
+            )
         handling = text("SELECT hours, unit_code, grid_code FROM stats_handling")
         arrays = text("SELECT handling_hours FROM stats_daily WHERE dim = 'all'")
         with store.engine.connect() as conn:

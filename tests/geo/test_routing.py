@@ -68,8 +68,7 @@ def test_beyond_the_buffer_the_locality_answers(router):
     lon, lat = _canal_point(80)
     decision = router.route(lon, lat, "E0102")
     assert decision.primary_unit.code != "WATER"
-    assert decision.rules[-1].rule in ("owner_second", "street_office_cooperating",
-                                       "event_locality_first")
+    assert decision.rules[-1].rule in ("owner_second", "street_office_cooperating", "event_locality_first")
     assert any(step.rule == "event_locality_first" for step in decision.rules)
 
 
@@ -171,23 +170,27 @@ def test_lookups_use_the_generation_valid_at_report_time(settings, tmp_path):
     store = fresh_store(settings, "routing_generations")
     try:
         with store.transaction() as session:
-            importing.import_areas(session, REPO / "data" / "chibi" / "boundary.geojson",
-                                   valid_from=datetime(2026, 1, 1, tzinfo=CHINA))
-            importing.import_areas(session, FIXTURES / "import" / "valid.geojson",
-                                   valid_from=datetime(2026, 2, 1, tzinfo=CHINA))
+            importing.import_areas(
+                session,
+                REPO / "data" / "chibi" / "boundary.geojson",
+                valid_from=datetime(2026, 1, 1, tzinfo=CHINA),
+            )
+            importing.import_areas(
+                session, FIXTURES / "import" / "valid.geojson", valid_from=datetime(2026, 2, 1, tzinfo=CHINA)
+            )
         router = Router(store.sessions, refresh_seconds=0)
         frame = gpd.read_file(FIXTURES / "import" / "valid.geojson")
         inside_002 = frame.loc[frame.code == "421281001001002", "geometry"].iloc[0]
         point = inside_002.representative_point()
         assert router.route(point.x, point.y).grid.code == "421281001001002"
-        merged = shapely.union(frame.loc[frame.code == "421281001001001", "geometry"].iloc[0],
-                               inside_002)
+        merged = shapely.union(frame.loc[frame.code == "421281001001001", "geometry"].iloc[0], inside_002)
         frame.loc[frame.code == "421281001001001", "geometry"] = merged
         frame = frame[frame.code != "421281001001002"]
         frame.to_file(tmp_path / "recut.geojson", driver="GeoJSON")
         with store.transaction() as session:
-            importing.import_areas(session, tmp_path / "recut.geojson",
-                                   valid_from=datetime(2026, 6, 1, tzinfo=CHINA))
+            importing.import_areas(
+                session, tmp_path / "recut.geojson", valid_from=datetime(2026, 6, 1, tzinfo=CHINA)
+            )
         # No restart: the router sees the new version and rebuilds its index.
         now = router.route(point.x, point.y)
         assert now.grid.code == "421281001001001"
@@ -205,8 +208,7 @@ def test_a_community_across_district_lines_is_served_by_its_community(settings, 
     frame = gpd.read_file(FIXTURES / "import" / "valid.geojson")
     annex = shapely.box(113.93, 29.71, 113.935, 29.72)  # east of the street's edge
     community = frame.code == "421281001002"
-    frame.loc[community, "geometry"] = shapely.union(frame.loc[community, "geometry"].iloc[0],
-                                                     annex)
+    frame.loc[community, "geometry"] = shapely.union(frame.loc[community, "geometry"].iloc[0], annex)
     extra = frame[frame.code == "421281001002003"].copy()
     extra["code"], extra["name"], extra["geometry"] = "421281001002004", "飞地网格", annex
     frame = gpd.GeoDataFrame(pd.concat([frame, extra], ignore_index=True), crs=frame.crs)

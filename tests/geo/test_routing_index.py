@@ -51,10 +51,10 @@ def voronoi_grids(n: int, seed: int) -> tuple[list[str], np.ndarray]:
     """n Voronoi cells tiling a ~20 km square of Chibi (lon/lat), shuffled 15-digit codes."""
     rng = np.random.default_rng(seed)
     frame = shapely.box(113.80, 29.65, 114.00, 29.83)
-    seeds = shapely.multipoints(np.column_stack([rng.uniform(113.80, 114.00, n),
-                                                 rng.uniform(29.65, 29.83, n)]))
-    cells = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=frame)),
-                                 frame)
+    seeds = shapely.multipoints(
+        np.column_stack([rng.uniform(113.80, 114.00, n), rng.uniform(29.65, 29.83, n)])
+    )
+    cells = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=frame)), frame)
     codes = [f"421281{k:09d}" for k in rng.permutation(len(cells))]
     return codes, cells
 
@@ -65,23 +65,32 @@ def index_codes(index: AreaIndex, xy: np.ndarray) -> np.ndarray:
     return codes[index.locate(xy[:, 0], xy[:, 1])]
 
 
-def postgis_codes(session: Session, table: Table | type[Area], xy: np.ndarray,
-                  *where: object) -> np.ndarray:
+def postgis_codes(session: Session, table: Table | type[Area], xy: np.ndarray, *where: object) -> np.ndarray:
     """The code PostGIS gives each point: ST_Covers, smallest code, in one set-based query."""
-    points = func.unnest(bindparam("xs", type_=ARRAY(Float)), bindparam("ys", type_=ARRAY(Float))) \
-        .table_valued("x", "y", with_ordinality="i").render_derived(name="p")
-    code, geom = table.c.code if isinstance(table, Table) else Area.code, \
-        table.c.geom if isinstance(table, Table) else Area.geom
+    points = (
+        func.unnest(bindparam("xs", type_=ARRAY(Float)), bindparam("ys", type_=ARRAY(Float)))
+        .table_valued("x", "y", with_ordinality="i")
+        .render_derived(name="p")
+    )
+    code, geom = (
+        table.c.code if isinstance(table, Table) else Area.code,
+        table.c.geom if isinstance(table, Table) else Area.geom,
+    )
     covering = (
         select(code)
-        .where(func.ST_Covers(geom, func.ST_SetSRID(func.ST_MakePoint(points.c.x, points.c.y), 4326)),
-               *where)
+        .where(func.ST_Covers(geom, func.ST_SetSRID(func.ST_MakePoint(points.c.x, points.c.y), 4326)), *where)
         .order_by(code)
         .limit(1)
         .scalar_subquery()
     )
-    rows = session.execute(select(covering).select_from(points).order_by(points.c.i),
-                           {"xs": xy[:, 0].tolist(), "ys": xy[:, 1].tolist()}).scalars().all()
+    rows = (
+        session.execute(
+            select(covering).select_from(points).order_by(points.c.i),
+            {"xs": xy[:, 0].tolist(), "ys": xy[:, 1].tolist()},
+        )
+        .scalars()
+        .all()
+    )
     return np.array(rows, dtype=object)
 
 
@@ -114,8 +123,9 @@ def test_outer_boundary_counts_as_covered():
 
 
 def test_hole():
-    ring = shapely.Polygon(square(LON, LAT, 3 * D).exterior.coords,
-                           [square(LON + D, LAT + D).exterior.coords])
+    ring = shapely.Polygon(
+        square(LON, LAT, 3 * D).exterior.coords, [square(LON + D, LAT + D).exterior.coords]
+    )
     island = square(LON + D, LAT + D)
     index = AreaIndex(["421281001001009", "421281001001005"], [ring, island])
     assert index.locate_one(LON + 1.5 * D, LAT + 1.5 * D) == 1  # in the hole: the island
@@ -179,8 +189,7 @@ def test_nearest_within_and_beyond_tolerance():
     idx, dist = index.nearest([lon_e, lon_s, LON + D / 2], [lat_e, lat_s, LAT + D / 2], 50)
     # The nearest boundary point of the first is on the shared vertex of …002 and …001 at
     # (east, LAT + D): equidistant, so the smallest code; of the third, its own square at 0 m.
-    assert [codes[i] if i >= 0 else None for i in idx] == ["421281001001001", None,
-                                                            "421281001001004"]
+    assert [codes[i] if i >= 0 else None for i in idx] == ["421281001001001", None, "421281001001004"]
     expected = GEOD.inv(lon_e, lat_e, east, LAT + D)[2]
     assert dist[0] == pytest.approx(expected, abs=0.005)
     assert dist[0] == pytest.approx(30, abs=0.01)
@@ -216,8 +225,14 @@ def test_equals_postgis_on_demo_grids(demo_store):
         index = AreaIndex(grids.code.tolist(), geoms)
         edges = edge_points(geoms)
         xy = np.vstack([random_points(geoms, 100_000, seed=1), edges])
-        got = postgis_codes(session, Area, xy, Area.level == "grid",
-                            Area.generation_low <= generation, Area.generation_high >= generation)
+        got = postgis_codes(
+            session,
+            Area,
+            xy,
+            Area.level == "grid",
+            Area.generation_low <= generation,
+            Area.generation_high >= generation,
+        )
     mine = index_codes(index, xy)
     assert len(edges) > 1000
     assert (mine != None).sum() > 50_000  # noqa: E711 - most points land in a grid
@@ -229,13 +244,18 @@ def test_equals_postgis_on_10000_synthetic_grids(session):
     """A 10,000-cell tessellation in a scratch table (rolled back): ≥100,000 points agree."""
     codes, geoms = voronoi_grids(10_000, seed=3)
     assert shapely.coverage_is_valid(geoms)  # they tile: shared edges are real shared edges
-    scratch = Table("scratch_routing_grid", MetaData(), Column("code", String(32), nullable=False),
-                    Column("geom", Geometry("MULTIPOLYGON", srid=4326), nullable=False))
+    scratch = Table(
+        "scratch_routing_grid",
+        MetaData(),
+        Column("code", String(32), nullable=False),
+        Column("geom", Geometry("MULTIPOLYGON", srid=4326), nullable=False),
+    )
     scratch.create(session.connection())  # DDL is transactional: rolled back with the test
     multi = [shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g for g in geoms]
     wkt = shapely.to_wkt(multi, rounding_precision=-1)  # full precision
-    session.execute(insert(scratch), [{"code": c, "geom": f"SRID=4326;{w}"}
-                                      for c, w in zip(codes, wkt, strict=True)])
+    session.execute(
+        insert(scratch), [{"code": c, "geom": f"SRID=4326;{w}"} for c, w in zip(codes, wkt, strict=True)]
+    )
     # WKT round trip must not move a vertex: compare against what PostGIS now holds.
     stored = session.execute(select(scratch.c.code, func.ST_AsBinary(scratch.c.geom))).all()
     codes = [c for c, _ in stored]

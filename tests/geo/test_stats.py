@@ -23,82 +23,228 @@ def at(day: int, hour: int, month: int = 3) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=CN)
 
 
-def add_case(session, code: str, *, unit: str | None, grid: str | None, inspector: str | None,
-             state: str, deadline: datetime | None = None, closed: datetime | None = None,
-             reported: datetime) -> int:
-    return session.execute(insert(Case).values(
-        tracking_code=code, category_code="E0102", channel="inspector", description="",
-        reported_by=inspector, reported_at=reported, reported_crs="wgs84",
-        location="SRID=4326;POINT(113.9 29.72)", state=state, unit_code=unit, grid_code=grid,
-        community_code=grid[:12] if grid else None, street_code=grid[:9] if grid else None,
-        deadline_at=deadline, closed_at=closed, cooperating_unit_codes=[], version=1,
-    ).returning(Case.id)).scalar_one()
+def add_case(
+    session,
+    code: str,
+    *,
+    unit: str | None,
+    grid: str | None,
+    inspector: str | None,
+    state: str,
+    deadline: datetime | None = None,
+    closed: datetime | None = None,
+    reported: datetime,
+) -> int:
+    return session.execute(
+        insert(Case)
+        .values(
+            tracking_code=code,
+            category_code="E0102",
+            channel="inspector",
+            description="",
+            reported_by=inspector,
+            reported_at=reported,
+            reported_crs="wgs84",
+            location="SRID=4326;POINT(113.9 29.72)",
+            state=state,
+            unit_code=unit,
+            grid_code=grid,
+            community_code=grid[:12] if grid else None,
+            street_code=grid[:9] if grid else None,
+            deadline_at=deadline,
+            closed_at=closed,
+            cooperating_unit_codes=[],
+            version=1,
+        )
+        .returning(Case.id)
+    ).scalar_one()
 
 
 def add_events(session, case_id: int, *events: tuple[datetime, str, str | None]) -> None:
-    session.execute(insert(CaseEvent), [
-        {"case_id": case_id, "at": when, "action": action, "to_state": action, "unit_code": unit}
-        for when, action, unit in events])
+    session.execute(
+        insert(CaseEvent),
+        [
+            {"case_id": case_id, "at": when, "action": action, "to_state": action, "unit_code": unit}
+            for when, action, unit in events
+        ],
+    )
 
 
 @pytest.fixture
 def week(session):
     """Six cases around the week of 2 March 2026 (see each comment for what it exercises)."""
-    session.execute(insert(Unit), [{"code": "U1", "name": "一号单位", "kind": "bureau"},
-                                   {"code": "U2", "name": "二号单位", "kind": "bureau"}])
-    session.execute(insert(Category).values(
-        code="E0102", kind="event", class_code="01", subclass_code="02", name="暴露垃圾",
-        time_limit=24, time_limit_unit="urgent_hours"))
+    session.execute(
+        insert(Unit),
+        [
+            {"code": "U1", "name": "一号单位", "kind": "bureau"},
+            {"code": "U2", "name": "二号单位", "kind": "bureau"},
+        ],
+    )
+    session.execute(
+        insert(Category).values(
+            code="E0102",
+            kind="event",
+            class_code="01",
+            subclass_code="02",
+            name="暴露垃圾",
+            time_limit=24,
+            time_limit_unit="urgent_hours",
+        )
+    )
     g1, g2 = "421281001001001", "421281002001001"
     # A: handled in 6 h, closed on time.
-    a = add_case(session, "A", unit="U1", grid=g1, inspector="i1", state="closed",
-                 deadline=at(3, 10), closed=at(2, 18), reported=at(2, 9))
-    add_events(session, a, (at(2, 9), "report", None), (at(2, 9) + timedelta(minutes=30),
-               "verify", "U1"), (at(2, 9) + timedelta(minutes=40), "file", "U1"),
-               (at(2, 10), "dispatch", "U1"), (at(2, 16), "handle", "U1"),
-               (at(2, 17), "check_pass", "U1"), (at(2, 18), "close", "U1"))
+    a = add_case(
+        session,
+        "A",
+        unit="U1",
+        grid=g1,
+        inspector="i1",
+        state="closed",
+        deadline=at(3, 10),
+        closed=at(2, 18),
+        reported=at(2, 9),
+    )
+    add_events(
+        session,
+        a,
+        (at(2, 9), "report", None),
+        (at(2, 9) + timedelta(minutes=30), "verify", "U1"),
+        (at(2, 9) + timedelta(minutes=40), "file", "U1"),
+        (at(2, 10), "dispatch", "U1"),
+        (at(2, 16), "handle", "U1"),
+        (at(2, 17), "check_pass", "U1"),
+        (at(2, 18), "close", "U1"),
+    )
     # B: handled on time (24 h), fails the check, handled again late (72 h), closed late.
-    b = add_case(session, "B", unit="U1", grid=g1, inspector="i1", state="closed",
-                 deadline=at(4, 11), closed=at(5, 13), reported=at(2, 10))
-    add_events(session, b, (at(2, 10), "report", None), (at(2, 10) + timedelta(minutes=10),
-               "verify", "U1"), (at(2, 10) + timedelta(minutes=20), "file", "U1"),
-               (at(2, 11), "dispatch", "U1"), (at(3, 11), "handle", "U1"),
-               (at(3, 12), "check_fail", "U1"), (at(5, 11), "handle", "U1"),
-               (at(5, 12), "check_pass", "U1"), (at(5, 13), "close", "U1"))
+    b = add_case(
+        session,
+        "B",
+        unit="U1",
+        grid=g1,
+        inspector="i1",
+        state="closed",
+        deadline=at(4, 11),
+        closed=at(5, 13),
+        reported=at(2, 10),
+    )
+    add_events(
+        session,
+        b,
+        (at(2, 10), "report", None),
+        (at(2, 10) + timedelta(minutes=10), "verify", "U1"),
+        (at(2, 10) + timedelta(minutes=20), "file", "U1"),
+        (at(2, 11), "dispatch", "U1"),
+        (at(3, 11), "handle", "U1"),
+        (at(3, 12), "check_fail", "U1"),
+        (at(5, 11), "handle", "U1"),
+        (at(5, 12), "check_pass", "U1"),
+        (at(5, 13), "close", "U1"),
+    )
     # C: dispatched to U2, returned, re-dispatched to U1, extended; due Saturday, still open.
-    c = add_case(session, "C", unit="U1", grid=g2, inspector=None, state="signed",
-                 deadline=at(7, 11), reported=at(3, 8))
-    add_events(session, c, (at(3, 8), "report", None), (at(3, 8) + timedelta(minutes=5),
-               "verify", None), (at(3, 8) + timedelta(minutes=10), "file", None),
-               (at(3, 9), "dispatch", "U2"), (at(3, 10), "return", "U2"),
-               (at(3, 11), "redispatch", "U1"), (at(3, 12), "sign", "U1"),
-               (at(4, 9), "approve_extension", "U1"))
+    c = add_case(
+        session,
+        "C",
+        unit="U1",
+        grid=g2,
+        inspector=None,
+        state="signed",
+        deadline=at(7, 11),
+        reported=at(3, 8),
+    )
+    add_events(
+        session,
+        c,
+        (at(3, 8), "report", None),
+        (at(3, 8) + timedelta(minutes=5), "verify", None),
+        (at(3, 8) + timedelta(minutes=10), "file", None),
+        (at(3, 9), "dispatch", "U2"),
+        (at(3, 10), "return", "U2"),
+        (at(3, 11), "redispatch", "U1"),
+        (at(3, 12), "sign", "U1"),
+        (at(4, 9), "approve_extension", "U1"),
+    )
     # D: verified, then rejected: never routed to a unit.
-    d = add_case(session, "D", unit=None, grid=None, inspector=None, state="rejected",
-                 closed=at(4, 9), reported=at(4, 8))
-    add_events(session, d, (at(4, 8), "report", None), (at(4, 8) + timedelta(minutes=20),
-               "verify", None), (at(4, 9), "reject", None))
+    d = add_case(
+        session,
+        "D",
+        unit=None,
+        grid=None,
+        inspector=None,
+        state="rejected",
+        closed=at(4, 9),
+        reported=at(4, 8),
+    )
+    add_events(
+        session,
+        d,
+        (at(4, 8), "report", None),
+        (at(4, 8) + timedelta(minutes=20), "verify", None),
+        (at(4, 9), "reject", None),
+    )
     # E: reported and dispatched the week before, due this week but parked: not due, not counted.
-    e = add_case(session, "E", unit="U2", grid=g2, inspector="i2", state="parked",
-                 deadline=at(3, 12), reported=at(25, 9, month=2))
-    add_events(session, e, (at(25, 9, month=2), "report", None),
-               (at(25, 10, month=2), "dispatch", "U2"), (at(26, 10, month=2), "park", "U2"))
+    e = add_case(
+        session,
+        "E",
+        unit="U2",
+        grid=g2,
+        inspector="i2",
+        state="parked",
+        deadline=at(3, 12),
+        reported=at(25, 9, month=2),
+    )
+    add_events(
+        session,
+        e,
+        (at(25, 9, month=2), "report", None),
+        (at(25, 10, month=2), "dispatch", "U2"),
+        (at(26, 10, month=2), "park", "U2"),
+    )
     # F: dispatched on Friday, due next week.
-    f = add_case(session, "F", unit="U2", grid=g2, inspector="i2", state="dispatched",
-                 deadline=at(10, 10), reported=at(6, 8))
-    add_events(session, f, (at(6, 8), "report", None), (at(6, 8) + timedelta(minutes=30),
-               "verify", "U2"), (at(6, 8) + timedelta(minutes=40), "file", "U2"),
-               (at(6, 10), "dispatch", "U2"))
+    f = add_case(
+        session,
+        "F",
+        unit="U2",
+        grid=g2,
+        inspector="i2",
+        state="dispatched",
+        deadline=at(10, 10),
+        reported=at(6, 8),
+    )
+    add_events(
+        session,
+        f,
+        (at(6, 8), "report", None),
+        (at(6, 8) + timedelta(minutes=30), "verify", "U2"),
+        (at(6, 8) + timedelta(minutes=40), "file", "U2"),
+        (at(6, 10), "dispatch", "U2"),
+    )
     return session
 
 
 EXPECTED = {
-    "reported": 5, "verified": 5, "filed": 4, "dispatched": 5, "handled": 3, "closed": 2,
-    "returned": 1, "reworked": 1, "extended": 1, "due": 3, "overdue": 2,
-    "closure_rate": 2 / 3, "on_time_closure_rate": 1 / 3, "disposal_rate": 2 / 5,
-    "handled_rate": 3 / 5, "on_time_disposal_rate": 2 / 3, "rework_rate": 1 / 3,
-    "extension_rate": 1 / 5, "handling_hours_mean": 34.0, "handling_hours_p90": 62.4,
-    "handled_on_time": 2, "closed_due": 2, "closed_on_time": 1,
+    "reported": 5,
+    "verified": 5,
+    "filed": 4,
+    "dispatched": 5,
+    "handled": 3,
+    "closed": 2,
+    "returned": 1,
+    "reworked": 1,
+    "extended": 1,
+    "due": 3,
+    "overdue": 2,
+    "closure_rate": 2 / 3,
+    "on_time_closure_rate": 1 / 3,
+    "disposal_rate": 2 / 5,
+    "handled_rate": 3 / 5,
+    "on_time_disposal_rate": 2 / 3,
+    "rework_rate": 1 / 3,
+    "extension_rate": 1 / 5,
+    "handling_hours_mean": 34.0,
+    "handling_hours_p90": 62.4,
+    "handled_on_time": 2,
+    "closed_due": 2,
+    "closed_on_time": 1,
 }
 
 
@@ -116,11 +262,21 @@ def test_by_unit_attributes_each_event_to_its_unit(week, source):
     rows = {r["unit"]: r for r in frame.to_dict(orient="records")}
     assert set(rows) == {"U1", "U2", None}
     # The report/verify/file of C carry no unit: they count for the case's unit (U1 now).
-    assert (rows["U1"]["reported"], rows["U1"]["dispatched"], rows["U1"]["closed"],
-            rows["U1"]["handled"], rows["U1"]["extended"], rows["U1"]["due"]) == (3, 3, 2, 3, 1, 3)
+    assert (
+        rows["U1"]["reported"],
+        rows["U1"]["dispatched"],
+        rows["U1"]["closed"],
+        rows["U1"]["handled"],
+        rows["U1"]["extended"],
+        rows["U1"]["due"],
+    ) == (3, 3, 2, 3, 1, 3)
     assert rows["U1"]["name"] == "一号单位"
-    assert (rows["U2"]["reported"], rows["U2"]["dispatched"], rows["U2"]["returned"],
-            rows["U2"]["due"]) == (1, 2, 1, 0)
+    assert (rows["U2"]["reported"], rows["U2"]["dispatched"], rows["U2"]["returned"], rows["U2"]["due"]) == (
+        1,
+        2,
+        1,
+        0,
+    )
     assert rows["U2"]["disposal_rate"] == 0  # two cases sent to it, none closed by it
     assert rows[None]["reported"] == 1 and rows[None]["verified"] == 1
 
@@ -148,9 +304,11 @@ def test_an_empty_period_has_zero_counts_and_no_rates(week, source):
 
 
 def test_trigger_rollup_equals_a_rebuild_from_the_log(week):
-    daily = text("SELECT dim, day, key, reported, verified, filed, dispatched, handled, "
-                 "handled_on_time, closed, returned, reworked, extended FROM stats_daily "
-                 "ORDER BY dim, day, key NULLS FIRST")
+    daily = text(
+        "SELECT dim, day, key, reported, verified, filed, dispatched, handled, "
+        "handled_on_time, closed, returned, reworked, extended FROM stats_daily "
+        "ORDER BY dim, day, key NULLS FIRST"
+    )
     handling = text("SELECT * FROM stats_handling ORDER BY event_id")
     by_trigger = week.execute(daily).all(), week.execute(handling).all()
     # A (6 h), B (24 h, then 72 h after the failed check: still from the one dispatch).
@@ -161,13 +319,23 @@ def test_trigger_rollup_equals_a_rebuild_from_the_log(week):
 
 def test_a_handled_case_without_a_deadline_is_not_on_time(session):
     session.execute(insert(Unit).values(code="U1", name="一号单位", kind="bureau"))
-    session.execute(insert(Category).values(
-        code="E0102", kind="event", class_code="01", subclass_code="02", name="暴露垃圾",
-        time_limit=24, time_limit_unit="urgent_hours"))
-    case = add_case(session, "N", unit="U1", grid="421281001001001", inspector="i1",
-                    state="handled", reported=at(2, 9))
-    add_events(session, case, (at(2, 9), "report", None), (at(2, 10), "dispatch", "U1"),
-               (at(2, 13), "handle", "U1"))
+    session.execute(
+        insert(Category).values(
+            code="E0102",
+            kind="event",
+            class_code="01",
+            subclass_code="02",
+            name="暴露垃圾",
+            time_limit=24,
+            time_limit_unit="urgent_hours",
+        )
+    )
+    case = add_case(
+        session, "N", unit="U1", grid="421281001001001", inspector="i1", state="handled", reported=at(2, 9)
+    )
+    add_events(
+        session, case, (at(2, 9), "report", None), (at(2, 10), "dispatch", "U1"), (at(2, 13), "handle", "U1")
+    )
     for source in ("rollup", "events"):
         row = stats.totals(session, start=WEEK[0], end=WEEK[1], source=source)
         assert (row["handled"], row["handled_on_time"], row["handling_hours_mean"]) == (1, 0, 3)
@@ -176,10 +344,19 @@ def test_a_handled_case_without_a_deadline_is_not_on_time(session):
 def test_the_published_chibi_quarter_gives_94_29_percent(session):
     """7,389 dispatched and 6,967 closed, as published, give a disposal rate of 94.29%."""
     session.execute(insert(Unit).values(code="WATER", name="水利和湖泊局", kind="bureau"))
-    session.execute(insert(Category).values(
-        code="E0102", kind="event", class_code="01", subclass_code="02", name="暴露垃圾",
-        time_limit=4, time_limit_unit="working_hours"))
-    session.execute(text("""
+    session.execute(
+        insert(Category).values(
+            code="E0102",
+            kind="event",
+            class_code="01",
+            subclass_code="02",
+            name="暴露垃圾",
+            time_limit=4,
+            time_limit_unit="working_hours",
+        )
+    )
+    session.execute(
+        text("""
         INSERT INTO cases (tracking_code, category_code, description, channel, reported_at,
                            reported_crs, location, state, unit_code, cooperating_unit_codes,
                            version, extensions, extension_requested)
@@ -188,14 +365,18 @@ def test_the_published_chibi_quarter_gives_94_29_percent(session):
                ST_SetSRID(ST_MakePoint(113.9, 29.72), 4326),
                CASE WHEN i <= :closed THEN 'closed' ELSE 'dispatched' END, 'WATER', '{}', 1, 0,
                false
-        FROM generate_series(1, :dispatched) AS i"""), {"dispatched": 7389, "closed": 6967})
-    session.execute(text("""
+        FROM generate_series(1, :dispatched) AS i"""),
+        {"dispatched": 7389, "closed": 6967},
+    )
+    session.execute(
+        text("""
         INSERT INTO case_event (case_id, at, action, to_state, unit_code)
         SELECT id, reported_at + interval '1 hour', 'dispatch', 'dispatched', 'WATER'
         FROM cases WHERE tracking_code LIKE 'Q%%'
         UNION ALL
         SELECT id, reported_at + interval '5 hours', 'close', 'closed', 'WATER'
-        FROM cases WHERE tracking_code LIKE 'Q%%' AND state = 'closed'"""))
+        FROM cases WHERE tracking_code LIKE 'Q%%' AND state = 'closed'""")
+    )
     row = stats.totals(session, start=date(2026, 7, 1), end=date(2026, 9, 30))
     assert (row["dispatched"], row["closed"]) == (7389, 6967)
     assert round(row["disposal_rate"] * 100, 2) == 94.29
@@ -237,8 +418,7 @@ def test_demo_groups_add_up_and_rollup_equals_the_raw_log(demo_store, group_by):
     with demo_store.sessions() as session:
         total = stats.totals(session, start=QUARTER[0], end=QUARTER[1])
         frame = stats.indicators(session, start=QUARTER[0], end=QUARTER[1], group_by=group_by)
-        raw = stats.indicators(session, start=QUARTER[0], end=QUARTER[1], group_by=group_by,
-                               source="events")
+        raw = stats.indicators(session, start=QUARTER[0], end=QUARTER[1], group_by=group_by, source="events")
     for column in COUNTS:
         assert frame[column].sum() == total[column], column
     pd.testing.assert_frame_equal(frame, raw)
@@ -266,11 +446,11 @@ def test_the_command_centre_shows_the_reports_disposal_rate(demo_store):
         monthly = stats.monthly_ranking(session, date(2026, 8, 1))
         screen = dashboard.summary(session, now=now, month="2026-08").disposal
         units = dashboard.units_ranking(session, dashboard.month_window(now, "2026-08"), 5)
-    assert (screen.closed, screen.dispatched) == (monthly.totals["closed"],
-                                                  monthly.totals["dispatched"])
+    assert (screen.closed, screen.dispatched) == (monthly.totals["closed"], monthly.totals["dispatched"])
     assert screen.rate == pytest.approx(monthly.totals["disposal_rate"])
     assert screen.definition.endswith(stats.BY_NAME["disposal_rate"].formula)
     top = monthly.tables["ranking"].head(5)
     assert [(u.rank, u.unit_code, u.closed, u.dispatched) for u in units] == list(
-        zip(top["rank"], top["unit"], top["closed"], top["dispatched"], strict=True))
+        zip(top["rank"], top["unit"], top["closed"], top["dispatched"], strict=True)
+    )
     assert [u.rate for u in units] == pytest.approx(top["disposal_rate"].tolist())

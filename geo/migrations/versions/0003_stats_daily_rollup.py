@@ -23,19 +23,49 @@ depends_on = None
 
 KEY = "dim, day, key"
 # Dimension → the column of the case (or event) it groups by; "all" is the whole city.
-DIMS = {"unit": "unit_code", "grid": "grid_code", "community": "community_code",
-        "street": "street_code", "category": "category_code", "inspector": "inspector"}
-COUNTS = ("reported", "verified", "filed", "dispatched", "handled", "handled_on_time", "closed",
-          "returned", "reworked", "extended")
-ACTIONS = ("report", "verify", "file", "dispatch", "redispatch", "handle", "close", "return",
-           "check_fail", "approve_extension")
+DIMS = {
+    "unit": "unit_code",
+    "grid": "grid_code",
+    "community": "community_code",
+    "street": "street_code",
+    "category": "category_code",
+    "inspector": "inspector",
+}
+COUNTS = (
+    "reported",
+    "verified",
+    "filed",
+    "dispatched",
+    "handled",
+    "handled_on_time",
+    "closed",
+    "returned",
+    "reworked",
+    "extended",
+)
+ACTIONS = (
+    "report",
+    "verify",
+    "file",
+    "dispatch",
+    "redispatch",
+    "handle",
+    "close",
+    "return",
+    "check_fail",
+    "approve_extension",
+)
 TESTS = {
-    "reported": "e.action = 'report'", "verified": "e.action = 'verify'",
-    "filed": "e.action = 'file'", "dispatched": "e.action IN ('dispatch', 'redispatch')",
+    "reported": "e.action = 'report'",
+    "verified": "e.action = 'verify'",
+    "filed": "e.action = 'file'",
+    "dispatched": "e.action IN ('dispatch', 'redispatch')",
     "handled": "e.action = 'handle'",
     "handled_on_time": "e.action = 'handle' AND e.at <= c.deadline_at",
-    "closed": "e.action = 'close'", "returned": "e.action = 'return'",
-    "reworked": "e.action = 'check_fail'", "extended": "e.action = 'approve_extension'",
+    "closed": "e.action = 'close'",
+    "returned": "e.action = 'return'",
+    "reworked": "e.action = 'check_fail'",
+    "extended": "e.action = 'approve_extension'",
 }
 
 
@@ -50,9 +80,11 @@ def facts_select(source: str, *, window: bool) -> str:
     actions = ", ".join(f"'{a}'" for a in ACTIONS)
     flags = ",\n               ".join(f"({t})::int AS {n}" for n, t in TESTS.items())
     if window:
-        hours = ("CASE WHEN e.action = 'handle' THEN (extract(epoch FROM e.at - max(e.at) "
-                 "FILTER (WHERE e.action IN ('dispatch', 'redispatch')) OVER (PARTITION BY "
-                 "e.case_id ORDER BY e.at)) / 3600)::real END AS h")
+        hours = (
+            "CASE WHEN e.action = 'handle' THEN (extract(epoch FROM e.at - max(e.at) "
+            "FILTER (WHERE e.action IN ('dispatch', 'redispatch')) OVER (PARTITION BY "
+            "e.case_id ORDER BY e.at)) / 3600)::real END AS h"
+        )
         lateral = ""
     else:
         hours = "hd.h"
@@ -77,8 +109,8 @@ def facts_select(source: str, *, window: bool) -> str:
 
 def _sums() -> str:
     return ",\n           ".join(f"sum({n}) AS {n}" for n in COUNTS) + (
-        ",\n           coalesce(array_agg(h) FILTER (WHERE h IS NOT NULL), '{}') "
-        "AS handling_hours")
+        ",\n           coalesce(array_agg(h) FILTER (WHERE h IS NOT NULL), '{}') AS handling_hours"
+    )
 
 
 def rollup_select(source: str, *, facts: str | None = None, sums: str | None = None) -> str:
@@ -103,10 +135,13 @@ def rebuild_inserts(*, columns: str | None = None, sums: str | None = None) -> s
     `columns` (after the key) and `sums` default to this revision's; 0004 passes its own."""
     columns = columns or ", ".join(COUNTS) + ", handling_hours"
     sums = sums or _sums()
-    parts = [f"""
+    parts = [
+        f"""
         INSERT INTO stats_daily ({KEY}, {columns})
         SELECT '{d}', day, {col}, {sums}
-        FROM stats_facts GROUP BY day, {col} ORDER BY day;""" for d, col in DIMS.items()]
+        FROM stats_facts GROUP BY day, {col} ORDER BY day;"""
+        for d, col in DIMS.items()
+    ]
     parts.append(f"""
         INSERT INTO stats_daily ({KEY}, {columns})
         SELECT 'all', day, NULL, {sums}

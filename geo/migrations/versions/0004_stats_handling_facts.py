@@ -43,8 +43,7 @@ def _revision_0003():  # noqa: ANN202 - a module
 
 V3 = _revision_0003()
 KEY, COUNTS, DIMS, ACTIONS = V3.KEY, V3.COUNTS, V3.DIMS, V3.ACTIONS
-GROUP_COLUMNS = ("unit_code", "grid_code", "community_code", "street_code", "category_code",
-                 "inspector")
+GROUP_COLUMNS = ("unit_code", "grid_code", "community_code", "street_code", "category_code", "inspector")
 DISPATCHES = "('dispatch', 'redispatch')"
 
 
@@ -57,8 +56,7 @@ def facts_select(source: str) -> str:
     actions = ", ".join(f"'{a}'" for a in ACTIONS)
     # coalesce: a handle event of a case without a deadline is not on time (NULL would make
     # the day's sum NULL).
-    flags = ",\n               ".join(f"coalesce({t}, false)::int AS {n}"
-                                     for n, t in V3.TESTS.items())
+    flags = ",\n               ".join(f"coalesce({t}, false)::int AS {n}" for n, t in V3.TESTS.items())
     return f"""
         SELECT (e.at AT TIME ZONE 'Asia/Shanghai')::date AS day,
                coalesce(e.unit_code, c.unit_code) AS unit_code,
