@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,14 +10,25 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
-from api import routes as routes_package
-from api.routes import auth, cases, health, routing
+from api.routes import auth, cases, catalogue, health, maps, pages, routing, stats
 from geo.cases.service import CaseContext
 from geo.photos import PhotoLimits
 from geo.routing import Router
 from geo.settings import Settings, get_settings
 from geo.storage import LocalBlobStore
 from geo.store import Store
+
+#: Every router of the API and the pages, by name, in the order they are matched.
+ROUTERS = (
+    health.router,
+    routing.router,
+    auth.router,
+    cases.router,
+    catalogue.router,
+    maps.router,
+    pages.router,
+    stats.router,
+)
 
 
 def case_context(settings: Settings, router: Router) -> CaseContext:
@@ -61,16 +70,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (health, routing, auth, cases):
-        app.include_router(module.router)
-    # Further areas (maps, pages, stats, reports) register themselves: each module in api/routes
-    # with a `router` is included, in name order.
-    known = {"health", "routing", "auth", "cases"}
-    for found in sorted(m.name for m in pkgutil.iter_modules(routes_package.__path__)):
-        if found not in known:
-            module = importlib.import_module(f"api.routes.{found}")
-            if hasattr(module, "router"):
-                app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     static = Path(__file__).resolve().parent / "static"
     # Leaflet and every map asset are served from here: nothing loads from a CDN.
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from api.commands import register_all
+from api.commands import maps as map_commands
+from api.commands import stats as stats_commands
 from geo.errors import GridcaseError, InvalidImport
 from geo.settings import Settings, get_settings
 
@@ -317,7 +318,9 @@ def serve(
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 
-register_all(app)
+# The commands of further areas, by name (nothing is added because a file sits in a folder).
+for area in (map_commands, stats_commands):
+    area.register(app)
 
 
 def main() -> None:

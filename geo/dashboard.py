@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 
 from geo import stats
 from geo.areas import current_generation
-from geo.cases.service import overdue_clause
+from geo.cases.views import overdue_clause
 from geo.cases.workflow import OPEN
 from geo.store.models import Area, Case, CaseEvent, Category, Unit
 

@@ -3,44 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import SessionDep
-from api.schemas import (
-    CaseList,
-    CaseOut,
-    CasePublic,
-    event_out,
-    location_of,
-    photo_out,
-)
+from api.schemas import CaseList, CaseOut, CasePublic
 from api.security import ActorDep
-from geo.accounts import Actor, Role
-from geo.cases.service import (
-    ActionIn,
-    CaseContext,
-    CaseFilter,
-    ReportIn,
-    act,
-    list_cases,
-    load_case,
-    overdue_clause,
-    readable_case,
-    submit_report,
-)
-from geo.cases.workflow import allowed_actions
-from geo.errors import ActionForbidden, InvalidInput, NotFound
-from geo.store.models import Case, CaseEvent, CaseLink, CasePhoto
+from geo.cases import views
+from geo.cases.service import ActionIn, CaseContext, ReportIn, act, submit_report
+from geo.cases.views import CaseFilter
+from geo.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
+M = TypeVar("M", bound=BaseModel)
 
 
 def _context(request: Request) -> CaseContext:
@@ -53,13 +33,13 @@ def _invalid(exc: ValidationError) -> InvalidInput:
     return InvalidInput(f"{field}: {first.get('msg')}", field=field)
 
 
-async def _read_submission(request: Request, model: type) -> tuple[object, list[bytes]]:
+async def _read_submission(request: Request, model: type[M]) -> tuple[M, list[bytes]]:
     """JSON body, or multipart form fields plus `photos` files."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     photos: list[bytes] = []
     if kind == "multipart/form-data":
         form = await request.form()
-        fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+        fields: dict[str, object] = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
         if "units" in fields:
             fields["units"] = [u for u in str(fields["units"]).split(",") if u]
         for key, value in form.multi_items():
@@ -82,70 +62,6 @@ async def _read_submission(request: Request, model: type) -> tuple[object, list[
         return model.model_validate(data), photos
     except ValidationError as exc:
         raise _invalid(exc) from None
-
-
-def case_out(session: Session, case: Case, actor: Actor, detail: bool = False) -> CaseOut:
-    """The full view of a case for someone allowed to read it."""
-    lon, lat = location_of(case)
-    now = datetime.now(UTC)
-    out = CaseOut(
-        id=case.id,
-        tracking_code=case.tracking_code,
-        version=case.version,
-        category_code=case.category_code,
-        description=case.description,
-        channel=case.channel,
-        reporter_contact=case.reporter_contact if actor.role is not Role.unit_handler else None,
-        reported_by=case.reported_by,
-        reported_at=case.reported_at,
-        state=case.state,
-        lon=lon,
-        lat=lat,
-        grid_code=case.grid_code,
-        community_code=case.community_code,
-        street_code=case.street_code,
-        district_code=case.district_code,
-        unit_code=case.unit_code,
-        cooperating_unit_codes=list(case.cooperating_unit_codes or []),
-        routing=case.routing,
-        deadline_at=case.deadline_at,
-        overdue=bool(session.scalar(select(overdue_clause(now)).where(Case.id == case.id))),
-        extensions=case.extensions,
-        extension_requested=case.extension_requested,
-        parked_at=case.parked_at,
-        supervised_at=case.supervised_at,
-        merged_into_id=case.merged_into_id,
-        closed_at=case.closed_at,
-        allowed_actions=allowed_actions(case.state, actor.role),
-    )
-    if detail:
-        out.photos = [
-            photo_out(p)
-            for p in session.scalars(
-                select(CasePhoto).where(CasePhoto.case_id == case.id).order_by(CasePhoto.id)
-            )
-        ]
-        out.events = [
-            event_out(e)
-            for e in session.scalars(
-                select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
-            )
-        ]
-        links = session.execute(
-            select(CaseLink, Case.tracking_code)
-            .join(Case, Case.id == CaseLink.other_case_id)
-            .where(CaseLink.case_id == case.id)
-        ).all()
-        out.duplicates = [
-            {
-                "tracking_code": code,
-                "distance_m": round(link.distance_m, 1),
-                "hours_apart": round(link.hours_apart, 2),
-                "status": link.status,
-            }
-            for link, code in links
-        ]
-    return out
 
 
 @router.post(
@@ -193,7 +109,7 @@ async def create_case(
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/cases/{case.id}"
-    return await run_in_threadpool(case_out, session, case, actor, True)
+    return await run_in_threadpool(views.case_detail, session, actor, case.id)
 
 
 @router.post("/cases/{ref}/actions/{action}", response_model=CaseOut)
@@ -202,12 +118,20 @@ async def case_action(
 ) -> CaseOut:
     """Apply a workflow action; 409 names the state and the allowed actions, 403 the rule."""
     data, photos = await _read_submission(request, ActionIn)
-    case = await run_in_threadpool(act, session, _context(request), actor, _ref(ref), action, data, photos)
-    return await run_in_threadpool(case_out, session, case, actor, True)
+    case = await run_in_threadpool(act, session, _context(request), actor, ref, action, data, photos)
+    return await run_in_threadpool(views.case_detail, session, actor, case.id)
 
 
-def _ref(ref: str) -> int | str:
-    return int(ref) if ref.isdigit() else ref
+def _bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    if not bbox:
+        return None
+    try:
+        values = [float(v) for v in bbox.split(",")]
+    except ValueError:
+        raise InvalidInput("bbox must be four numbers: minlon,minlat,maxlon,maxlat", field="bbox") from None
+    if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
+        raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat with min < max", field="bbox")
+    return values[0], values[1], values[2], values[3]
 
 
 @router.get("/cases", response_model=CaseList)
@@ -227,16 +151,6 @@ def cases(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CaseList:
     """Cases you may see, filtered and paginated, newest first."""
-    box = None
-    if bbox:
-        try:
-            box = tuple(float(v) for v in bbox.split(","))
-        except ValueError:
-            raise InvalidInput(
-                "bbox must be four numbers: minlon,minlat,maxlon,maxlat", field="bbox"
-            ) from None
-        if len(box) != 4 or box[0] >= box[2] or box[1] >= box[3]:
-            raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat with min < max", field="bbox")
     filters = CaseFilter(
         state=state or [],
         unit=unit,
@@ -246,41 +160,23 @@ def cases(
         triage=triage,
         reported_from=reported_from,
         reported_to=reported_to,
-        bbox=box,
+        bbox=_bbox(bbox),
         page=page,
         page_size=page_size,
     )
-    rows, total = list_cases(session, actor, filters)
-    return CaseList(
-        total=total, page=page, page_size=page_size, items=[case_out(session, c, actor) for c in rows]
-    )
+    return views.list_cases(session, actor, filters)
 
 
 @router.get("/cases/{ref}", response_model=CaseOut)
 def case_detail(ref: str, actor: ActorDep, session: SessionDep) -> CaseOut:
     """One case with its events, photos and suggested duplicates."""
-    return case_out(session, readable_case(session, actor, _ref(ref)), actor, detail=True)
+    return views.case_detail(session, actor, ref)
 
 
 @router.get("/track/{tracking_code}", response_model=CasePublic)
 def track(tracking_code: str, session: SessionDep) -> CasePublic:
     """Follow a case by its tracking code: public fields only (件件有下落)."""
-    case = load_case(session, tracking_code)
-    lon, lat = location_of(case)
-    photos = session.scalars(select(CasePhoto).where(CasePhoto.case_id == case.id).order_by(CasePhoto.id))
-    events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))
-    return CasePublic(
-        tracking_code=case.tracking_code,
-        category_code=case.category_code,
-        description=case.description,
-        state=case.state,
-        reported_at=case.reported_at,
-        community_code=case.community_code,
-        lon=lon,
-        lat=lat,
-        photos=[photo_out(p) for p in photos],
-        events=[event_out(e, public=True) for e in events],
-    )
+    return views.public_case(session, tracking_code)
 
 
 @router.get(
@@ -290,12 +186,9 @@ def track(tracking_code: str, session: SessionDep) -> CasePublic:
 )
 def public_photo(key: str, request: Request, session: SessionDep) -> Response:
     """A public photo copy (EXIF removed); originals are never served here."""
-    photo = session.scalar(select(CasePhoto).where(CasePhoto.public_key == key).limit(1))
-    if photo is None:
-        raise NotFound(f"no photo {key}", field="key")
-    data = _context(request).blobs.get(photo.public_key)
+    photo = views.public_photo(session, key)
     return Response(
-        data,
+        _context(request).blobs.get(photo.public_key),
         media_type=photo.public_content_type,
         headers={"Cache-Control": "public, max-age=31536000, immutable"},
     )
@@ -306,10 +199,5 @@ def original_photo(
     ref: str, photo_id: int, request: Request, actor: ActorDep, session: SessionDep
 ) -> Response:
     """The original upload with its EXIF (location, device), for operators and admins only."""
-    if actor.role not in (Role.operator, Role.admin):
-        raise ActionForbidden("only operators and admins may see original photos", field="photo")
-    case = readable_case(session, actor, _ref(ref))
-    photo = session.get(CasePhoto, photo_id)
-    if photo is None or photo.case_id != case.id:
-        raise NotFound(f"case {case.tracking_code} has no photo {photo_id}", field="photo")
+    photo = views.original_photo(session, actor, ref, photo_id)
     return Response(_context(request).blobs.get(photo.original_key), media_type=photo.content_type)

@@ -15,12 +15,12 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
 from api.security import oauth2
-from geo.accounts import Role, authenticate
+from geo import access
+from geo.accounts import authenticate
 from geo.maps.heatmap import city_density_map, community_heatmap
 from geo.maps.offline import DEFAULT_PREFIX, render_local
 
 router = APIRouter(tags=["maps"])
-STAFF = frozenset({Role.operator, Role.dispatcher, Role.admin, Role.planner})
 # The pages are rebuilt from live data on every request.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -40,7 +40,7 @@ def _states(state: list[str] | None) -> list[str]:
 
 def _is_staff(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> bool:
     """Signed-in staff see tracking codes; anyone else sees the map without them."""
-    return token is not None and authenticate(session, token).role in STAFF
+    return token is not None and access.may(authenticate(session, token), access.Sight.map_tracking_codes)
 
 
 @router.get("/maps/communities/{code}/heatmap", response_class=HTMLResponse)

@@ -18,10 +18,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.deps import SessionDep
-from api.routes.cases import case_out
 from api.schemas import CaseList
 from api.security import ActorDep
 from geo import dashboard
+from geo.cases import views
 from geo.cases.workflow import CaseState
 
 router = APIRouter(tags=["pages"])
@@ -273,7 +273,4 @@ def my_cases(
     actor: ActorDep, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> CaseList:
     """The cases the signed-in person reported, newest first (我的上报)."""
-    rows = dashboard.own_reports(session, actor.id, limit)
-    return CaseList(
-        total=len(rows), page=1, page_size=limit, items=[case_out(session, c, actor) for c in rows]
-    )
+    return views.own_reports(session, actor, limit)

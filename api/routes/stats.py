@@ -20,12 +20,11 @@ from pydantic import BaseModel
 
 from api.deps import SessionDep
 from api.security import ActorDep
-from geo import stats
-from geo.accounts import Actor, Role
-from geo.errors import ActionForbidden, InvalidInput
+from geo import access, stats
+from geo.accounts import Actor
+from geo.errors import InvalidInput
 
 router = APIRouter(tags=["stats"])
-READERS = frozenset({Role.planner, Role.operator, Role.dispatcher, Role.admin})
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates" / "reports"),
     autoescape=select_autoescape(["html"]),
@@ -33,11 +32,7 @@ TEMPLATES = Environment(
 
 
 def _may_read(actor: Actor) -> None:
-    if actor.role not in READERS:
-        raise ActionForbidden(
-            f"role {actor.role.value} may not read statistics; planners and command-centre staff may",
-            field="authorization",
-        )
+    access.require(actor, access.Sight.statistics)
 
 
 def _date(value: str | None, field: str, default: date) -> date:

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Integer, Select, and_, case, cast, func, s
 from sqlalchemy.orm import Session
 
 from geo.areas import areas_frame, current_generation
-from geo.cases.service import overdue_clause
+from geo.cases.views import overdue_clause
 from geo.cases.workflow import OPEN, CaseState
 from geo.errors import InvalidInput, NotFound, UnknownCategory
 from geo.maps.offline import DEFAULT_PREFIX, localize

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from geo.areas import current_generation
-from geo.cases.service import overdue_clause
+from geo.cases.views import overdue_clause
 from geo.errors import InvalidInput, NotFound, UnknownCategory
 from geo.maps.heatmap import (
     OPEN_STATES,

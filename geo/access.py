@@ -1,0 +1,233 @@
+"""Who may see and do what: the one access policy of gridcase.
+
+Every route, page, map, report and command asks here; no role set is written anywhere else. The
+policy answers four kinds of question:
+
+- **cases**: may this person read this case (`may_see_case`, and `visible_cases` as SQL for lists);
+- **fields**: may they see a private part of a case they can read (`may_see`, `Sight`);
+- **actions**: may they do this workflow action on this case (`authorise`, `actions_for`);
+- **other surfaces**: statistics and reports, tracking codes on maps, submitting reports (`may`).
+
+Roles follow 数字城管 practice (DOMAIN.md): the operator is the acceptance clerk and duty chief
+(受理员/值班长), the dispatcher sends cases out (派遣员), a unit handler works for one responsible unit
+(责任单位), an inspector reports and checks in their grids (监督员/网格员), a resident follows their
+own reports and may claim small tasks, a planner reads everything and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, any_, false, literal, or_, true
+
+from geo.accounts import Actor, Role
+from geo.errors import ActionForbidden, NotFound
+from geo.store.models import Case
+
+R = Role
+
+# -- the groups of roles ------------------------------------------------------------------------
+#: The command centre's deciders: verify, file, close, approve extensions, park, void, supervise.
+CENTRE = frozenset({R.operator, R.admin})
+#: Who sends filed cases to a unit (派遣/改派) and sets joint handling (联办).
+DISPATCHERS = CENTRE | {R.dispatcher}
+#: Who works a dispatched case for a responsible unit: sign, return, handle, ask for more time.
+UNITS = frozenset({R.unit_handler, R.admin})
+#: Who checks a handled case on site (核查).
+CHECKERS = CENTRE | {R.inspector}
+#: Who may claim and close off a task on the claim board (认领/销号): units and volunteers.
+CLAIMERS = frozenset({R.unit_handler, R.resident, R.admin})
+#: Who reads every case: the centre's staff and planners.
+READ_ALL = frozenset({R.operator, R.dispatcher, R.admin, R.planner})
+#: Who may file a report (the 12345 call-taker files as an operator).
+REPORTERS = frozenset({R.inspector, R.resident, R.operator, R.dispatcher, R.admin})
+
+#: The roles of each workflow action (the states and effects are in geo/cases/workflow.py).
+ACTION_ROLES: dict[str, frozenset[Role]] = {
+    "verify": CENTRE,
+    "reject": CENTRE,
+    "file": CENTRE,
+    "dispatch": DISPATCHERS,
+    "sign": UNITS,
+    "return": UNITS,
+    "redispatch": DISPATCHERS,
+    "handle": UNITS,
+    "check_pass": CHECKERS,
+    "check_fail": CHECKERS,
+    "close": CENTRE,
+    "request_extension": UNITS,
+    "approve_extension": CENTRE,
+    "park": CENTRE,
+    "unpark": CENTRE,
+    "void": CENTRE,
+    "supervise": CENTRE,
+    "join": DISPATCHERS,
+    "publish": CENTRE,
+    "claim": CLAIMERS,
+    "close_off": CLAIMERS,
+    "merge": CENTRE,
+}
+#: Actions open to anyone in the role whatever the case's unit or grid (the claim board).
+OPEN_TO_ROLE = frozenset({"claim"})
+#: Actions only the person who claimed the case may do.
+CLAIMER_ONLY = frozenset({"close_off"})
+
+
+class Sight(StrEnum):
+    """The private parts of a case, and the surfaces that not everyone may read."""
+
+    reporter_contact = "reporter_contact"  # the reporter's phone or address
+    original_photos = "original_photos"  # uploads with their EXIF (location, device)
+    statistics = "statistics"  # indicators, weekly and monthly reports, unit rankings
+    map_tracking_codes = "map_tracking_codes"  # tracking codes in map popups (they open cases)
+    submit_report = "submit_report"
+
+
+#: Who may see each thing; a case-bound sight also needs the case itself to be readable.
+SIGHTS: dict[Sight, frozenset[Role]] = {
+    # A unit handler works the case, not the caller: the centre calls back (回访).
+    Sight.reporter_contact: frozenset(Role) - {R.unit_handler},
+    Sight.original_photos: CENTRE,
+    Sight.statistics: READ_ALL,
+    Sight.map_tracking_codes: READ_ALL,
+    Sight.submit_report: REPORTERS,
+}
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """What an access decision needs to know about a case."""
+
+    unit_code: str | None
+    cooperating_unit_codes: tuple[str, ...]
+    grid_code: str | None
+    reporter_account_id: int | None
+    claimed_by_account_id: int | None
+
+
+def scope_of(case: Case) -> CaseScope:
+    """The access-relevant facts of a case row."""
+    return CaseScope(
+        case.unit_code,
+        tuple(case.cooperating_unit_codes or ()),
+        case.grid_code,
+        case.reporter_account_id,
+        case.claimed_by_account_id,
+    )
+
+
+# -- cases ----------------------------------------------------------------------------------------
+def may_see_case(actor: Actor, case: CaseScope) -> bool:
+    """Whether a person may read the full case (the public tracking view aside)."""
+    if actor.role in READ_ALL:
+        return True
+    if actor.role is R.unit_handler:
+        return actor.unit_code is not None and (
+            case.unit_code == actor.unit_code
+            or actor.unit_code in case.cooperating_unit_codes
+            or case.claimed_by_account_id == actor.id
+        )
+    if actor.role is R.inspector:
+        return case.grid_code in actor.grid_codes or case.reporter_account_id == actor.id
+    return case.reporter_account_id == actor.id or case.claimed_by_account_id == actor.id
+
+
+def visible_cases(actor: Actor) -> ColumnElement[bool]:
+    """SQL: the cases a person may read (the same rule as `may_see_case`)."""
+    if actor.role in READ_ALL:
+        return true()
+    if actor.role is R.unit_handler:
+        if actor.unit_code is None:
+            return false()
+        return or_(
+            Case.unit_code == actor.unit_code,
+            literal(actor.unit_code) == any_(Case.cooperating_unit_codes),
+            Case.claimed_by_account_id == actor.id,
+        )
+    if actor.role is R.inspector:
+        return or_(Case.grid_code.in_(actor.grid_codes or ("",)), Case.reporter_account_id == actor.id)
+    return or_(Case.reporter_account_id == actor.id, Case.claimed_by_account_id == actor.id)
+
+
+def may(actor: Actor | None, sight: Sight, case: CaseScope | None = None) -> bool:
+    """Whether a person (None: not signed in) may see this; for a case's part, the case too."""
+    if actor is None or actor.role not in SIGHTS[sight]:
+        return False
+    return case is None or may_see_case(actor, case)
+
+
+def require(actor: Actor, sight: Sight) -> None:
+    """Refuse with a 403-class error naming who may, when `may` says no."""
+    if not may(actor, sight):
+        verb, who = _SIGHT_TEXT[sight]
+        raise ActionForbidden(
+            f"role {actor.role.value} may not {verb}; {who} may",
+            field=_SIGHT_FIELDS.get(sight, "authorization"),
+        )
+
+
+_SIGHT_TEXT = {
+    Sight.reporter_contact: ("see the reporter's contact", "command-centre staff"),
+    Sight.original_photos: ("see original photos", "operators and admins"),
+    Sight.statistics: ("read statistics", "planners and command-centre staff"),
+    Sight.map_tracking_codes: ("see tracking codes on maps", "planners and command-centre staff"),
+    Sight.submit_report: ("submit reports", "inspectors, residents and command-centre staff"),
+}
+_SIGHT_FIELDS = {Sight.original_photos: "photo", Sight.submit_report: "role"}
+
+
+# -- actions --------------------------------------------------------------------------------------
+def roles_for(action: str) -> frozenset[Role]:
+    """The roles that may do an action at all."""
+    return ACTION_ROLES.get(action, frozenset())
+
+
+def scope_refusal(actor: Actor, action: str, case: CaseScope) -> str | None:
+    """Why this person may not do this action on this case, or None (the role already may)."""
+    if actor.role is R.admin or action in OPEN_TO_ROLE:
+        return None
+    if action in CLAIMER_ONLY:
+        if case.claimed_by_account_id == actor.id:
+            return None
+        return "only the one who claimed the case may close it off"
+    if actor.role is R.unit_handler and case.unit_code != actor.unit_code:
+        return (
+            f"a handler of unit {actor.unit_code} may act only on cases dispatched to it "
+            f"(this one is with {case.unit_code})"
+        )
+    if actor.role is R.inspector and case.grid_code not in actor.grid_codes:
+        return f"an inspector may check only cases in their grids (this one is in {case.grid_code})"
+    return None
+
+
+def may_act(actor: Actor, action: str, case: CaseScope) -> bool:
+    """Whether this person may do this action on this case (whatever its state)."""
+    return actor.role in roles_for(action) and scope_refusal(actor, action, case) is None
+
+
+def authorise(
+    actor: Actor, action: str, case: CaseScope, *, ref: object, state: str, role_may_now: list[str]
+) -> None:
+    """Refuse an action: NotFound for a case the person may not see, ActionForbidden for the role.
+
+    A case someone may not see looks like it does not exist (no leak); `role_may_now` names what the
+    role could do in the case's `state`, for the message. The claim board is open to claimers.
+    """
+    if not may_see_case(actor, case) and actor.role is not R.admin and action not in OPEN_TO_ROLE:
+        raise NotFound(f"no case {ref}", field="case")
+    if actor.role not in roles_for(action):
+        raise ActionForbidden(
+            f"role {actor.role.value} may not {action}; in state {state} this role may "
+            f"{role_may_now or 'do nothing'}",
+            field="action",
+        )
+
+
+def actions_for(actor: Actor, possible: list[str], case: CaseScope | None = None) -> list[str]:
+    """Of the actions possible in a case's state, those this person may take (on this case)."""
+    return [
+        a
+        for a in possible
+        if actor.role in roles_for(a) and (case is None or scope_refusal(actor, a, case) is None)
+    ]

@@ -1,0 +1,427 @@
+"""The read side of cases: what a reader sees of a case, built in a bounded number of queries.
+
+A page of cases costs five queries whatever its size: the count, the page, and the photos, events
+and duplicate links of all its cases at once (never one query per case). The overdue flag is the
+same rule as `overdue_clause`, evaluated on the loaded row. What each reader may see (contacts,
+original photos, the actions they may take) is the access policy's word (geo/access.py); routes and
+pages only serialise these models.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from geoalchemy2.shape import to_shape
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from geo import access
+from geo.accounts import Actor
+from geo.cases.workflow import OPEN, CaseState, possible_actions
+from geo.errors import NotFound
+from geo.store.models import Case, CaseEvent, CaseLink, CasePhoto
+
+# Cases past due that count as overdue: open and not parked (the clock stops while parked).
+OVERDUE_STATES = frozenset(s.value for s in OPEN if s is not CaseState.parked)
+BIGINT_MAX = 2**63 - 1
+
+
+class PhotoView(BaseModel):
+    """A photo's public copy (EXIF removed), and the original's address for those allowed."""
+
+    id: int
+    url: str
+    purpose: str
+    width: int
+    height: int
+    taken_at: datetime | None = None
+    original_url: str | None = None
+
+
+class EventView(BaseModel):
+    """One step of the case's life."""
+
+    at: datetime
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str | None = None
+    role: str | None = None
+    unit_code: str | None = None
+    note: str | None = None
+    data: dict | None = None
+
+
+class DuplicateView(BaseModel):
+    """A case suggested as a duplicate (same category, near in place and time)."""
+
+    tracking_code: str
+    distance_m: float
+    hours_apart: float
+    status: str
+
+
+class CaseView(BaseModel):
+    """The full case, for staff and the people it belongs to (redacted for the reader)."""
+
+    id: int
+    tracking_code: str
+    version: int
+    category_code: str
+    description: str
+    channel: str
+    reporter_contact: str | None
+    reported_by: str | None
+    reported_at: datetime
+    state: str
+    lon: float | None
+    lat: float | None
+    grid_code: str | None
+    community_code: str | None
+    street_code: str | None
+    district_code: str | None
+    unit_code: str | None
+    cooperating_unit_codes: list[str]
+    routing: dict | None
+    deadline_at: datetime | None
+    overdue: bool
+    extensions: int
+    extension_requested: bool
+    parked_at: datetime | None
+    supervised_at: datetime | None
+    merged_into_id: int | None
+    closed_at: datetime | None
+    allowed_actions: list[str]
+    photos: list[PhotoView] = []
+    events: list[EventView] = []
+    duplicates: list[DuplicateView] = []
+
+
+class CasePage(BaseModel):
+    """One page of cases."""
+
+    total: int
+    page: int
+    page_size: int
+    items: list[CaseView]
+
+
+class PublicCaseView(BaseModel):
+    """What anyone with the tracking code may see: no contacts, no people, no private photos."""
+
+    tracking_code: str
+    category_code: str
+    description: str
+    state: str
+    reported_at: datetime
+    community_code: str | None
+    lon: float | None
+    lat: float | None
+    photos: list[PhotoView]
+    events: list[EventView]
+
+
+class CaseFilter(BaseModel):
+    """Filters of the case list."""
+
+    state: list[str] = Field(default_factory=list)
+    unit: str | None = None
+    area: str | None = Field(default=None, description="district/street/community/grid code")
+    category: str | None = None
+    overdue: bool | None = None
+    triage: bool | None = Field(default=None, description="only cases routing could not place")
+    reported_from: datetime | None = None
+    reported_to: datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    page: int = Field(default=1, ge=1)
+    page_size: int = Field(default=50, ge=1, le=500)
+
+
+# -- rules shared by SQL and Python -----------------------------------------------------------------
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """SQL: past due, still open, not parked (the clock stops while parked)."""
+    return and_(Case.deadline_at.is_not(None), Case.deadline_at < now, Case.state.in_(OVERDUE_STATES))
+
+
+def is_overdue(case: Case, now: datetime) -> bool:
+    """The same rule as `overdue_clause`, on a loaded case."""
+    return case.deadline_at is not None and case.deadline_at < now and case.state in OVERDUE_STATES
+
+
+def case_ref(ref: int | str) -> int | str:
+    """A case reference from a path: an id (ASCII digits within bigint) or a tracking code."""
+    if isinstance(ref, int):
+        return ref
+    if ref.isascii() and ref.isdigit() and int(ref) <= BIGINT_MAX:
+        return int(ref)
+    return ref
+
+
+def location_of(case: Case) -> tuple[float | None, float | None]:
+    """WGS-84 lon/lat of the case's stored point (EPSG:4326, x is the longitude)."""
+    if case.location is None:
+        return None, None
+    point = to_shape(case.location)
+    return point.x, point.y
+
+
+# -- single cases ---------------------------------------------------------------------------------
+def find_case(session: Session, ref: int | str) -> Case:
+    """A case by id or tracking code, whoever asks."""
+    ref = case_ref(ref)
+    if isinstance(ref, int):
+        case = session.get(Case, ref)
+    else:
+        case = session.scalar(select(Case).where(Case.tracking_code == ref))
+    if case is None:
+        raise NotFound(f"no case {ref}", field="case")
+    return case
+
+
+def readable_case(session: Session, actor: Actor, ref: int | str) -> Case:
+    """A case this person may read (others look like they do not exist)."""
+    case = find_case(session, ref)
+    if not access.may_see_case(actor, access.scope_of(case)):
+        raise NotFound(f"no case {ref}", field="case")
+    return case
+
+
+def case_detail(session: Session, actor: Actor, ref: int | str, now: datetime | None = None) -> CaseView:
+    """One case with its photos, events and suggested duplicates, as this person may see it."""
+    return case_views(session, actor, [readable_case(session, actor, ref)], now)[0]
+
+
+def original_photo(session: Session, actor: Actor, ref: int | str, photo_id: int) -> CasePhoto:
+    """A photo whose original (with EXIF) this person may have."""
+    access.require(actor, access.Sight.original_photos)
+    case = readable_case(session, actor, ref)
+    photo = session.get(CasePhoto, photo_id)
+    if photo is None or photo.case_id != case.id:
+        raise NotFound(f"case {case.tracking_code} has no photo {photo_id}", field="photo")
+    return photo
+
+
+def public_photo(session: Session, key: str) -> CasePhoto:
+    """A photo by the key of its public copy."""
+    photo = session.scalar(select(CasePhoto).where(CasePhoto.public_key == key).limit(1))
+    if photo is None:
+        raise NotFound(f"no photo {key}", field="key")
+    return photo
+
+
+def public_case(session: Session, tracking_code: str) -> PublicCaseView:
+    """Follow a case by its tracking code: public fields only (件件有下落)."""
+    case = session.scalar(select(Case).where(Case.tracking_code == tracking_code))
+    if case is None:
+        raise NotFound(f"no case {tracking_code}", field="case")
+    lon, lat = location_of(case)
+    photos = _photos_of(session, [case.id], original=False)[case.id]
+    events = [_event(e, public=True) for e in _events_of(session, [case.id])[case.id]]
+    return PublicCaseView(
+        tracking_code=case.tracking_code,
+        category_code=case.category_code,
+        description=case.description,
+        state=case.state,
+        reported_at=case.reported_at,
+        community_code=case.community_code,
+        lon=lon,
+        lat=lat,
+        photos=photos,
+        events=events,
+    )
+
+
+# -- lists ----------------------------------------------------------------------------------------
+def filter_clauses(actor: Actor, filters: CaseFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """SQL conditions of a case list: what this person may see, narrowed by the filters."""
+    clauses = [access.visible_cases(actor)]
+    if filters.state:
+        clauses.append(Case.state.in_(filters.state))
+    if filters.unit:
+        clauses.append(Case.unit_code == filters.unit)
+    if filters.area:
+        # Area codes are prefixes of grid codes (6 county + 3 street + 3 community + 3 grid).
+        clauses.append(Case.grid_code.startswith(filters.area))
+    if filters.category:
+        clauses.append(Case.category_code == filters.category)
+    if filters.overdue is not None:
+        clause = overdue_clause(now)
+        clauses.append(clause if filters.overdue else ~clause)
+    if filters.triage:
+        clauses.append(and_(Case.unit_code.is_(None), Case.state.in_([s.value for s in OPEN])))
+    if filters.reported_from:
+        clauses.append(Case.reported_at >= filters.reported_from)
+    if filters.reported_to:
+        clauses.append(Case.reported_at < filters.reported_to)
+    if filters.bbox:
+        minx, miny, maxx, maxy = filters.bbox
+        clauses.append(func.ST_Intersects(Case.location, func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))
+    return clauses
+
+
+def list_cases(session: Session, actor: Actor, filters: CaseFilter, now: datetime | None = None) -> CasePage:
+    """Cases this person may see, filtered and paginated (newest first), in five queries."""
+    now = now or datetime.now(UTC)
+    where = and_(*filter_clauses(actor, filters, now))
+    total = session.scalar(select(func.count()).select_from(Case).where(where)) or 0
+    rows = session.scalars(
+        select(Case)
+        .where(where)
+        .order_by(Case.reported_at.desc(), Case.id.desc())
+        .offset((filters.page - 1) * filters.page_size)
+        .limit(filters.page_size)
+    ).all()
+    return CasePage(
+        total=total,
+        page=filters.page,
+        page_size=filters.page_size,
+        items=case_views(session, actor, rows, now),
+    )
+
+
+def own_reports(session: Session, actor: Actor, limit: int = 50) -> CasePage:
+    """The cases a person reported, newest first (an inspector's 我的上报)."""
+    rows = session.scalars(
+        select(Case)
+        .where(Case.reporter_account_id == actor.id)
+        .order_by(Case.reported_at.desc(), Case.id.desc())
+        .limit(limit)
+    ).all()
+    return CasePage(total=len(rows), page=1, page_size=limit, items=case_views(session, actor, rows))
+
+
+def case_views(
+    session: Session, actor: Actor, cases: Sequence[Case], now: datetime | None = None
+) -> list[CaseView]:
+    """Views of cases the person may read: three queries for the photos, events and links of all."""
+    now = now or datetime.now(UTC)
+    ids = [c.id for c in cases]
+    photos = _photos_of(session, ids, original=access.may(actor, access.Sight.original_photos))
+    events = _events_of(session, ids)
+    links = _links_of(session, ids)
+    return [
+        _view(actor, case, now, photos[case.id], [_event(e) for e in events[case.id]], links[case.id])
+        for case in cases
+    ]
+
+
+def _view(
+    actor: Actor,
+    case: Case,
+    now: datetime,
+    photos: list[PhotoView],
+    events: list[EventView],
+    duplicates: list[DuplicateView],
+) -> CaseView:
+    scope = access.scope_of(case)
+    lon, lat = location_of(case)
+    return CaseView(
+        id=case.id,
+        tracking_code=case.tracking_code,
+        version=case.version,
+        category_code=case.category_code,
+        description=case.description,
+        channel=case.channel,
+        reporter_contact=case.reporter_contact
+        if access.may(actor, access.Sight.reporter_contact, scope)
+        else None,
+        reported_by=case.reported_by,
+        reported_at=case.reported_at,
+        state=case.state,
+        lon=lon,
+        lat=lat,
+        grid_code=case.grid_code,
+        community_code=case.community_code,
+        street_code=case.street_code,
+        district_code=case.district_code,
+        unit_code=case.unit_code,
+        cooperating_unit_codes=list(case.cooperating_unit_codes or []),
+        routing=case.routing,
+        deadline_at=case.deadline_at,
+        overdue=is_overdue(case, now),
+        extensions=case.extensions,
+        extension_requested=case.extension_requested,
+        parked_at=case.parked_at,
+        supervised_at=case.supervised_at,
+        merged_into_id=case.merged_into_id,
+        closed_at=case.closed_at,
+        allowed_actions=access.actions_for(actor, possible_actions(case.state), scope),
+        photos=photos,
+        events=events,
+        duplicates=duplicates,
+    )
+
+
+def _photos_of(session: Session, ids: Iterable[int], *, original: bool) -> dict[int, list[PhotoView]]:
+    found: dict[int, list[PhotoView]] = defaultdict(list)
+    ids = list(ids)
+    if not ids:
+        return found
+    for p in session.scalars(select(CasePhoto).where(CasePhoto.case_id.in_(ids)).order_by(CasePhoto.id)):
+        found[p.case_id].append(
+            PhotoView(
+                id=p.id,
+                url=f"/api/v1/photos/{p.public_key}",
+                purpose=p.purpose,
+                width=p.width,
+                height=p.height,
+                taken_at=p.taken_at,
+                original_url=f"/api/v1/cases/{p.case_id}/photos/{p.id}/original" if original else None,
+            )
+        )
+    return found
+
+
+def _events_of(session: Session, ids: Iterable[int]) -> dict[int, list[CaseEvent]]:
+    found: dict[int, list[CaseEvent]] = defaultdict(list)
+    ids = list(ids)
+    if not ids:
+        return found
+    for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(ids)).order_by(CaseEvent.id)):
+        found[e.case_id].append(e)
+    return found
+
+
+def _links_of(session: Session, ids: Iterable[int]) -> dict[int, list[DuplicateView]]:
+    found: dict[int, list[DuplicateView]] = defaultdict(list)
+    ids = list(ids)
+    if not ids:
+        return found
+    rows = session.execute(
+        select(CaseLink, Case.tracking_code)
+        .join(Case, Case.id == CaseLink.other_case_id)
+        .where(CaseLink.case_id.in_(ids))
+        .order_by(CaseLink.case_id, CaseLink.other_case_id)
+    ).all()
+    for link, code in rows:
+        found[link.case_id].append(
+            DuplicateView(
+                tracking_code=code,
+                distance_m=round(link.distance_m, 1),
+                hours_apart=round(link.hours_apart, 2),
+                status=link.status,
+            )
+        )
+    return found
+
+
+def _event(event: CaseEvent, public: bool = False) -> EventView:
+    """An event; the public view hides who did it and internal notes."""
+    if public:
+        return EventView(
+            at=event.at, action=event.action, from_state=event.from_state, to_state=event.to_state
+        )
+    return EventView(
+        at=event.at,
+        action=event.action,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        actor=event.actor,
+        role=event.role,
+        unit_code=event.unit_code,
+        note=event.note,
+        data=event.data,
+    )
