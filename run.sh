@@ -2,6 +2,7 @@
 # Set up everything gridcase needs on a fresh Debian machine, idempotently, then run a task:
 #   ./run.sh demo    load the Chibi demo into the managed PostGIS and serve it on http://127.0.0.1:8000
 #   ./run.sh test    run the whole test suite against a real PostGIS
+#   ./run.sh lint    the gates CI applies after the tests: ruff check, ruff format --check, mypy
 # Extra arguments go to the task (e.g. ./run.sh test -k routing, ./run.sh demo --no-serve).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -49,8 +50,14 @@ case "$task" in
         install_python
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
+    lint)
+        install_python
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/ruff" format --check .
+        exec "$VENV/bin/mypy"
+        ;;
     *)
-        echo "usage: ./run.sh demo|test [args...]" >&2
+        echo "usage: ./run.sh demo|test|lint [args...]" >&2
         exit 2
         ;;
 esac
