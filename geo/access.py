@@ -43,6 +43,18 @@ READ_ALL = frozenset({R.operator, R.dispatcher, R.admin, R.planner})
 #: Who may file a report (the 12345 call-taker files as an operator).
 REPORTERS = frozenset({R.inspector, R.resident, R.operator, R.dispatcher, R.admin})
 
+#: The channels each reporting role files through, its default first: an inspector's report is an
+#: inspector's, a resident's a resident's; the centre files hotline calls, video patrol finds and
+#: referrals, and may enter a report on a resident's or an inspector's behalf.
+CENTRE_CHANNELS = ("hotline_12345", "video_patrol", "referral", "resident", "inspector")
+CHANNELS: dict[Role, tuple[str, ...]] = {
+    R.inspector: ("inspector",),
+    R.resident: ("resident",),
+    R.operator: CENTRE_CHANNELS,
+    R.dispatcher: CENTRE_CHANNELS,
+    R.admin: CENTRE_CHANNELS,
+}
+
 #: The roles of each workflow action (the states and effects are in geo/cases/workflow.py).
 ACTION_ROLES: dict[str, frozenset[Role]] = {
     "verify": CENTRE,
@@ -68,8 +80,9 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "close_off": CLAIMERS,
     "merge": CENTRE,
 }
-#: Actions open to anyone in the role whatever the case's unit or grid (the claim board).
-OPEN_TO_ROLE = frozenset({"claim"})
+#: Actions open to anyone in the role whatever the case's unit or grid (the claim board), but only
+#: on cases in this state: a claimer sees nothing else of cases that are not theirs.
+OPEN_TO_ROLE = {"claim": "published"}
 #: Actions only the person who claimed the case may do.
 CLAIMER_ONLY = frozenset({"close_off"})
 
@@ -78,6 +91,7 @@ class Sight(StrEnum):
     """The private parts of a case, and the surfaces that not everyone may read."""
 
     reporter_contact = "reporter_contact"  # the reporter's phone or address
+    reporter_identity = "reporter_identity"  # who reported it (their username)
     original_photos = "original_photos"  # uploads with their EXIF (location, device)
     statistics = "statistics"  # indicators, weekly and monthly reports, unit rankings
     map_tracking_codes = "map_tracking_codes"  # tracking codes in map popups (they open cases)
@@ -88,6 +102,7 @@ class Sight(StrEnum):
 SIGHTS: dict[Sight, frozenset[Role]] = {
     # A unit handler works the case, not the caller: the centre calls back (回访).
     Sight.reporter_contact: frozenset(Role) - {R.unit_handler},
+    Sight.reporter_identity: frozenset(Role),
     Sight.original_photos: CENTRE,
     Sight.statistics: READ_ALL,
     Sight.map_tracking_codes: READ_ALL,
@@ -150,11 +165,30 @@ def visible_cases(actor: Actor) -> ColumnElement[bool]:
     return or_(Case.reporter_account_id == actor.id, Case.claimed_by_account_id == actor.id)
 
 
+#: The parts of a case that someone who reads it only because they claimed it does not see: a
+#: volunteer who claims a published task gets the task, not the reporter's name or number.
+REPORTER_PARTS = frozenset({Sight.reporter_contact, Sight.reporter_identity})
+
+
+def reads_only_as_claimer(actor: Actor, case: CaseScope) -> bool:
+    """Whether the person reads this case only because they claimed it from the board."""
+    if actor.role in READ_ALL or case.claimed_by_account_id != actor.id:
+        return False
+    others = CaseScope(
+        case.unit_code, case.cooperating_unit_codes, case.grid_code, case.reporter_account_id, None
+    )
+    return not may_see_case(actor, others)
+
+
 def may(actor: Actor | None, sight: Sight, case: CaseScope | None = None) -> bool:
     """Whether a person (None: not signed in) may see this; for a case's part, the case too."""
     if actor is None or actor.role not in SIGHTS[sight]:
         return False
-    return case is None or may_see_case(actor, case)
+    if case is None:
+        return True
+    if sight in REPORTER_PARTS and reads_only_as_claimer(actor, case):
+        return False
+    return may_see_case(actor, case)
 
 
 def require(actor: Actor, sight: Sight) -> None:
@@ -169,12 +203,28 @@ def require(actor: Actor, sight: Sight) -> None:
 
 _SIGHT_TEXT = {
     Sight.reporter_contact: ("see the reporter's contact", "command-centre staff"),
+    Sight.reporter_identity: ("see who reported a case", "command-centre staff"),
     Sight.original_photos: ("see original photos", "operators and admins"),
     Sight.statistics: ("read statistics", "planners and command-centre staff"),
     Sight.map_tracking_codes: ("see tracking codes on maps", "planners and command-centre staff"),
     Sight.submit_report: ("submit reports", "inspectors, residents and command-centre staff"),
 }
 _SIGHT_FIELDS = {Sight.original_photos: "photo", Sight.submit_report: "role"}
+
+
+def channel_for(actor: Actor, asked: str | None) -> str:
+    """The channel a report comes in by: the role's default, or one the role may file through."""
+    channels = CHANNELS.get(actor.role, ())
+    if asked is None:
+        if not channels:
+            require(actor, Sight.submit_report)
+        return channels[0]
+    if asked not in channels:
+        raise ActionForbidden(
+            f"a {actor.role.value} reports through {', '.join(channels) or 'no channel'}, not {asked}",
+            field="channel",
+        )
+    return asked
 
 
 # -- actions --------------------------------------------------------------------------------------
@@ -212,9 +262,11 @@ def authorise(
     """Refuse an action: NotFound for a case the person may not see, ActionForbidden for the role.
 
     A case someone may not see looks like it does not exist (no leak); `role_may_now` names what the
-    role could do in the case's `state`, for the message. The claim board is open to claimers.
+    role could do in the case's `state`, for the message. A case on the claim board (published) is
+    open to claimers; in any other state a claimer who may not see it is told it does not exist.
     """
-    if not may_see_case(actor, case) and actor.role is not R.admin and action not in OPEN_TO_ROLE:
+    on_the_board = OPEN_TO_ROLE.get(action) == state
+    if not may_see_case(actor, case) and actor.role is not R.admin and not on_the_board:
         raise NotFound(f"no case {ref}", field="case")
     if actor.role not in roles_for(action):
         raise ActionForbidden(

@@ -81,7 +81,7 @@ class ReportIn(BaseModel):
     lon: float | None = Field(default=None, description="longitude in `crs`")
     lat: float | None = Field(default=None, description="latitude in `crs`")
     crs: CoordinateSystem = CoordinateSystem.wgs84
-    channel: Channel = Channel.inspector
+    channel: Channel | None = Field(default=None, description="default: the reporting role's own channel")
     reporter_contact: str | None = Field(
         default=None, max_length=200, description="private: never shown publicly"
     )
@@ -130,6 +130,7 @@ def submit_report(
     the first case and creates nothing.
     """
     access.require(actor, access.Sight.submit_report)
+    channel = access.channel_for(actor, report.channel.value if report.channel else None)
     photos = photos or []
     now = now or datetime.now(UTC)
     key = _scoped_key(actor, idempotency_key)
@@ -143,7 +144,7 @@ def submit_report(
     ingested = [ingest_photo(data, ctx.blobs, ctx.photo_limits) for data in photos]
     where = _locate(report, ingested)
     decision = ctx.router.route(where.lon, where.lat, category.code, where.crs, at=now)
-    case = _new_case(actor, report, where, decision, now, key, fingerprint)
+    case = _new_case(actor, report, channel, where, decision, now, key, fingerprint)
     try:
         with session.begin_nested():
             session.add(case)
@@ -185,6 +186,7 @@ def _locate(report: ReportIn, photos: list[Photo]) -> Located:
 def _new_case(
     actor: Actor,
     report: ReportIn,
+    channel: str,
     where: Located,
     decision: RoutingDecision,
     now: datetime,
@@ -202,7 +204,7 @@ def _new_case(
         tracking_code=_tracking_code(now),
         category_code=report.category,
         description=report.description,
-        channel=report.channel.value,
+        channel=channel,
         reporter_contact=report.reporter_contact,
         reported_by=actor.username,
         reporter_account_id=actor.id,

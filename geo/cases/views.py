@@ -328,7 +328,7 @@ def _view(
         reporter_contact=case.reporter_contact
         if access.may(actor, access.Sight.reporter_contact, scope)
         else None,
-        reported_by=case.reported_by,
+        reported_by=case.reported_by if access.may(actor, access.Sight.reporter_identity, scope) else None,
         reported_at=case.reported_at,
         state=case.state,
         lon=lon,

@@ -158,7 +158,12 @@ def redispatch(step: Step) -> dict[str, Any]:
 
 
 def request_extension(step: Step) -> None:
-    """The unit asks for more time (申请延期)."""
+    """The unit asks for more time (申请延期); one request waits for approval at a time."""
+    if step.case.extension_requested:
+        raise InvalidTransition(
+            f"case {step.case.tracking_code} already has an extension request waiting for approval",
+            field="action",
+        )
     if step.case.extensions >= MAX_EXTENSIONS:
         raise InvalidTransition(
             f"case {step.case.tracking_code} already had {MAX_EXTENSIONS} extensions, the most allowed",
@@ -208,7 +213,13 @@ def unpark(step: Step) -> dict[str, Any]:
 
 
 def supervise(step: Step) -> None:
-    """Put the case under the duty chief's supervision (督办)."""
+    """Put the case under the duty chief's supervision (督办), once."""
+    if step.case.supervised_at is not None:
+        raise InvalidTransition(
+            f"case {step.case.tracking_code} is under supervision since "
+            f"{step.case.supervised_at:%Y-%m-%d %H:%M} UTC",
+            field="action",
+        )
     step.case.supervised_at = step.now
 
 

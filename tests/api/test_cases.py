@@ -36,7 +36,6 @@ def report(client, who="inspector", category="E0102", fraction=0.5, north_m=10.0
         "description": "渠边有少量垃圾",
         "lon": lon,
         "lat": lat,
-        "channel": "inspector",
         **extra,
     }
     response = client.post("/api/v1/cases", json=body, headers=auth(client, who))

@@ -45,6 +45,7 @@ EXPECTED_ACTIONS = {
 # Role × field and surface: who may see each private part and each restricted surface.
 EXPECTED_SIGHTS = {
     Sight.reporter_contact: {"inspector", "resident", "operator", "dispatcher", "admin", "planner"},
+    Sight.reporter_identity: {r.value for r in Role},
     Sight.original_photos: {"operator", "admin"},
     Sight.statistics: {"operator", "dispatcher", "admin", "planner"},
     Sight.map_tracking_codes: {"operator", "dispatcher", "admin", "planner"},

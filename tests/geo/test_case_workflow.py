@@ -48,7 +48,9 @@ ROLE_ACCOUNT = {
 }
 
 
-def case_in_state(session, context, state: CaseState, claimed_by: int | None = None) -> Case:
+def case_in_state(
+    session, context, state: CaseState, claimed_by: int | None = None, extension_requested: bool = False
+) -> Case:
     """A canal case (routed to WATER, in the demo inspector's grids) forced into a state."""
     case, _ = submit_report(
         session, context, actor(session, "inspector"), ReportIn(category="E0102", lon=CANAL[0], lat=CANAL[1])
@@ -59,7 +61,7 @@ def case_in_state(session, context, state: CaseState, claimed_by: int | None = N
             deadline_at=datetime(2026, 12, 1, tzinfo=UTC),
             time_limit=4,
             time_limit_unit="working_hours",
-            extension_requested=True,
+            extension_requested=extension_requested,
         )
     if state is CaseState.parked:
         values.update(parked_at=datetime.now(UTC), parked_from_state="signed")
@@ -88,7 +90,9 @@ def test_role_action_matrix(tx, context, name, role):
     if name == "unpark":
         state = CaseState.parked
     claimer = who.id if name == "close_off" else None
-    case = case_in_state(tx, context, state, claimed_by=claimer)
+    case = case_in_state(
+        tx, context, state, claimed_by=claimer, extension_requested=name == "approve_extension"
+    )
     data, photos = fields_for(name)
     if name == "merge":
         keep = case_in_state(tx, context, CaseState.verified)
