@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa
 
 from geo import errors
 from geo.accounts import AuthenticationFailed, InvalidAccount
@@ -36,6 +37,18 @@ def status_for(exc: errors.GridcaseError) -> int:
     return 400
 
 
+# While PostgreSQL is unreachable (restarting, failing over, the pool exhausted) a client should
+# come back shortly: 503 with Retry-After, never a 500. The pool recovers by itself (pre-ping).
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: Exception) -> bool:
+    """Whether a database error means "not reachable now" rather than a fault of the request."""
+    if isinstance(exc, sa.TimeoutError | sa.OperationalError | sa.InterfaceError):
+        return True
+    return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
 
@@ -44,7 +57,25 @@ def install(app: FastAPI) -> None:
         detail = [{"field": exc.field, "message": exc.message, "type": type(exc).__name__}]
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 503:
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+    @app.exception_handler(sa.TimeoutError)
+    @app.exception_handler(sa.DBAPIError)
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc
+        detail = [
+            {
+                "field": "database",
+                "message": f"the database is not reachable just now; retry in {RETRY_AFTER_SECONDS} s",
+                "type": "DatabaseUnavailable",
+            }
+        ]
+        return JSONResponse(
+            {"detail": detail}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

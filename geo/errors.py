@@ -27,6 +27,9 @@ class InvalidImport(GridcaseError):
 class DatabaseUnavailable(GridcaseError):
     """The database could not be reached or the managed cluster could not start."""
 
+    def __init__(self, message: str, *, field: str | None = "database"):
+        super().__init__(message, field=field)
+
 
 class NotFound(GridcaseError):
     """A thing named by code or id does not exist."""

@@ -62,9 +62,22 @@ def drop_database(url: str) -> None:
         admin.dispose()
 
 
+POOL_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 5
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     """An engine that lives as long as the app; stale connections are pinged away."""
-    return create_engine(normalise_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        normalise_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        # Fail fast while the server is away (the API answers 503 with Retry-After) instead of
+        # holding a request for the driver's or the pool's default half minute.
+        pool_timeout=POOL_TIMEOUT_S,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+    )
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
