@@ -17,6 +17,7 @@ from geo.routing import Router
 from geo.settings import Settings, get_settings
 from geo.storage import LocalBlobStore
 from geo.store import Store
+from geo.throttle import Throttles
 
 #: Every router of the API and the pages, by name, in the order they are matched.
 ROUTERS = (
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.throttles = Throttles()
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

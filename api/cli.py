@@ -231,6 +231,24 @@ def user_add(
         store.dispose()
 
 
+@user_app.command("password")
+def user_password(name: Annotated[str, typer.Argument(help="username")]) -> None:
+    """Set a new password (read from standard input); the account's sign-ins end."""
+    from geo.accounts import set_password
+
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        err.print("error: give the new password on standard input", markup=False)
+        raise typer.Exit(2)
+    store = _store()
+    try:
+        with store.transaction() as session:
+            set_password(session, name, password)
+        console.print(f"password of {name} changed; its tokens are revoked", markup=False)
+    finally:
+        store.dispose()
+
+
 # -- routing --------------------------------------------------------------------------------
 @app.command()
 def route(

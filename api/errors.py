@@ -9,6 +9,7 @@ from sqlalchemy import exc as sa
 
 from geo import errors
 from geo.accounts import AuthenticationFailed, InvalidAccount
+from geo.throttle import TooManyAttempts
 
 STATUS: dict[type[errors.GridcaseError], int] = {
     errors.UnknownCoordinateSystem: 422,
@@ -26,6 +27,7 @@ STATUS: dict[type[errors.GridcaseError], int] = {
     errors.InvalidImport: 422,
     errors.NotFound: 404,
     errors.DatabaseUnavailable: 503,
+    TooManyAttempts: 429,
 }
 
 
@@ -59,6 +61,8 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status == 503:
             headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
     @app.exception_handler(sa.TimeoutError)

@@ -128,6 +128,26 @@ def authenticate(session: Session, token: str) -> Actor:
     return actor_of(account)
 
 
+def revoke_token(session: Session, token: str) -> bool:
+    """Sign out: the token stops working at once. Whether it was a live token."""
+    return bool(session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token))).rowcount)
+
+
+def revoke_tokens(session: Session, account_id: int) -> int:
+    """Every token of an account stops working (a password change, a disabled account)."""
+    return session.execute(delete(ApiToken).where(ApiToken.account_id == account_id)).rowcount
+
+
+def set_password(session: Session, username: str, password: str) -> Account:
+    """Change a password; the account's tokens are revoked, so old sign-ins end."""
+    if len(password) < 8:
+        raise InvalidAccount("password must be at least 8 characters", field="password")
+    account = get_account(session, username)
+    account.password_hash = PASSWORDS.hash(password)
+    revoke_tokens(session, account.id)
+    return account
+
+
 def get_account(session: Session, username: str) -> Account:
     """An account by username."""
     account = session.scalar(select(Account).where(Account.username == username))

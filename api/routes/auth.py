@@ -1,16 +1,21 @@
-"""Sign in: `POST /api/v1/auth/token` (OAuth2 password form) returns a bearer token."""
+"""Sign in and out: `POST /api/v1/auth/token` (OAuth2 password form) returns a bearer token.
+
+Wrong passwords are throttled per account and per client address (429 with Retry-After); a
+throttled attempt is refused before the password is hashed, so a flood costs no Argon2 work.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from api.deps import SessionDep
-from api.security import ActorDep
-from geo.accounts import issue_token
+from api.security import ActorDep, oauth2
+from geo.accounts import AuthenticationFailed, issue_token, revoke_token
+from geo.throttle import Throttles
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -31,10 +36,35 @@ class Me(BaseModel):
     grid_codes: list[str]
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, for throttles (behind a proxy, uvicorn's --forwarded-allow-ips)."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/token", response_model=Token)
-def token(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+def token(
+    request: Request, session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> Token:
     """Exchange username and password for a bearer token (valid 12 hours)."""
-    return Token(access_token=issue_token(session, form.username, form.password))
+    throttles: Throttles = request.app.state.throttles
+    address = client_address(request)
+    throttles.sign_in_account.check(form.username)
+    throttles.sign_in_address.check(address)
+    try:
+        issued = issue_token(session, form.username, form.password)
+    except AuthenticationFailed:
+        throttles.sign_in_account.fail(form.username)
+        throttles.sign_in_address.fail(address)
+        raise
+    throttles.sign_in_account.reset(form.username)
+    return Token(access_token=issued)
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+def logout(actor: ActorDep, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Response:
+    """Sign out: the bearer token used for this request stops working at once."""
+    revoke_token(session, token or "")
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=Me)

@@ -12,12 +12,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import SessionDep
+from api.routes.auth import client_address
 from api.schemas import CaseList, CaseOut, CasePublic
 from api.security import ActorDep
 from geo.cases import views
 from geo.cases.service import ActionIn, CaseContext, ReportIn, act, submit_report
 from geo.cases.views import CaseFilter
-from geo.errors import InvalidInput
+from geo.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 M = TypeVar("M", bound=BaseModel)
@@ -174,9 +175,16 @@ def case_detail(ref: str, actor: ActorDep, session: SessionDep) -> CaseOut:
 
 
 @router.get("/track/{tracking_code}", response_model=CasePublic)
-def track(tracking_code: str, session: SessionDep) -> CasePublic:
-    """Follow a case by its tracking code: public fields only (件件有下落)."""
-    return views.public_case(session, tracking_code)
+def track(tracking_code: str, request: Request, session: SessionDep) -> CasePublic:
+    """Follow a case by its tracking code: public fields only (件件有下落); guesses are throttled."""
+    guesses = request.app.state.throttles.tracking_address
+    address = client_address(request)
+    guesses.check(address)
+    try:
+        return views.public_case(session, tracking_code)
+    except NotFound:
+        guesses.fail(address)
+        raise
 
 
 @router.get(
