@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
+from api.headers import SecurityHeaders
 from api.routes import auth, cases, catalogue, health, maps, pages, routing, stats
 from geo.cases.service import CaseContext
 from geo.photos import PhotoLimits
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.state.throttles = Throttles()
     errors.install(app)
+    app.add_middleware(SecurityHeaders, tiles_url=settings.tiles_url)
     for router in ROUTERS:
         app.include_router(router)
     static = Path(__file__).resolve().parent / "static"

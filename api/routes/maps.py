@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
+from api.headers import content_security_policy, script_hashes
 from api.security import oauth2
 from geo import access
 from geo.accounts import authenticate
@@ -21,8 +22,13 @@ from geo.maps.heatmap import city_density_map, community_heatmap
 from geo.maps.offline import DEFAULT_PREFIX, render_local
 
 router = APIRouter(tags=["maps"])
-# The pages are rebuilt from live data on every request.
-NO_STORE = {"Cache-Control": "no-store"}
+
+
+def map_page(html: str, tiles_url: str | None) -> HTMLResponse:
+    """A folium page: rebuilt from live data on every request; its inline scripts allowed by hash."""
+    policy = content_security_policy(tiles_url, script_hashes(html))
+    return HTMLResponse(html, headers={"Cache-Control": "no-store", "Content-Security-Policy": policy})
+
 
 StateQuery = Annotated[
     list[str] | None,
@@ -69,7 +75,7 @@ def community_heatmap_page(
         tiles_attribution=settings.tiles_attribution,
         tracking_codes=staff,
     )
-    return HTMLResponse(render_local(fmap, DEFAULT_PREFIX), headers=NO_STORE)
+    return map_page(render_local(fmap, DEFAULT_PREFIX), settings.tiles_url)
 
 
 @router.get("/maps/city", response_class=HTMLResponse)
@@ -98,4 +104,4 @@ def city_map_page(
         tiles_url=settings.tiles_url,
         tiles_attribution=settings.tiles_attribution,
     )
-    return HTMLResponse(render_local(fmap, DEFAULT_PREFIX), headers=NO_STORE)
+    return map_page(render_local(fmap, DEFAULT_PREFIX), settings.tiles_url)

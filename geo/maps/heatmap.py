@@ -16,6 +16,7 @@ from typing import Literal
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from branca.element import Element, Figure
 from folium.plugins import FastMarkerCluster, HeatMap
@@ -170,9 +171,16 @@ def _box(fmap: folium.Map, corner: str, inner_html: str) -> None:
     root.html.add_child(Element(f'<div class="gridcase-box" style="{corner}">{inner_html}</div>'))
 
 
-def _rounded(frame: gpd.GeoDataFrame, decimals: int = 6) -> gpd.GeoDataFrame:
-    """Coordinates rounded to 1e-6° (about 0.1 m): the page shrinks, nothing visible moves."""
+def _drawable(frame: gpd.GeoDataFrame, decimals: int = 6) -> gpd.GeoDataFrame:
+    """The frame as a page draws it: text escaped, coordinates rounded to 1e-6° (about 0.1 m).
+
+    folium's tooltips put property values into the page as HTML, so a name from an import file
+    such as `<img onerror=…>` must arrive as text. Rounding shrinks the page; nothing visible moves.
+    """
     frame = frame.copy()
+    for column in frame.columns:
+        if column != frame.geometry.name and not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].map(lambda v: html.escape(v) if isinstance(v, str) else v)
     frame.geometry = shapely.transform(frame.geometry.values, lambda xy: np.round(xy, decimals))
     return frame
 
@@ -233,7 +241,7 @@ def community_heatmap(
 
     fmap = _base_map(tuple(community.total_bounds), tiles_url, tiles_attribution)
     folium.GeoJson(
-        _rounded(community[["code", "name", "geometry"]]).to_json(),
+        _drawable(community[["code", "name", "geometry"]]).to_json(),
         name="社区边界 community boundary",
         style_function=lambda _: {"color": "#1f3a5f", "weight": 3, "fill": False},
     ).add_to(fmap)
@@ -241,7 +249,7 @@ def community_heatmap(
     per_grid: dict[str | None, int] = {}
     for row in rows:
         per_grid[row.grid_code] = per_grid.get(row.grid_code, 0) + 1
-    grid_frame = _rounded(grids[["code", "name", "geometry"]])
+    grid_frame = _drawable(grids[["code", "name", "geometry"]])
     grid_frame["cases"] = [per_grid.get(c, 0) for c in grid_frame.code]
     folium.GeoJson(
         grid_frame.to_json(),
@@ -504,7 +512,7 @@ def city_density_map(
                 return fill
         return None
 
-    shown = _rounded(frame[["bin", "name", "count", "geometry"]].fillna({"name": ""}))
+    shown = _drawable(frame[["bin", "name", "count", "geometry"]].fillna({"name": ""}))
     shown["fill"] = [colour(int(n)) if n else "" for n in shown["count"]]
     folium.GeoJson(
         shown.to_json(),
@@ -523,7 +531,7 @@ def city_density_map(
         ),
     ).add_to(fmap)
     folium.GeoJson(
-        _rounded(communities[["code", "name", "geometry"]]).to_json(),
+        _drawable(communities[["code", "name", "geometry"]]).to_json(),
         name="社区边界 communities",
         style_function=lambda _: {"color": "#1f3a5f", "weight": 1.5, "fill": False},
         tooltip=folium.GeoJsonTooltip(fields=["name", "code"], labels=False),

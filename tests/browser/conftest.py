@@ -193,8 +193,11 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-def _offline(browser: Browser, options: dict) -> Iterator[Offline]:
-    context = browser.new_context(**options)
+def _offline(browser: Browser, options: dict, enforce_csp: bool = False) -> Iterator[Offline]:
+    # Playwright's own wait_for_function polls with eval(), which gridcase's Content-Security-
+    # Policy rightly forbids: the page tests bypass it; tests/browser/test_security_in_browser.py
+    # loads every page with the policy enforced and records each violation.
+    context = browser.new_context(**options, bypass_csp=not enforce_csp)
     context.set_default_timeout(15_000)
     offline = Offline(context)
 
@@ -222,6 +225,12 @@ def phone(browser: Browser) -> Iterator[Offline]:
 def screen(browser: Browser) -> Iterator[Offline]:
     """A 1920×1080 big-screen context with only this machine reachable."""
     yield from _offline(browser, SCREEN)
+
+
+@pytest.fixture
+def strict_screen(browser: Browser) -> Iterator[Offline]:
+    """The big-screen context with the pages' Content-Security-Policy enforced."""
+    yield from _offline(browser, SCREEN, enforce_csp=True)
 
 
 @pytest.fixture(scope="session")

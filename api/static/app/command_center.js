@@ -25,6 +25,7 @@
   const stateLabel = (state) => t["state_" + state] || state;
   const shortTime = (iso) => new Date(iso).toLocaleString(locale, {
     ...zone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  const asText = (text) => { const span = document.createElement("span"); span.textContent = text; return span; };
   const percent = (rate) => (rate === null || rate === undefined) ? "–" : (rate * 100).toFixed(1) + "%";
 
   // -- the map: no tiles unless an intranet tile server is configured --------------------------
@@ -35,8 +36,9 @@
   const grids = L.geoJSON(null, {
     className: "grid", // on every polygon's <path>, so tests and styles can find them
     style: { color: "#3d8fd1", weight: 1, fillColor: "#16324f", fillOpacity: 0.35 },
+    // Names come from import files: always text, never markup (a string tooltip is HTML).
     onEachFeature: (feature, layer) => layer.bindTooltip(
-      feature.properties.name + " " + feature.properties.code, { sticky: true }),
+      asText(feature.properties.name + " " + feature.properties.code), { sticky: true }),
   }).addTo(map);
 
   const STATE_COLOURS = {
@@ -58,12 +60,12 @@
       const tip = p.tracking_code + " · " + stateLabel(p.state) + (p.overdue ? " · " + t.overdue_tag : "");
       let marker = markers.get(p.tracking_code);
       if (marker) {
-        marker.setStyle(style).setTooltipContent(tip);
+        marker.setStyle(style).setTooltipContent(asText(tip));
         continue;
       }
       marker = L.circleMarker([lat, lon], {
         ...style, radius: 5, className: "case-marker case-" + p.tracking_code,
-      }).bindTooltip(tip);
+      }).bindTooltip(asText(tip));
       marker.addTo(cases);
       markers.set(p.tracking_code, marker);
     }

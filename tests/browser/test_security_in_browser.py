@@ -1,0 +1,70 @@
+"""Every page under its own Content-Security-Policy, and hostile names from an import drawn as text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, update
+
+from geo.store.models import Area
+from tests.browser.conftest import LiveServer, Offline
+from tests.browser.test_maps_in_browser import _busiest_community
+
+RECORD_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline")));
+"""
+HOSTILE = '<img src=x onerror="window.__xss=(window.__xss||0)+1">'
+
+
+def test_every_page_draws_under_its_policy(live_server: LiveServer, strict_screen: Offline) -> None:
+    code, _ = _busiest_community(live_server)
+    strict_screen.context.add_init_script(RECORD_VIOLATIONS)
+    pages = {
+        "/command-center": "path.grid",
+        "/inspector": "form",
+        f"/maps/communities/{code}/heatmap": "canvas.leaflet-heatmap-layer",
+        "/maps/city?bins=grid": "path.leaflet-interactive",
+        "/maps/city?bins=hex": "path.leaflet-interactive",
+    }
+    for path, drawn in pages.items():
+        page = strict_screen.page()
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None
+        policy = response.headers["content-security-policy"]
+        assert "http:" not in policy and "https:" not in policy and "*" not in policy, policy
+        assert "frame-ancestors 'self'" in policy and response.headers["x-content-type-options"] == "nosniff"
+        page.wait_for_selector(drawn, state="attached")
+        assert page.evaluate("() => window.__csp") == [], path
+
+
+@pytest.fixture
+def hostile_grid(live_server: LiveServer) -> Iterator[tuple[str, str]]:
+    """One current grid renamed to markup, as an import file could carry it; restored after."""
+    code, _ = _busiest_community(live_server)
+    with live_server.store.transaction() as session:
+        grid = session.scalars(select(Area).where(Area.level == "grid", Area.parent_code == code)).first()
+        assert grid is not None
+        old = grid.name
+        session.execute(update(Area).where(Area.id == grid.id).values(name=HOSTILE))
+    yield code, grid.code
+    with live_server.store.transaction() as session:
+        session.execute(update(Area).where(Area.id == grid.id).values(name=old))
+
+
+def test_hostile_names_are_text_not_script(
+    live_server: LiveServer, screen: Offline, hostile_grid: tuple[str, str]
+) -> None:
+    """With the policy bypassed (as an old browser would), escaping alone keeps the markup inert."""
+    community, grid = hostile_grid
+    for path in ("/command-center", f"/maps/communities/{community}/heatmap", "/maps/city?bins=grid"):
+        page = screen.page()
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_selector("path.leaflet-interactive", state="attached")
+        # Hover every drawn polygon so each tooltip is built, the hostile one among them.
+        for shape in page.locator("path.leaflet-interactive").all()[:400]:
+            shape.dispatch_event("mouseover")
+        assert page.evaluate("() => window.__xss") is None, path
+        assert page.locator("img[src=x]").count() == 0, path
