@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.headers import SecurityHeaders
 from api.routes import auth, cases, catalogue, health, maps, pages, routing, stats
+from api.screen import screen_keys
 from geo.cases.service import CaseContext
 from geo.photos import PhotoLimits
 from geo.routing import Router
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.state.settings = settings
     app.state.throttles = Throttles()
+    app.state.screen_keys = screen_keys(settings)
     errors.install(app)
     app.add_middleware(SecurityHeaders, tiles_url=settings.tiles_url)
     for router in ROUTERS:

@@ -333,7 +333,24 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     console.print(f"gridcase serving on http://{host}:{port}  (API docs: /docs)")
+    console.print(f"big screen (once, on the screen): {_screen_url(settings, host, port)}", markup=False)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+def _screen_url(settings: Settings, host: str, port: int) -> str:
+    from api.screen import screen_keys
+
+    return f"http://{host}:{port}/command-center?key={screen_keys(settings)[0]}"
+
+
+@app.command("screen-url")
+def screen_url(
+    host: Annotated[str | None, typer.Option(help="the address the screen reaches gridcase at")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Print the address that connects a big screen to the live feeds (open it once on the screen)."""
+    settings = _settings()
+    console.print(_screen_url(settings, host or settings.host, port or settings.port), markup=False)
 
 
 # The commands of further areas, by name (nothing is added because a file sits in a folder).

@@ -227,6 +227,12 @@ def channel_for(actor: Actor, asked: str | None) -> str:
     return asked
 
 
+def may_watch_screen(actor: Actor | None, *, kiosk: bool, open_to_all: bool = False) -> bool:
+    """The big screen's live feeds: the screen with its kiosk key, command-centre staff and
+    planners, or everyone where a deployment explicitly opens them (an intranet's choice)."""
+    return open_to_all or kiosk or (actor is not None and actor.role in READ_ALL)
+
+
 # -- actions --------------------------------------------------------------------------------------
 def roles_for(action: str) -> frozenset[Role]:
     """The roles that may do an action at all."""

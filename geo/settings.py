@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     # all, so maps need no network (boundaries on a plain background).
     tiles_url: str | None = None
     tiles_attribution: str = ""
+    # The big screen's live feeds (/api/v1/dashboard/*) carry tracking codes and descriptions:
+    # they need the screen's kiosk key (comma-separated keys; unset: one generated in the state
+    # folder, `gridcase screen-url` prints it) or a staff sign-in. `screen_open` leaves them open,
+    # for an intranet that wants that and says so.
+    screen_keys: str = ""
+    screen_open: bool = False
 
     @property
     def state_path(self) -> Path:

@@ -13,13 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from api import screen
 from api.deps import SessionDep
 from api.schemas import CaseList
-from api.security import ActorDep
+from api.screen import ScreenDep
+from api.security import ActorDep, oauth2
 from geo import dashboard
 from geo.cases import views
 from geo.cases.workflow import CaseState
@@ -34,6 +36,7 @@ MonthQuery = Annotated[
     Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM (Asia/Shanghai); default this month"),
 ]
 POLL_SECONDS = 5  # the screen polls the JSON endpoints; simpler than SSE behind intranet proxies
+SCREEN_COOKIE_SECONDS = 366 * 24 * 3600  # a screen is set up once a year at most
 
 STATES_ZH = {
     "reported": "待受理",
@@ -56,6 +59,12 @@ STATES_ZH = {
 LABELS: dict[Lang, dict[str, str]] = {
     "zh": {
         "title": "社区治理指挥中心",
+        "screen_key_title": "大屏接入",
+        "screen_key_help": "实时数据只在指挥中心的大屏和工作人员登录后显示。"
+        "请在大屏上输入接入密钥（管理员运行 gridcase screen-url 可得到带密钥的地址），只需一次。",
+        "screen_key_wrong": "接入密钥不正确，请核对后重试。",
+        "screen_key_label": "接入密钥",
+        "screen_key_submit": "接入大屏",
         "subtitle": "网格化管理 · 实时态势",
         "switch": "English",
         "reported": "今日上报",
@@ -124,6 +133,13 @@ LABELS: dict[Lang, dict[str, str]] = {
     },
     "en": {
         "title": "Community Governance Command Centre",
+        "screen_key_title": "Connect this screen",
+        "screen_key_help": "The live figures show only on the command centre's screen and to signed-in "
+        "staff. Enter the screen key once on this screen (an administrator gets the address with "
+        "the key from `gridcase screen-url`).",
+        "screen_key_wrong": "That screen key is not right; check it and try again.",
+        "screen_key_label": "Screen key",
+        "screen_key_submit": "Connect",
         "subtitle": "Grid management · live",
         "switch": "中文",
         "reported": "Reported today",
@@ -194,7 +210,7 @@ LABELS: dict[Lang, dict[str, str]] = {
 STATE_LABELS: dict[Lang, dict[str, str]] = {"zh": STATES_ZH, "en": {s.value: s.value for s in CaseState}}
 
 
-def _page(request: Request, name: str, lang: Lang, **context: object) -> HTMLResponse:
+def _page(request: Request, name: str, lang: Lang, status_code: int = 200, **context: object) -> HTMLResponse:
     strings = {**LABELS[lang], **{f"state_{k}": v for k, v in STATE_LABELS[lang].items()}}
     settings = request.app.state.settings
     config = {
@@ -215,12 +231,32 @@ def _page(request: Request, name: str, lang: Lang, **context: object) -> HTMLRes
             "config_json": json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
             **context,
         },
+        status_code=status_code,
     )
 
 
 @router.get("/command-center", response_class=HTMLResponse, include_in_schema=False)
-def command_center(request: Request, lang: LangQuery = "zh", month: MonthQuery = None) -> HTMLResponse:
+def command_center(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(oauth2)] = None,
+    lang: LangQuery = "zh",
+    month: MonthQuery = None,
+    key: Annotated[str | None, Query(description="the screen's kiosk key, once")] = None,
+) -> Response:
     """The big screen: today's flow, disposal rate, overdue, live map, latest cases, units."""
+    query = f"?lang={lang}" + (f"&month={month}" if month else "")
+    if key is not None:
+        if not screen.is_screen_key(request, key):
+            return _page(request, "screen_key.html", lang, status_code=401, wrong_key=True)
+        # Keep the key in a cookie the page's scripts cannot read, and out of the address bar.
+        answer = RedirectResponse(f"/command-center{query}", status_code=303)
+        answer.set_cookie(
+            screen.COOKIE, key, max_age=SCREEN_COOKIE_SECONDS, httponly=True, samesite="strict", path="/"
+        )
+        return answer
+    if not screen.may_watch(request, session, token):
+        return _page(request, "screen_key.html", lang, status_code=401, wrong_key=False)
     return _page(request, "command_center.html", lang, month=month)
 
 
@@ -231,13 +267,23 @@ def inspector(request: Request, lang: LangQuery = "zh") -> HTMLResponse:
 
 
 # -- the screen's data (no sign-in: aggregate and public-level fields only) ----------------------
-@router.get("/api/v1/dashboard/summary", response_model=dashboard.Summary, tags=["dashboard"])
+@router.get(
+    "/api/v1/dashboard/summary",
+    response_model=dashboard.Summary,
+    tags=["dashboard"],
+    dependencies=[ScreenDep],
+)
 def dashboard_summary(session: SessionDep, month: MonthQuery = None) -> dashboard.Summary:
     """Today's counts (Asia/Shanghai), the month's disposal rate, overdue and unresolved cases."""
     return dashboard.summary(session, month=month)
 
 
-@router.get("/api/v1/dashboard/latest", response_model=list[dashboard.LatestCase], tags=["dashboard"])
+@router.get(
+    "/api/v1/dashboard/latest",
+    response_model=list[dashboard.LatestCase],
+    tags=["dashboard"],
+    dependencies=[ScreenDep],
+)
 def dashboard_latest(
     session: SessionDep, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> list[dashboard.LatestCase]:
@@ -245,7 +291,12 @@ def dashboard_latest(
     return dashboard.latest_cases(session, limit)
 
 
-@router.get("/api/v1/dashboard/units", response_model=list[dashboard.UnitRank], tags=["dashboard"])
+@router.get(
+    "/api/v1/dashboard/units",
+    response_model=list[dashboard.UnitRank],
+    tags=["dashboard"],
+    dependencies=[ScreenDep],
+)
 def dashboard_units(
     session: SessionDep, month: MonthQuery = None, limit: Annotated[int, Query(ge=1, le=200)] = 20
 ) -> list[dashboard.UnitRank]:
@@ -254,7 +305,7 @@ def dashboard_units(
     return dashboard.units_ranking(session, window, limit)
 
 
-@router.get("/api/v1/dashboard/live-cases", tags=["dashboard"])
+@router.get("/api/v1/dashboard/live-cases", tags=["dashboard"], dependencies=[ScreenDep])
 def dashboard_live_cases(session: SessionDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 2000) -> dict:
     """Unresolved cases as GeoJSON points, newest first, at most `limit`; `total` counts all."""
     return dashboard.live_cases(session, limit)

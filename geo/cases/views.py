@@ -27,6 +27,7 @@ from geo.store.models import Case, CaseEvent, CaseLink, CasePhoto
 # Cases past due that count as overdue: open and not parked (the clock stops while parked).
 OVERDUE_STATES = frozenset(s.value for s in OPEN if s is not CaseState.parked)
 BIGINT_MAX = 2**63 - 1
+PUBLIC_DECIMALS = 3  # 0.001° is 111 m of latitude and 97 m of longitude at Chibi's 29.7° N
 
 
 class PhotoView(BaseModel):
@@ -110,11 +111,15 @@ class CasePage(BaseModel):
 
 
 class PublicCaseView(BaseModel):
-    """What anyone with the tracking code may see: no contacts, no people, no private photos."""
+    """What anyone with the tracking code may see: no contacts, no people, no private photos.
+
+    No free text either (a description can carry a name or a phone number) until moderation
+    exists, and the location rounded to about 100 m.
+    """
 
     tracking_code: str
     category_code: str
-    description: str
+    description: str | None = Field(default=None, description="only once moderated for the public")
     state: str
     reported_at: datetime
     community_code: str | None
@@ -223,15 +228,19 @@ def public_case(session: Session, tracking_code: str) -> PublicCaseView:
     return PublicCaseView(
         tracking_code=case.tracking_code,
         category_code=case.category_code,
-        description=case.description,
         state=case.state,
         reported_at=case.reported_at,
         community_code=case.community_code,
-        lon=lon,
-        lat=lat,
+        lon=_public_degrees(lon),
+        lat=_public_degrees(lat),
         photos=photos,
         events=events,
     )
+
+
+def _public_degrees(value: float | None) -> float | None:
+    """A coordinate for the public: 3 decimals of a degree, about 100 m here (never the doorstep)."""
+    return None if value is None else round(value, PUBLIC_DECIMALS)
 
 
 # -- lists ----------------------------------------------------------------------------------------

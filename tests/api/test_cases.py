@@ -119,6 +119,10 @@ def test_the_chibi_canal_case_end_to_end(case_client):
     assert view.state == "closed" and len(view.photos) == 2
     assert all(e.actor is None and e.note is None for e in view.events)
     assert "reporter_contact" not in tracked.json()
+    # No free text and no doorstep: the description waits for moderation, the point is rounded.
+    assert view.description is None
+    assert view.lon == round(view.lon, 3) and view.lat == round(view.lat, 3)
+    assert abs(view.lon - closed.lon) < 0.0006 and abs(view.lat - closed.lat) < 0.0006
 
 
 def test_return_and_redispatch(case_client):

@@ -65,6 +65,7 @@ class LiveServer:
 
     url: str
     store: Store
+    screen_key: str  # the big screen's kiosk key (api/screen.py)
 
 
 @dataclass
@@ -171,7 +172,7 @@ def live_server(
         assert thread.is_alive(), "the server thread died at start-up"
         assert time.monotonic() < deadline, "the server did not answer /healthz within 30 s"
         time.sleep(0.1)
-    yield LiveServer(url=url, store=browser_store)
+    yield LiveServer(url=url, store=browser_store, screen_key=app.state.screen_keys[0])
     server.should_exit = True
     thread.join(timeout=10)
 

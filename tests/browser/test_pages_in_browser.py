@@ -79,7 +79,8 @@ def test_command_center_draws_the_city_offline_in_chinese_and_english(
     live_server: LiveServer, screen: Offline, artifacts: Path
 ) -> None:
     page = screen.page()
-    page.goto(f"{live_server.url}/command-center")
+    page.goto(f"{live_server.url}/command-center?key={live_server.screen_key}")  # the screen, once
+    assert page.url == f"{live_server.url}/command-center?lang=zh"  # the key left the address bar
     page.wait_for_function(
         f"window.L && window.gridcaseScreen && window.gridcaseScreen.polls >= 1"
         f" && document.querySelectorAll('path.grid.leaflet-interactive').length >= {GRIDS}"
@@ -88,7 +89,9 @@ def test_command_center_draws_the_city_offline_in_chinese_and_english(
     assert page.evaluate("typeof window.L.map") == "function"
     assert page.locator("path.grid.leaflet-interactive").count() == GRIDS
     assert page.locator("path.leaflet-interactive").count() >= GRIDS
-    live = httpx.get(f"{live_server.url}/api/v1/dashboard/live-cases").json()
+    live = httpx.get(
+        f"{live_server.url}/api/v1/dashboard/live-cases", headers={"X-Screen-Key": live_server.screen_key}
+    ).json()
     assert live["total"] >= 422  # the demo quarter leaves 422 dispatched cases open
     expect(page.locator("path.case-marker")).to_have_count(len(live["features"]))
     assert page.locator(".leaflet-tile").count() == 0  # no tile layer without a tiles URL
@@ -121,7 +124,7 @@ def test_a_report_from_the_phone_appears_on_the_screen_without_a_reload(
     live_server: LiveServer, phone: Offline, screen: Offline, artifacts: Path
 ) -> None:
     big = screen.page()
-    big.goto(f"{live_server.url}/command-center")
+    big.goto(f"{live_server.url}/command-center?key={live_server.screen_key}")
     big.wait_for_function("window.gridcaseScreen && window.gridcaseScreen.markers.size > 0")
     big.evaluate("window.sameDocument = true")  # gone if the page reloads
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from geo.store.models import Area
@@ -23,7 +24,7 @@ def test_every_page_draws_under_its_policy(live_server: LiveServer, strict_scree
     code, _ = _busiest_community(live_server)
     strict_screen.context.add_init_script(RECORD_VIOLATIONS)
     pages = {
-        "/command-center": "path.grid",
+        f"/command-center?key={live_server.screen_key}": "path.grid",
         "/inspector": "form",
         f"/maps/communities/{code}/heatmap": "canvas.leaflet-heatmap-layer",
         "/maps/city?bins=grid": "path.leaflet-interactive",
@@ -32,7 +33,7 @@ def test_every_page_draws_under_its_policy(live_server: LiveServer, strict_scree
     for path, drawn in pages.items():
         page = strict_screen.page()
         response = page.goto(f"{live_server.url}{path}")
-        assert response is not None
+        assert response is not None and response.ok, path
         policy = response.headers["content-security-policy"]
         assert "http:" not in policy and "https:" not in policy and "*" not in policy, policy
         assert "frame-ancestors 'self'" in policy and response.headers["x-content-type-options"] == "nosniff"
@@ -59,7 +60,8 @@ def test_hostile_names_are_text_not_script(
 ) -> None:
     """With the policy bypassed (as an old browser would), escaping alone keeps the markup inert."""
     community, grid = hostile_grid
-    for path in ("/command-center", f"/maps/communities/{community}/heatmap", "/maps/city?bins=grid"):
+    screen_page = f"/command-center?key={live_server.screen_key}"
+    for path in (screen_page, f"/maps/communities/{community}/heatmap", "/maps/city?bins=grid"):
         page = screen.page()
         page.goto(f"{live_server.url}{path}")
         page.wait_for_selector("path.leaflet-interactive", state="attached")
@@ -68,3 +70,15 @@ def test_hostile_names_are_text_not_script(
             shape.dispatch_event("mouseover")
         assert page.evaluate("() => window.__xss") is None, path
         assert page.locator("img[src=x]").count() == 0, path
+
+
+def test_an_unconnected_screen_asks_for_its_key(live_server: LiveServer, screen: Offline, artifacts) -> None:
+    page = screen.page()
+    response = page.goto(f"{live_server.url}/command-center")
+    assert response is not None and response.status == 401
+    expect(page.locator("h1")).to_have_text("社区治理指挥中心")
+    page.fill("input[name=key]", live_server.screen_key)
+    page.screenshot(path=str(artifacts / "screen-key.png"))
+    page.click("button[type=submit]")
+    page.wait_for_selector("path.grid", state="attached")  # connected: the city draws
+    assert page.url.endswith("/command-center?lang=zh")
