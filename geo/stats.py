@@ -844,7 +844,8 @@ class RollupFolder:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.folded = 0
+        self.folded = 0  # deltas folded
+        self.batches = 0  # folds that moved any
         self.errors = 0
 
     def fold_once(self) -> int:
@@ -852,6 +853,7 @@ class RollupFolder:
         with self._sessions() as session:
             moved = fold_rollup(session)
         self.folded += moved
+        self.batches += moved > 0
         return moved
 
     def _run(self) -> None:
