@@ -279,14 +279,22 @@ def _suggest_duplicates(
     session: Session, ctx: CaseContext, case: Case, category: Category, now: datetime
 ) -> None:
     """Link open cases of the same category within the category's distance and time window."""
+    import math  # here, not at the top: this function is the only part of the module issue 12 changes
+
     radius = category.duplicate_radius_m or ctx.duplicate_radius_m
     window = category.duplicate_window_h or ctx.duplicate_window_h
-    # Distances on the geography: metres, not degrees.
-    here = func.geography(func.ST_SetSRID(func.ST_MakePoint(case.routing["lon"], case.routing["lat"]), 4326))
+    lon, lat = case.routing["lon"], case.routing["lat"]
+    point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+    # Candidates first through the GiST index on the geometry: a box in degrees that holds the
+    # whole radius (a degree of longitude, the shorter, is 111.32 km × cos(latitude); 10% to
+    # spare). Then the exact test on the geography: metres on the spheroid, not degrees.
+    degrees = radius * 1.1 / (111_320 * max(math.cos(math.radians(min(abs(lat) + 0.01, 89.9))), 1e-3))
+    here = func.geography(point)
     rows = session.execute(
         select(
             Case.id, Case.reported_at, func.ST_Distance(func.geography(Case.location), here).label("m")
         ).where(
+            func.ST_DWithin(Case.location, point, degrees),
             Case.category_code == case.category_code,
             Case.id != case.id,
             Case.state.in_([s.value for s in OPEN]),
