@@ -116,10 +116,8 @@ def _revision(stem: str):  # noqa: ANN202 - a migration module
     return module
 
 
-def use_trigger(store, design: str) -> None:  # noqa: ANN001
-    """Install 0004's upserting trigger function (today) or 0005's appending one (new)."""
-    from sqlalchemy import text
-
+def trigger_function_sql(design: str) -> str:
+    """The `stats_daily_add()` of 0004 (today: upserts `stats_daily`) or of 0005 (new: appends)."""
     module = _revision("0004_stats_handling_facts" if design == "today" else "0005_stats_cohort_append_only")
     statements: list[str] = []
 
@@ -130,10 +128,16 @@ def use_trigger(store, design: str) -> None:  # noqa: ANN001
 
     module.op = Op
     module.create_functions()
+    # Only the trigger function: the rebuild and the fold stay 0005's.
+    return next(sql for sql in statements if "FUNCTION stats_daily_add()" in sql)
+
+
+def use_trigger(store, design: str) -> None:  # noqa: ANN001
+    """Install today's or the new trigger function."""
+    from sqlalchemy import text
+
     with store.transaction() as s:
-        for sql in statements:
-            if "stats_daily_add()" in sql:  # only the trigger function: rebuild and fold stay 0005's
-                s.execute(text(sql))
+        s.execute(text(trigger_function_sql(design)))
 
 
 # -- load ---------------------------------------------------------------------------------------

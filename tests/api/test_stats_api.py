@@ -193,6 +193,7 @@ def test_cli_stats_and_reports_write_three_files(demo_store, tmp_path):
     done = _run("stats", "--from", "2026-07-01", "--to", "2026-10-31", url=demo_store.url)
     assert done.returncode == 0, done.stderr
     assert "disposal_rate" in done.stdout and "0.9428" in done.stdout
+    assert re.search(r"^reported\s+上报数\s+7534$", done.stdout, re.M), done.stdout  # an integer
     grouped = _run(
         "stats",
         "--from",
@@ -238,6 +239,8 @@ def test_cli_rebuild_stats_gives_the_same_figures(demo_store):
     rebuilt = _run("rebuild-stats", url=demo_store.url)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert re.search(r"rebuilt the daily rollup: [\d,]+ rows", rebuilt.stdout)
+    folded = _run("fold-stats", url=demo_store.url)
+    assert folded.returncode == 0 and folded.stdout == "folded 0 rollup deltas\n", folded.stderr
     after = _run(
         "stats",
         "--from",
