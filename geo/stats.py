@@ -784,7 +784,6 @@ def report_svg(report: Report) -> str:
 
     _svg_text_as_text()
     data = report.chart
-    font = {"fontsize": 9}
     if report.kind == "weekly":
         fig = Figure(figsize=(8, 3.2))
         ax = fig.add_subplot()
@@ -792,20 +791,20 @@ def report_svg(report: Report) -> str:
         width = 0.2
         for i, column in enumerate(data.columns):
             ax.bar([x + (i - 1.5) * width for x in range(len(data))], data[column], width=width, label=column)
-        ax.set_xticks(range(len(data)), labels, **font)
-        ax.legend(ncols=4, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False, **font)
-        ax.set_ylabel("cases", **font)
+        ax.set_xticks(range(len(data)), labels, fontsize=9)
+        ax.legend(ncols=4, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False, fontsize=9)
+        ax.set_ylabel("cases", fontsize=9)
     else:
         fig = Figure(figsize=(8, max(2.0, 0.18 * len(data) + 0.8)))
         ax = fig.add_subplot()
         values = data["disposal_rate"].astype("float64").fillna(0) * 100
         ax.barh(range(len(data)), values, color="#3b7dd8")
-        ax.set_yticks(range(len(data)), [str(n) for n in data.index], **font)
+        ax.set_yticks(range(len(data)), [str(n) for n in data.index], fontsize=9)
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
-        ax.set_xlabel("disposal rate, %", **font)
+        ax.set_xlabel("disposal rate, %", fontsize=9)
     ax.tick_params(labelsize=9)
-    ax.set_title(report.chart_title, loc="left", **font)
+    ax.set_title(report.chart_title, loc="left", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     buffer = io.StringIO()
     with warnings.catch_warnings():

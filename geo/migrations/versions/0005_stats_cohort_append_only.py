@@ -40,6 +40,7 @@ depends_on = None
 def _revision(stem: str, name: str):  # noqa: ANN202 - a module
     path = Path(__file__).with_name(f"{stem}.py")
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
