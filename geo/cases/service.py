@@ -290,10 +290,10 @@ def _suggest_duplicates(
     # spare). Then the exact test on the geography: metres on the spheroid, not degrees.
     degrees = radius * 1.1 / (111_320 * max(math.cos(math.radians(min(abs(lat) + 0.01, 89.9))), 1e-3))
     here = func.geography(point)
+    distance = func.ST_Distance(func.geography(Case.location), here).label("m")
     rows = session.execute(
-        select(
-            Case.id, Case.reported_at, func.ST_Distance(func.geography(Case.location), here).label("m")
-        ).where(
+        select(Case.id, Case.reported_at, distance)
+        .where(
             func.ST_DWithin(Case.location, point, degrees),
             Case.category_code == case.category_code,
             Case.id != case.id,
@@ -301,6 +301,10 @@ def _suggest_duplicates(
             Case.reported_at >= now - timedelta(hours=window),
             func.ST_DWithin(func.geography(Case.location), here, radius),
         )
+        # The nearest few are the suggestion: at a hotspot with hundreds of open reports, linking
+        # each new one to all of them would grow every report's work with the pile.
+        .order_by(distance, Case.reported_at.desc(), Case.id)
+        .limit(10)
     ).all()
     for other_id, reported_at, metres in rows:
         session.add(
