@@ -763,11 +763,19 @@ def _cell(value: object) -> object:
 @functools.cache
 def _svg_text_as_text() -> None:
     """Keep text as text in SVG output (svg.fonttype "none": no glyph paths, the browser's CJK
-    fonts draw it). matplotlib reads this only from rcParams, so it is set once per process,
-    never changed per request (no rc_context racing between threads)."""
+    fonts draw it), measured with a CJK font when one is installed (run.sh installs Noto Sans
+    CJK). matplotlib reads both only from rcParams, so they are set once per process, never
+    changed per request: no rc_context racing between threads (nor warnings.catch_warnings,
+    which is process-wide too)."""
+    import warnings
+
     import matplotlib
 
     matplotlib.rcParams["svg.fonttype"] = "none"
+    matplotlib.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", *matplotlib.rcParams["font.sans-serif"]]
+    # Without a CJK font matplotlib warns about glyphs it only measures: the SVG keeps text as
+    # text and the browser draws it with its own fonts.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
 
 
 def report_svg(report: Report) -> str:
@@ -777,7 +785,6 @@ def report_svg(report: Report) -> str:
     reports rendered at once in the server's threadpool do not share a figure or settings.
     """
     import io
-    import warnings
 
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
@@ -807,12 +814,8 @@ def report_svg(report: Report) -> str:
     ax.set_title(report.chart_title, loc="left", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     buffer = io.StringIO()
-    with warnings.catch_warnings():
-        # Without a CJK font installed, matplotlib warns about glyphs it only measures: the
-        # SVG keeps text as text and the browser draws it with its own fonts.
-        warnings.simplefilter("ignore", UserWarning)
-        fig.tight_layout()
-        FigureCanvasSVG(fig).print_svg(buffer)
+    fig.tight_layout()
+    FigureCanvasSVG(fig).print_svg(buffer)
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: it goes inline in HTML
 

@@ -12,6 +12,7 @@ from sqlalchemy import insert, text
 from geo import dashboard, stats
 from geo.errors import InvalidInput
 from geo.store.models import Case, CaseEvent, Category, Unit
+from tests.conftest import REPO
 
 CN = stats.CHINA
 WEEK = (date(2026, 3, 2), date(2026, 3, 8))  # Monday to Sunday
@@ -562,3 +563,42 @@ def test_the_command_centre_shows_the_reports_disposal_rate(demo_store):
         zip(top["rank"], top["unit"], top["dispatched_closed"], top["dispatched"], strict=True)
     )
     assert [u.rate for u in units] == pytest.approx(top["disposal_rate"].tolist())
+
+
+def _chart_report(kind: str, n: int) -> stats.Report:
+    days = [date(2026, 3, 2) + timedelta(days=i) for i in range(7)]
+    chart = (
+        pd.DataFrame(
+            {c: [n + i for i in range(7)] for c in ("reported", "dispatched", "handled", "closed")},
+            index=days,
+        )
+        if kind == "weekly"
+        else pd.DataFrame({"disposal_rate": [0.5 + n / 100, None]}, index=[f"单位{n}", "无派遣"])
+    )
+    p = stats.period(days[0], days[-1])
+    return stats.Report(
+        kind=kind, title="t", period=p, totals=pd.Series(dtype=object), chart=chart, chart_title=f"chart {n}"
+    )  # type: ignore[arg-type]
+
+
+def test_report_charts_render_in_threads_without_pyplot():
+    """The chart uses matplotlib's object API: threads render their own figures, no pyplot state."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        svgs = list(
+            pool.map(lambda n: stats.report_svg(_chart_report(("weekly", "monthly")[n % 2], n)), range(16))
+        )
+    for n, svg in enumerate(svgs):
+        assert svg.startswith("<svg") and f"chart {n}" in svg  # each thread drew its own figure
+    script = (
+        "import sys; from tests.geo.test_stats import _chart_report; from geo import stats; "
+        "stats.report_svg(_chart_report('weekly', 1)); stats.report_svg(_chart_report('monthly', 2)); "
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
