@@ -17,6 +17,7 @@ from geo.cases.service import CaseContext
 from geo.photos import PhotoLimits
 from geo.routing import Router
 from geo.settings import Settings, get_settings
+from geo.stats import RollupFolder
 from geo.storage import LocalBlobStore
 from geo.store import Store
 from geo.throttle import Throttles
@@ -59,9 +60,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.store = store or Store(settings)
         app.state.router = Router(app.state.store.sessions, tolerance_m=settings.route_tolerance_m)
         app.state.cases = case_context(settings, app.state.router)
+        folder = None
+        if settings.fold_seconds > 0:
+            folder = RollupFolder(app.state.store.transaction, interval_s=settings.fold_seconds).start()
         try:
             yield
         finally:
+            if folder is not None:
+                folder.stop()
             if own:
                 app.state.store.dispose()
 

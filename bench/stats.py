@@ -17,12 +17,13 @@ and `case_event`:
 Foreign keys and triggers are off while loading (session_replication_role = replica); the
 rollups (`stats_daily`, counts per day and group; `stats_handling`, one row per handling) are then
 rebuilt from the whole log with `stats_daily_rebuild()` (timed), and the cost of the trigger path
-is measured on a batch of new events inserted normally.
+is measured on a batch of new events inserted normally: appending deltas and folding them (this
+branch) against upserting the rollup in the writer's transaction (today's design, 0004).
 
 Measured, warm, median of --repeat runs: the monthly ranking (`monthly_ranking`: four indicator
-queries) and one month's stats (`indicators`, no grouping and by grid), from the rollup; and the
-same calls with `source="events"` (the same definitions over case_event ⋈ cases, through the
-index on `case_event.at`: the obvious way to write them), run once.
+queries) and one month's stats (`indicators`, no grouping and by grid), from the rollup (folded
+rows plus unfolded deltas); and the same calls with `source="events"` (the same definitions over
+case_event ⋈ cases, through the index on `case_event.at`: the obvious way to write them), run once.
 """
 
 from __future__ import annotations
@@ -246,9 +247,15 @@ def grow(store: Store, url: str, lo: int, hi: int, grids: int) -> dict[str, floa
     return timings
 
 
-def trigger_cost(store: Store, first_id: int, n: int = 10_000) -> float:
+def trigger_cost(store: Store, first_id: int, n: int = 10_000) -> dict[str, float]:
     """µs per event of the action path: n new cases' report+dispatch+handle events inserted
-    normally (trigger on), in one statement per 1,000 events like the app's batches; rolled back."""
+    normally, in one statement per 999 events like a bulk path's batches (the app writes one
+    per statement), on three days: with this branch's trigger (appending deltas) and then the
+    fold of those deltas, with today's trigger (0004: upserting `stats_daily` in the writer's
+    transaction), and with no trigger. Rolled back."""
+    from intake import trigger_function_sql
+
+    out: dict[str, float] = {}
     with store.sessions() as s:
         s.execute(
             text(
@@ -284,11 +291,18 @@ def trigger_cost(store: Store, first_id: int, n: int = 10_000) -> float:
             return time.perf_counter() - t, events
 
         elapsed, events = insert_events("2025-06-10 09:00+08")
-        # Without the trigger, for the ratio.
+        out["append"] = elapsed / events * 1e6
+        t = time.perf_counter()
+        stats.fold_rollup(s)
+        out["fold"] = (time.perf_counter() - t) / events * 1e6
+        s.execute(text(trigger_function_sql("today")))
+        elapsed, _ = insert_events("2025-06-11 09:00+08")
+        out["upsert"] = elapsed / events * 1e6
         s.execute(text("ALTER TABLE case_event DISABLE TRIGGER case_event_stats_daily"))
-        plain, _ = insert_events("2025-06-11 09:00+08")
+        elapsed, _ = insert_events("2025-06-12 09:00+08")
+        out["none"] = elapsed / events * 1e6
         s.rollback()
-    return elapsed / events * 1e6, plain / events * 1e6
+    return out
 
 
 def timed(fn, repeat: int) -> float:  # noqa: ANN001
@@ -369,10 +383,11 @@ def main() -> None:
                 f"{timings['rollup']:.0f} s → {int(timings['rollup_rows']):,} rows)",
                 flush=True,
             )
-            with_trigger, without = trigger_cost(store, size + 1)
+            cost = trigger_cost(store, size + 1)
             print(
-                f"  action path: {with_trigger:.0f} µs per event with the rollup trigger, "
-                f"{without:.0f} µs without",
+                f"  action path, µs per event: {cost['append']:.0f} appending deltas (+ "
+                f"{cost['fold']:.0f} to fold them later), {cost['upsert']:.0f} upserting the rollup "
+                f"(today), {cost['none']:.0f} without a trigger",
                 flush=True,
             )
             for name, (fast, slow) in measure(

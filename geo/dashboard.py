@@ -10,7 +10,6 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
@@ -19,19 +18,12 @@ from geo import stats
 from geo.areas import current_generation
 from geo.cases.views import overdue_clause
 from geo.cases.workflow import OPEN
-from geo.store.models import Area, Case, CaseEvent, Category, Unit
+from geo.store.models import Area, Case, Category, Unit
 
 CHINA = ZoneInfo("Asia/Shanghai")
-# Each figure of "today" counts case events with these actions (a redispatch is a dispatch too;
-# closing off a claimed task is a close).
-TODAY_ACTIONS: dict[str, tuple[str, ...]] = {
-    "reported": ("report",),
-    "verified": ("verify",),
-    "filed": ("file",),
-    "dispatched": ("dispatch", "redispatch"),
-    "handled": ("handle",),
-    "closed": ("close", "close_off"),
-}
+# The figures of "today": the reports' indicators of that one day (geo/stats.py), so the screen
+# counts dispatched cases (a re-dispatch moves a case, it does not add one), never events.
+TODAY_FIGURES: tuple[str, ...] = ("reported", "verified", "filed", "dispatched", "handled", "closed")
 # The screen shows the indicator of the reports (geo/stats.py), never a definition of its own.
 DISPOSAL_DEFINITION = f"disposal rate (处置率) = {stats.BY_NAME['disposal_rate'].formula}"
 OPEN_STATES = sorted(s.value for s in OPEN)
@@ -46,7 +38,8 @@ class Window(BaseModel):
 
 
 class DisposalRate(BaseModel):
-    """Closed ÷ dispatched (处置率) over a window; `rate` is None when nothing was dispatched."""
+    """Of the cases dispatched in a window, the share closed (处置率); `rate` is None when
+    nothing was dispatched. `closed` counts those cases (closed whenever), not closes in it."""
 
     closed: int
     dispatched: int
@@ -60,7 +53,7 @@ class Summary(BaseModel):
 
     now: datetime
     today: Window
-    counts: dict[str, int] = Field(description="events today by figure: " + ", ".join(TODAY_ACTIONS))
+    counts: dict[str, int] = Field(description="today's indicators: " + ", ".join(TODAY_FIGURES))
     disposal: DisposalRate
     overdue: int
     unresolved: int
@@ -123,19 +116,10 @@ def month_window(now: datetime, month: str | None = None) -> Window:
 
 # -- figures ------------------------------------------------------------------------------------
 def today_counts(session: Session, window: Window) -> dict[str, int]:
-    """Case events in the window, per figure (reported, verified, filed, ...)."""
-    rows = dict(
-        session.execute(
-            select(CaseEvent.action, func.count())
-            .where(
-                CaseEvent.at >= window.start,
-                CaseEvent.at < window.end,
-                CaseEvent.action.in_([a for acts in TODAY_ACTIONS.values() for a in acts]),
-            )
-            .group_by(CaseEvent.action)
-        ).all()
-    )
-    return {figure: sum(rows.get(a, 0) for a in acts) for figure, acts in TODAY_ACTIONS.items()}
+    """The window's flow and cohort counts (reported, verified, ..., dispatched cases, closed)."""
+    first, last = _days(window)
+    row = stats.totals(session, start=first, end=last)
+    return {figure: int(row[figure]) for figure in TODAY_FIGURES}
 
 
 def _days(window: Window) -> tuple[date, date]:
@@ -144,14 +128,14 @@ def _days(window: Window) -> tuple[date, date]:
 
 
 def disposal_rate(session: Session, window: Window) -> DisposalRate:
-    """The disposal rate indicator (`stats`: closed ÷ dispatched) over the window."""
+    """The disposal rate indicator (`stats`: dispatched cases closed ÷ dispatched) over the window."""
     first, last = _days(window)
     row = stats.totals(session, start=first, end=last)
     rate = row["disposal_rate"]
     return DisposalRate(
-        closed=int(row["closed"]),
+        closed=int(row["dispatched_closed"]),
         dispatched=int(row["dispatched"]),
-        rate=None if pd.isna(rate) else float(rate),
+        rate=None if rate is None else float(rate),
         window=window,
     )
 
@@ -169,7 +153,7 @@ def units_ranking(session: Session, window: Window, limit: int = 20) -> list[Uni
             name=r["name"],
             name_en=english.get(r["unit"]),
             dispatched=int(r["dispatched"]),
-            closed=int(r["closed"]),
+            closed=int(r["dispatched_closed"]),
             rate=float(r["disposal_rate"]),
         )
         for r in ranked.to_dict(orient="records")
@@ -328,15 +312,3 @@ def grid_boundaries(session: Session, tolerance_deg: float = 0.00001) -> dict:
             for code, name, parent, geometry in rows
         ],
     }
-
-
-def own_reports(session: Session, account_id: int, limit: int = 50) -> list[Case]:
-    """The cases a person reported, newest first (an inspector's 我的上报)."""
-    return list(
-        session.scalars(
-            select(Case)
-            .where(Case.reporter_account_id == account_id)
-            .order_by(Case.reported_at.desc(), Case.id.desc())
-            .limit(limit)
-        )
-    )

@@ -21,7 +21,7 @@ import shapely
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from geo import importing
+from geo import importing, stats
 from geo.areas import areas_frame, count_by_level
 from geo.store import Store
 from geo.store.models import (
@@ -108,6 +108,7 @@ def load_demo(
         if not done and cases:
             report.cases_created = generate_cases(session)
             session.add(ReferenceVersion(name=DEMO_MARKER, version=1))
+            stats.fold_rollup(session)  # the bulk load's rollup deltas, folded at once
     with store.transaction() as session:
         report.accounts_created = create_demo_accounts(session)
     if report.cases_created:

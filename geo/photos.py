@@ -4,7 +4,10 @@ An inspector's phone photo arrives as bytes. `ingest_photo` refuses what is not 
 is over a limit (`InvalidPhoto`, field "photos"), reads the GPS position and the time it was taken,
 keeps the upload byte-identical as the private original (it still carries EXIF: position, device),
 and stores a public copy with the EXIF orientation applied and every piece of metadata removed
-(as FixMyStreet does), re-encoded as JPEG, or PNG when the picture has real transparency.
+(as FixMyStreet does), at most `PhotoLimits.public_max_edge` pixels on its long edge, re-encoded as
+JPEG, or PNG when the picture has real transparency. A JPEG is decoded straight at the scale the
+public copy needs (libjpeg's DCT scaling by 1/2, 1/4 or 1/8, Pillow's draft mode): a phone photo is
+then never decoded at full size, which was most of a photo report's CPU.
 
 Decoding is Pillow's; HEIC/HEIF (iPhones, many Android phones) through pillow-heif. EXIF GPS is
 WGS-84 by the EXIF specification, so positions are returned as WGS-84 (lon, lat) degrees.
@@ -52,11 +55,15 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 @dataclass(frozen=True)
 class PhotoLimits:
-    """What one report may carry: bytes per photo, decoded pixels per photo, photos per submission."""
+    """What one report may carry: bytes per photo, decoded pixels per photo, photos per submission;
+    and the long edge of the public copy in pixels (the private original keeps every pixel)."""
 
     max_bytes: int = 15 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_photos: int = 6
+    # Enough to see a garbage pile or a broken cover on a phone or the big screen; exactly half of
+    # a 2000-pixel photo, so its JPEG decodes at 1/2 scale.
+    public_max_edge: int = 1000
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ def ingest_photo(data: bytes, store: BlobStore, limits: PhotoLimits = PhotoLimit
     image = _decode(data, limits)
     exif = image.getexif()
     position = read_gps(exif)
-    public = _public_pixels(image)
+    public = _public_pixels(image, limits.public_max_edge)
     public_bytes, public_type = _encode_public(public)
     return Photo(
         original_key=store.put(data),
@@ -116,6 +123,7 @@ def _decode(data: bytes, limits: PhotoLimits) -> Image.Image:
         # verify() leaves the image unusable; reopen to decode.
         image = Image.open(BytesIO(data), formats=formats)
         _check_pixels(image.size, limits)
+        _draft(image, limits.public_max_edge)
         image.load()
     except InvalidPhoto:
         raise
@@ -130,6 +138,21 @@ def _decode(data: bytes, limits: PhotoLimits) -> Image.Image:
     except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError...; all mean a broken file
         raise InvalidPhoto(f"image cannot be decoded ({exc}); {_ACCEPTED} accepted", field=_FIELD) from None
     return image
+
+
+def _draft(image: Image.Image, max_edge: int) -> None:
+    """Have a JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8) still at least the public size.
+
+    The requested size keeps the aspect ratio: libjpeg picks the largest reduction that stays at or
+    above it in both directions (a square box would never allow one for a landscape photo). Other
+    formats decode at full size; the public copy is reduced after orientation either way.
+    """
+    if image.format not in ("JPEG", "MPO"):
+        return
+    width, height = image.size
+    scale = max_edge / max(width, height)
+    if scale < 1:
+        image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
 
 
 def _check_pixels(size: tuple[int, int], limits: PhotoLimits) -> None:
@@ -242,8 +265,9 @@ def _gps_datetime(gps: dict[int, Any]) -> datetime | None:
     return day + timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
-def _public_pixels(image: Image.Image) -> Image.Image:
-    """Return the pixels as shown (EXIF orientation applied) in sRGB, in a fresh image with no metadata."""
+def _public_pixels(image: Image.Image, max_edge: int) -> Image.Image:
+    """Return the pixels as shown (EXIF orientation applied) in sRGB, at most `max_edge` pixels on the
+    long edge, in a fresh image with no metadata."""
     icc = image.info.get("icc_profile")
     alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
     image = ImageOps.exif_transpose(image)
@@ -256,6 +280,9 @@ def _public_pixels(image: Image.Image) -> Image.Image:
         image = _to_srgb(image, icc, target)
         if target == "RGBA" and image.getchannel("A").getextrema()[0] == 255:
             image = image.convert("RGB")  # alpha present but fully opaque: JPEG serves it smaller
+    if max(image.size) > max_edge:
+        image = image.copy()  # thumbnail works in place: never on the decoded upload itself
+        image.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
     # Copy raw pixels into a new image: nothing from `info` (EXIF, XMP, ICC, PNG text) can follow.
     return Image.frombytes(image.mode, image.size, image.tobytes())
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # folder, `gridcase screen-url` prints it) or a staff sign-in. `screen_open` leaves them open,
     # for an intranet that wants that and says so.
     screen_keys: str = ""
+    # How often the server folds the indicators' appended deltas into the daily rollup (seconds;
+    # 0: never, e.g. when `gridcase fold-stats --every N` runs beside several servers).
+    fold_seconds: float = 2.0
     screen_open: bool = False
 
     @property

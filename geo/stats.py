@@ -1,28 +1,40 @@
 """Indicators (考核指标) of the case workflow, defined once: here, for the code, the API and the docs.
 
 Periods are whole days in China Standard Time (Asia/Shanghai), `start` and `end` both included.
-Two kinds of count:
+Three kinds of count:
 
 - **flows**: events of the case log that happened in the period (reported, verified, filed,
-  dispatched, handled, closed, returned, reworked, extended), each counted once, for the group of
+  received, handled, closed, returned, reworked, extended), each counted once, for the group of
   its case (grid, community, street, category, inspector = the grid worker who reported it) and for
   the unit named on the event (the unit holding the case when it happened). Every event counts for
   exactly one group, so per-group counts always add up to the totals.
+- **the dispatched cohort** (派遣案件): each case that was dispatched counts once, on the day of
+  its latest dispatch or re-dispatch, for the unit holding it after that dispatch (no unit while
+  it is returned and waits for a re-dispatch: a unit that returns a case that is not its own is
+  not charged with it). `dispatched_closed` counts the cohort's cases that are closed, whenever
+  they closed (as of the query), credited to the same day and unit: 处置率 is the share of the
+  period's dispatched cases that are closed, as Chibi publishes it, and never above 100%.
 - **due** (应结案): cases whose deadline in force (`cases.deadline_at`, after extensions and parking)
   falls in the period, except cases now parked (挂账: the clock stops and unparking moves the
   deadline), voided or merged. Counted for the case's current unit.
 
-Flows come from the daily rollup `stats_daily` (one row per day and per value of each grouping)
-and handling hours from `stats_handling` (one row per handle event: its day, hours and groups);
-a statement trigger on every insert into `case_event` keeps both, so every path that writes
-events keeps them exact, and `rebuild_rollup` recomputes them from the log (migrations 0003,
-0004). With `source="events"` the same definitions run straight on the raw event log (same
-numbers, slower: the benchmark compares them). "Due" figures come from `cases` through a
-covering index on `deadline_at`.
+Flows and the cohort come from the daily rollup `stats_daily` (one row per day and per value of
+each grouping) plus the deltas not yet folded into it (`stats_delta`), and handling hours from
+`stats_handling` (one row per handle event). A statement trigger on every insert into
+`case_event` appends the deltas (migration 0005: no shared row in the writer's transaction),
+`fold_rollup` moves them into `stats_daily` (a periodic job: `RollupFolder`), and
+`rebuild_rollup` recomputes everything from the log. With `source="events"` the same definitions
+run straight on the raw event log (same numbers, slower: the benchmark compares them). "Due"
+figures come from `cases` through a covering index on `deadline_at`.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -34,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput
 
+log = logging.getLogger(__name__)
 CHINA = ZoneInfo("Asia/Shanghai")
 GroupBy = Literal["unit", "street", "community", "grid", "inspector", "category", "day"]
 GROUPS: tuple[str, ...] = ("unit", "street", "community", "grid", "inspector", "category")
@@ -69,9 +82,18 @@ INDICATORS: tuple[Indicator, ...] = (
         "dispatched",
         "派遣数",
         "count",
-        "dispatch and re-dispatch events in the period, each for the unit it sent the case "
-        "to (a case returned and re-dispatched counts once for each unit)",
+        "cases dispatched in the period, each once, on the day of its latest dispatch or "
+        "re-dispatch and for the unit holding it after it (none while returned and waiting for "
+        "a re-dispatch)",
         "dispatched",
+    ),
+    Indicator(
+        "received",
+        "派遣次数",
+        "count",
+        "dispatch and re-dispatch events in the period, for the unit each sent the case to "
+        "(a case returned and re-dispatched counts once for each unit)",
+        "received",
     ),
     Indicator(
         "handled",
@@ -132,17 +154,17 @@ INDICATORS: tuple[Indicator, ...] = (
         "disposal_rate",
         "处置率",
         "rate",
-        "disposed / dispatched, where a case is disposed when it is closed (handled and "
-        "passed the on-site check): closed / dispatched, as Chibi publishes it "
-        "(6,967 / 7,389 = 94.29%)",
-        _rate("closed", "dispatched"),
+        "of the cases dispatched in the period (dispatched), the share closed so far "
+        "(dispatched_closed: handled, passed the on-site check and closed, whenever that was), "
+        "for the unit holding each case; as Chibi publishes it (6,967 / 7,389 = 94.29%)",
+        _rate("dispatched_closed", "dispatched"),
     ),
     Indicator(
         "handled_rate",
         "回告率",
         "rate",
         "handled / dispatched: the standard's literal 处置数/派遣数, counting the unit's "
-        "report back before the on-site check",
+        "report back before the on-site check (a reworked case handled again counts again)",
         _rate("handled", "dispatched"),
     ),
     Indicator(
@@ -152,6 +174,13 @@ INDICATORS: tuple[Indicator, ...] = (
         "handled on time / handled: handle events at or before the deadline in force "
         "when the case was handled",
         _rate("handled_on_time", "handled"),
+    ),
+    Indicator(
+        "return_rate",
+        "回退率",
+        "rate",
+        "returned / received: the share of the dispatches a unit received that it returned",
+        _rate("returned", "received"),
     ),
     Indicator(
         "rework_rate",
@@ -225,27 +254,42 @@ def period(start: date, end: date) -> Period:
 
 # -- SQL ----------------------------------------------------------------------------------------
 # Group keys per source, chosen from these fixed tables (never from request text).
-# r: stats_daily, e: case_event, c: cases. "day" is the event's (or deadline's) China-time date.
-# The rollup holds one row per day and value of each dimension (`dim`), "all" for the city.
+# r: stats_daily, d: stats_delta, e: case_event, c: cases. "day" is the event's (or deadline's)
+# China-time date. The rollup holds one row per day and value of each dimension (`dim`), "all"
+# for the city; a delta row holds every group column of one effect.
 _DIM_ROLLUP = {g: g for g in GROUPS} | {"day": "all", None: "all"}
 _KEY_ROLLUP = {g: "r.key" for g in GROUPS} | {"day": "r.day", None: "NULL::text"}
-_KEY_EVENTS = {
-    "unit": "coalesce(e.unit_code, c.unit_code)",
+_CASE_KEYS = {
     "street": "c.street_code",
     "community": "c.community_code",
     "grid": "c.grid_code",
     "inspector": "c.reported_by",
     "category": "c.category_code",
+}
+_KEY_DELTA = {
+    "unit": "d.unit_code",
+    "street": "d.street_code",
+    "community": "d.community_code",
+    "grid": "d.grid_code",
+    "inspector": "d.inspector",
+    "category": "d.category_code",
+    "day": "d.day",
+    None: "NULL::text",
+}
+_KEY_EVENTS = _CASE_KEYS | {
+    "unit": "coalesce(e.unit_code, c.unit_code)",
     "day": "(e.at AT TIME ZONE 'Asia/Shanghai')::date",
     None: "NULL::text",
 }
-_KEY_DUE = {
+# The cohort on the raw log: `l` is a case's latest dispatch, `x.returned` whether a return
+# followed it (then no unit holds the case).
+_KEY_COHORT = _CASE_KEYS | {
+    "unit": "CASE WHEN x.returned THEN NULL ELSE l.unit_code END",
+    "day": "(l.at AT TIME ZONE 'Asia/Shanghai')::date",
+    None: "NULL::text",
+}
+_KEY_DUE = _CASE_KEYS | {
     "unit": "c.unit_code",
-    "street": "c.street_code",
-    "community": "c.community_code",
-    "grid": "c.grid_code",
-    "inspector": "c.reported_by",
-    "category": "c.category_code",
     "day": "(c.deadline_at AT TIME ZONE 'Asia/Shanghai')::date",
     None: "NULL::text",
 }
@@ -253,7 +297,7 @@ FLOWS = (
     "reported",
     "verified",
     "filed",
-    "dispatched",
+    "received",
     "handled",
     "handled_on_time",
     "closed",
@@ -261,17 +305,19 @@ FLOWS = (
     "reworked",
     "extended",
 )
+COHORT = ("dispatched", "dispatched_closed")
 DUES = ("due", "closed_due", "closed_on_time")
 # Auxiliary counts shown next to the indicators so every rate can be checked by hand.
-AUXILIARY = ("handled_on_time", "closed_due", "closed_on_time")
-# The same tests as the rollup trigger's SQL in migrations 0003/0004. Those stay frozen as they
-# were released (a migration never imports live code), so they are written there again; the
+AUXILIARY = ("dispatched_closed", "handled_on_time", "closed_due", "closed_on_time")
+# The same tests as the rollup trigger's SQL in migration 0005. That stays frozen as it was
+# released (a migration never imports live code), so they are written there again; the
 # rollup-equals-raw-log tests keep both in step.
+DISPATCHES = "('dispatch', 'redispatch')"
 _EVENT_TESTS = {
     "reported": "e.action = 'report'",
     "verified": "e.action = 'verify'",
     "filed": "e.action = 'file'",
-    "dispatched": "e.action IN ('dispatch', 'redispatch')",
+    "received": f"e.action IN {DISPATCHES}",
     "handled": "e.action = 'handle'",
     "handled_on_time": "e.action = 'handle' AND e.at <= c.deadline_at",
     "closed": "e.action = 'close'",
@@ -313,7 +359,7 @@ def _zeros(names: tuple[str, ...]) -> str:
 def _due_rows(group_by: str | None) -> str:
     # Cases whose deadline in force falls in the period; parked ones wait for their new deadline.
     return f"""
-        SELECT {_KEY_DUE[group_by]} AS key, {_zeros(FLOWS)},
+        SELECT {_KEY_DUE[group_by]} AS key, {_zeros(FLOWS + COHORT)},
                count(*) AS due,
                count(*) FILTER (WHERE c.state = 'closed' AND c.closed_at < :t1) AS closed_due,
                count(*) FILTER (WHERE c.state = 'closed' AND c.closed_at <= c.deadline_at)
@@ -327,18 +373,45 @@ def _due_rows(group_by: str | None) -> str:
 
 def _flow_rows(group_by: str | None, source: Source) -> str:
     if source == "rollup":
-        sums = ", ".join(f"sum(r.{n}) AS {n}" for n in FLOWS)
+        # Folded rows plus the deltas appended since the last fold (few: a fold runs often).
+        rollup = ", ".join(f"sum(r.{n}) AS {n}" for n in FLOWS + COHORT)
+        delta = ", ".join(f"sum(d.{n}) AS {n}" for n in FLOWS + COHORT)
         return f"""
-        SELECT {_KEY_ROLLUP[group_by]} AS key, {sums}, {_zeros(DUES)}, {_NO_HOURS}
+        SELECT {_KEY_ROLLUP[group_by]} AS key, {rollup}, {_zeros(DUES)}, {_NO_HOURS}
         FROM stats_daily r WHERE r.dim = :dim AND r.day BETWEEN :d0 AND :d1
+        GROUP BY 1
+        UNION ALL
+        SELECT {_KEY_DELTA[group_by]} AS key, {delta}, {_zeros(DUES)}, {_NO_HOURS}
+        FROM stats_delta d WHERE d.day BETWEEN :d0 AND :d1
         GROUP BY 1"""
     counts = ", ".join(f"count(*) FILTER (WHERE {test}) AS {n}" for n, test in _EVENT_TESTS.items())
     actions = ", ".join(f"'{a}'" for a in _ACTIONS)
     return f"""
-        SELECT {_KEY_EVENTS[group_by]} AS key, {counts}, {_zeros(DUES)}, {_NO_HOURS}
+        SELECT {_KEY_EVENTS[group_by]} AS key, {counts}, {_zeros(COHORT + DUES)}, {_NO_HOURS}
         FROM case_event e
         JOIN cases c ON c.id = e.case_id
         WHERE e.at >= :t0 AND e.at < :t1 AND e.action IN ({actions})
+        GROUP BY 1
+        UNION ALL {_cohort_rows(group_by)}"""
+
+
+def _cohort_rows(group_by: str | None) -> str:
+    # The raw-log cohort: dispatch events of the period that are their case's latest, with
+    # whether a return or a close followed. Events are ordered by (at, id), as in the trigger.
+    later = "n.case_id = l.case_id AND (n.at, n.id) > (l.at, l.id)"
+    return f"""
+        SELECT {_KEY_COHORT[group_by]} AS key, {_zeros(FLOWS)},
+               count(*) AS dispatched, count(*) FILTER (WHERE x.closed) AS dispatched_closed,
+               {_zeros(DUES)}, {_NO_HOURS}
+        FROM case_event l
+        JOIN cases c ON c.id = l.case_id
+        CROSS JOIN LATERAL (
+            SELECT coalesce(bool_or(n.action = 'return'), false) AS returned,
+                   coalesce(bool_or(n.action = 'close'), false) AS closed
+            FROM case_event n WHERE {later} AND n.action IN ('return', 'close')
+        ) x
+        WHERE l.at >= :t0 AND l.at < :t1 AND l.action IN {DISPATCHES}
+          AND NOT EXISTS (SELECT 1 FROM case_event n WHERE {later} AND n.action IN {DISPATCHES})
         GROUP BY 1"""
 
 
@@ -348,19 +421,20 @@ def _handling_rows(group_by: str | None, source: Source) -> str:
         "avg(h.hours) AS handling_hours_mean, percentile_cont(0.9) WITHIN GROUP "
         "(ORDER BY h.hours) AS handling_hours_p90"
     )
+    zeros = _zeros(FLOWS + COHORT + DUES)
     if source == "rollup":
         return f"""
-        SELECT {_KEY_HANDLING[group_by]} AS key, {_zeros(FLOWS)}, {_zeros(DUES)}, {hours}
+        SELECT {_KEY_HANDLING[group_by]} AS key, {zeros}, {hours}
         FROM stats_handling h WHERE h.day BETWEEN :d0 AND :d1
         GROUP BY 1"""
     return f"""
-        SELECT {_KEY_EVENTS[group_by]} AS key, {_zeros(FLOWS)}, {_zeros(DUES)}, {hours}
+        SELECT {_KEY_EVENTS[group_by]} AS key, {zeros}, {hours}
         FROM case_event e
         JOIN cases c ON c.id = e.case_id
         CROSS JOIN LATERAL (
             SELECT (extract(epoch FROM e.at - max(d.at)) / 3600)::real AS hours
             FROM case_event d
-            WHERE d.case_id = e.case_id AND d.action IN ('dispatch', 'redispatch')
+            WHERE d.case_id = e.case_id AND d.action IN {DISPATCHES}
               AND d.at <= e.at
         ) h
         WHERE e.at >= :t0 AND e.at < :t1 AND e.action = 'handle' AND h.hours IS NOT NULL
@@ -370,12 +444,16 @@ def _handling_rows(group_by: str | None, source: Source) -> str:
 def indicators_sql(group_by: str | None, source: Source = "rollup") -> str:
     """The one SQL statement behind `indicators` (parameters :d0 :d1 :t0 :t1 :dim).
 
-    Three parts per group key, added up: the flows (rollup or raw log), the due cases (`cases`
-    by deadline), and the handling hours (`stats_handling` or the raw log).
+    Parts per group key, added up: the flows and the cohort (rollup and unfolded deltas, or the
+    raw log), the due cases (`cases` by deadline), and the handling hours (`stats_handling` or
+    the raw log). A group whose counts are all zero (a return and its re-dispatch cancelled out)
+    and that has no handling hours is left out, as on the raw log.
     """
-    sums = ", ".join(f"sum({n})::bigint AS {n}" for n in FLOWS + DUES)
+    counted = FLOWS + COHORT + DUES
+    sums = ", ".join(f"sum({n})::bigint AS {n}" for n in counted)
     outputs = ",\n       ".join(f"{i.sql} AS {i.name}" for i in INDICATORS)
     aux = ", ".join(n for n in AUXILIARY)
+    empty = " AND ".join(f"{n} = 0" for n in counted)
     return f"""
 SELECT key, {outputs}, {aux}
 FROM (
@@ -388,6 +466,7 @@ FROM (
     ) x
     GROUP BY key
 ) a
+WHERE NOT ({empty} AND handling_hours_mean IS NULL)
 ORDER BY key"""
 
 
@@ -444,8 +523,19 @@ def indicators(
 
 
 def totals(session: Session, *, start: date, end: date, source: Source = "rollup") -> pd.Series:
-    """The indicators of the whole period as one Series (name → value)."""
-    return indicators(session, start=start, end=end, source=source).iloc[0]
+    """The indicators of the whole period as one Series (name → value; counts stay integers)."""
+    frame = indicators(session, start=start, end=end, source=source)
+    # iloc on a frame of int and float columns would upcast every count to float.
+    return pd.Series({c: _scalar(frame[c].iloc[0]) for c in frame.columns}, dtype=object)
+
+
+def _scalar(value: object) -> object:
+    """A plain Python int, float or None (numpy scalars and NaN are not)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and pd.isna(value):
+        return None
+    return value
 
 
 def _labels(session: Session, group_by: str, keys: list) -> list[str | None]:
@@ -478,6 +568,7 @@ SUMMARY = (
     "verified",
     "filed",
     "dispatched",
+    "received",
     "handled",
     "closed",
     "returned",
@@ -489,6 +580,7 @@ SUMMARY = (
     "on_time_closure_rate",
     "disposal_rate",
     "on_time_disposal_rate",
+    "return_rate",
     "rework_rate",
     "extension_rate",
     "handling_hours_mean",
@@ -496,6 +588,8 @@ SUMMARY = (
 )
 RANKING = (
     "dispatched",
+    "dispatched_closed",
+    "received",
     "handled",
     "closed",
     "returned",
@@ -504,6 +598,7 @@ RANKING = (
     "overdue",
     "disposal_rate",
     "on_time_disposal_rate",
+    "return_rate",
     "on_time_closure_rate",
     "rework_rate",
     "handling_hours_mean",
@@ -521,7 +616,8 @@ def _summary_table(this: pd.Series, before: pd.Series, this_label: str, before_l
         }
         for n in SUMMARY
     ]
-    return pd.DataFrame(rows)
+    # object columns: counts stay integers next to the rates in the same column.
+    return pd.DataFrame(rows, dtype=object)
 
 
 def weekly_report(session: Session, week: date, source: Source = "rollup") -> Report:
@@ -664,54 +760,125 @@ def _cell(value: object) -> object:
     return value
 
 
-def report_svg(report: Report) -> str:
-    """The report's chart as an inline SVG (matplotlib, text kept as text: no fonts embedded)."""
-    import io
+@functools.cache
+def _svg_text_as_text() -> None:
+    """Keep text as text in SVG output (svg.fonttype "none": no glyph paths, the browser's CJK
+    fonts draw it), measured with a CJK font when one is installed (run.sh installs Noto Sans
+    CJK). matplotlib reads both only from rcParams, so they are set once per process, never
+    changed per request: no rc_context racing between threads (nor warnings.catch_warnings,
+    which is process-wide too)."""
+    import warnings
 
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    matplotlib.rcParams["svg.fonttype"] = "none"
+    matplotlib.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", *matplotlib.rcParams["font.sans-serif"]]
+    # Without a CJK font matplotlib warns about glyphs it only measures: the SVG keeps text as
+    # text and the browser draws it with its own fonts.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
 
+
+def report_svg(report: Report) -> str:
+    """The report's chart as an inline SVG (matplotlib, text kept as text: no fonts embedded).
+
+    Built on a `Figure` of its own (matplotlib's object API: no pyplot, no global rc state), so
+    reports rendered at once in the server's threadpool do not share a figure or settings.
+    """
+    import io
+
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+
+    _svg_text_as_text()
     data = report.chart
-    with plt.rc_context({"svg.fonttype": "none", "font.size": 9}):
-        if report.kind == "weekly":
-            fig, ax = plt.subplots(figsize=(8, 3.2))
-            labels = [f"{d:%a %m-%d}" for d in data.index]
-            width = 0.2
-            for i, column in enumerate(data.columns):
-                ax.bar(
-                    [x + (i - 1.5) * width for x in range(len(data))], data[column], width=width, label=column
-                )
-            ax.set_xticks(range(len(data)), labels)
-            ax.legend(ncols=4, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
-            ax.set_ylabel("cases")
-        else:
-            height = max(2.0, 0.18 * len(data) + 0.8)
-            fig, ax = plt.subplots(figsize=(8, height))
-            values = data["disposal_rate"].fillna(0) * 100
-            ax.barh(range(len(data)), values, color="#3b7dd8")
-            ax.set_yticks(range(len(data)), [str(n) for n in data.index])
-            ax.invert_yaxis()
-            ax.set_xlim(0, 100)
-            ax.set_xlabel("disposal rate, %")
-        ax.set_title(report.chart_title, loc="left")
-        ax.spines[["top", "right"]].set_visible(False)
-        buffer = io.StringIO()
-        import warnings
-
-        with warnings.catch_warnings():
-            # Without a CJK font installed, matplotlib warns about glyphs it only measures: the
-            # SVG keeps text as text and the browser draws it with its own fonts.
-            warnings.simplefilter("ignore", UserWarning)
-            fig.tight_layout()
-            fig.savefig(buffer, format="svg")
-        plt.close(fig)
+    if report.kind == "weekly":
+        fig = Figure(figsize=(8, 3.2))
+        ax = fig.add_subplot()
+        labels = [f"{d:%a %m-%d}" for d in data.index]
+        width = 0.2
+        for i, column in enumerate(data.columns):
+            ax.bar([x + (i - 1.5) * width for x in range(len(data))], data[column], width=width, label=column)
+        ax.set_xticks(range(len(data)), labels, fontsize=9)
+        ax.legend(ncols=4, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False, fontsize=9)
+        ax.set_ylabel("cases", fontsize=9)
+    else:
+        fig = Figure(figsize=(8, max(2.0, 0.18 * len(data) + 0.8)))
+        ax = fig.add_subplot()
+        values = data["disposal_rate"].astype("float64").fillna(0) * 100
+        ax.barh(range(len(data)), values, color="#3b7dd8")
+        ax.set_yticks(range(len(data)), [str(n) for n in data.index], fontsize=9)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("disposal rate, %", fontsize=9)
+    ax.tick_params(labelsize=9)
+    ax.set_title(report.chart_title, loc="left", fontsize=9)
+    ax.spines[["top", "right"]].set_visible(False)
+    buffer = io.StringIO()
+    fig.tight_layout()
+    FigureCanvasSVG(fig).print_svg(buffer)
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: it goes inline in HTML
 
 
 def rebuild_rollup(session: Session) -> int:
     """Recompute `stats_daily` and `stats_handling` from the whole event log (after a bulk
-    load); returns the rollup's row count."""
+    load; unfolded deltas are dropped, the log has them); returns the rollup's row count."""
     return int(session.scalar(text("SELECT stats_daily_rebuild()")) or 0)
+
+
+def fold_rollup(session: Session) -> int:
+    """Fold the committed rollup deltas into `stats_daily` (each exactly once); returns how many.
+
+    Returns 0 at once when another fold holds the lock. Readers add unfolded deltas anyway, so
+    folding changes no figure: it keeps the delta table small and reads fast.
+    """
+    return int(session.scalar(text("SELECT stats_fold()")) or 0)
+
+
+class RollupFolder:
+    """The periodic fold: a daemon thread that folds every `interval_s` seconds until stopped.
+
+    `sessions` is a context manager factory of committing sessions (`Store.transaction`).
+    """
+
+    def __init__(self, sessions: Callable[[], AbstractContextManager[Session]], interval_s: float = 2.0):
+        self._sessions = sessions
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.folded = 0  # deltas folded
+        self.batches = 0  # folds that moved any
+        self.errors = 0
+
+    def fold_once(self) -> int:
+        """One fold in its own transaction."""
+        with self._sessions() as session:
+            moved = fold_rollup(session)
+        self.folded += moved
+        self.batches += moved > 0
+        return moved
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.fold_once()
+            except Exception:  # noqa: BLE001 - a failed fold loses nothing: the deltas stay
+                self.errors += 1
+                log.exception("folding the stats rollup failed; will retry")
+
+    def start(self) -> RollupFolder:
+        """Start folding in the background."""
+        self._thread = threading.Thread(target=self._run, name="stats-fold", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop after the current fold, then fold what is left once more."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self.fold_once()
+        except Exception:  # noqa: BLE001 - e.g. the database is away at shutdown: the deltas stay
+            self.errors += 1
+            log.exception("the last fold of the stats rollup failed; the next start folds it")

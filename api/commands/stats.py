@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -66,7 +67,9 @@ def register(app: typer.Typer) -> None:
         if csv:
             typer.echo(frame.to_csv(index=False), nl=False)
         elif group_by is None:
-            for name, value in frame.iloc[0].items():
+            # Column by column: a row of a frame with int and float columns would turn counts into floats.
+            for name in frame.columns:
+                value = frame[name].iloc[0]
                 label = stats.BY_NAME[name].name_zh if name in stats.BY_NAME else ""
                 typer.echo(f"{name:24s} {label:8s} {value}")
         else:
@@ -89,6 +92,32 @@ def register(app: typer.Typer) -> None:
             store.dispose()
         seconds = (datetime.now() - started).total_seconds()
         typer.echo(f"rebuilt the daily rollup: {rows:,} rows in {seconds:.1f} s")
+
+    @app.command("fold-stats")
+    def fold_stats_command(
+        every: Annotated[
+            float, typer.Option(help="keep folding every this many seconds (0: fold once and exit)")
+        ] = 0.0,
+    ) -> None:
+        """Fold the rollup deltas that writes appended (stats_delta) into stats_daily.
+
+        Figures are exact without it (readers add unfolded deltas); folding keeps reads fast. Run it
+        with --every where the server does not fold itself; a second folder at the same time folds
+        nothing and waits for nobody.
+        """
+        store = Store(get_settings())
+        try:
+            while True:
+                with store.transaction() as session:
+                    moved = stats.fold_rollup(session)
+                if not every:
+                    typer.echo(f"folded {moved:,} rollup deltas")
+                    return
+                time.sleep(every)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            store.dispose()
 
     def _run(kind: str, when: date, output: Path) -> None:
         store = Store(get_settings())

@@ -149,8 +149,11 @@ def _fmt(column: str, value: Any) -> str:
     if value is None:
         return "–"
     indicator = stats.BY_NAME.get(column)
-    if indicator is not None and indicator.kind == "rate":
+    kind = indicator.kind if indicator is not None else "count" if column in stats.AUXILIARY else None
+    if kind == "rate":
         return f"{value * 100:.2f}%"
+    if kind == "count":
+        return f"{int(value):,}"  # a count is a whole number, however pandas stored it
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -293,19 +294,29 @@ def _suggest_duplicates(
     """Link open cases of the same category within the category's distance and time window."""
     radius = category.duplicate_radius_m or ctx.duplicate_radius_m
     window = category.duplicate_window_h or ctx.duplicate_window_h
-    # Distances on the geography: metres, not degrees.
-    point = to_shape(case.location)
-    here = func.geography(func.ST_SetSRID(func.ST_MakePoint(point.x, point.y), 4326))
+    stored = to_shape(case.location)  # WGS-84: x is the longitude
+    lon, lat = stored.x, stored.y
+    point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+    # Candidates first through the GiST index on the geometry: a box in degrees that holds the
+    # whole radius (a degree of longitude, the shorter, is 111.32 km × cos(latitude); 10% to
+    # spare). Then the exact test on the geography: metres on the spheroid, not degrees.
+    degrees = radius * 1.1 / (111_320 * max(math.cos(math.radians(min(abs(lat) + 0.01, 89.9))), 1e-3))
+    here = func.geography(point)
+    distance = func.ST_Distance(func.geography(Case.location), here).label("m")
     rows = session.execute(
-        select(
-            Case.id, Case.reported_at, func.ST_Distance(func.geography(Case.location), here).label("m")
-        ).where(
+        select(Case.id, Case.reported_at, distance)
+        .where(
+            func.ST_DWithin(Case.location, point, degrees),
             Case.category_code == case.category_code,
             Case.id != case.id,
             Case.state.in_([s.value for s in OPEN]),
             Case.reported_at >= now - timedelta(hours=window),
             func.ST_DWithin(func.geography(Case.location), here, radius),
         )
+        # The nearest few are the suggestion: at a hotspot with hundreds of open reports, linking
+        # each new one to all of them would grow every report's work with the pile.
+        .order_by(distance, Case.reported_at.desc(), Case.id)
+        .limit(10)
     ).all()
     for other_id, reported_at, metres in rows:
         session.add(

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from api.app import create_app
+from geo import stats
 from geo.demo import DEMO_PASSWORD
 from tests.conftest import REPO
 
@@ -134,6 +135,48 @@ def test_monthly_ranking_page_and_downloads(client, planner):
     assert sheet.cell(row=2, column=2).value == ranked[0]["unit"]
 
 
+COUNT_COLUMNS = {i.name for i in stats.INDICATORS if i.kind == "count"} | set(stats.AUXILIARY)
+
+
+def test_counts_are_integers_in_json_csv_xlsx_and_html(client, planner):
+    body = client.get(
+        "/api/v1/stats",
+        params={"from": "2026-07-01", "to": "2026-09-30", "group_by": "unit"},
+        headers=planner,
+    ).json()
+    for row in [body["totals"], *body["groups"]]:
+        for name in COUNT_COLUMNS:
+            assert type(row[name]) is int, (name, row[name])
+    assert body["totals"]["dispatched"] == 7389 and body["totals"]["dispatched_closed"] == 6967
+    assert round(body["totals"]["disposal_rate"] * 100, 2) == 94.29
+    for path, params in (
+        ("/reports/weekly", {"week": "2026-08-12"}),
+        ("/reports/monthly", {"month": "2026-08"}),
+    ):
+        csv_text = client.get(path, params={**params, "format": "csv"}, headers=planner).content
+        rows = list(csv.DictReader(io.StringIO(csv_text.decode("utf-8-sig"))))
+        counted = [c for c in rows[0] if c in COUNT_COLUMNS]
+        assert counted
+        assert all(re.fullmatch(r"-?\d+", r[c]) for r in rows for c in counted), counted
+        book = load_workbook(
+            io.BytesIO(client.get(path, params={**params, "format": "xlsx"}, headers=planner).content)
+        )
+        for sheet in book.worksheets:
+            header = [c.value for c in sheet[1]]
+            for row in sheet.iter_rows(min_row=2, values_only=True):
+                cells = dict(zip(header, row, strict=True))
+                for c in COUNT_COLUMNS & set(header):
+                    assert type(cells[c]) is int, (sheet.title, c, cells[c])
+                if sheet.title == "summary" and cells["indicator"] in COUNT_COLUMNS:
+                    assert all(type(v) is int for v in row[2:4]), row
+        page = client.get(path, params=params, headers=planner).text
+        cells = re.findall(r"<td>([^<]*)</td>", page)
+        assert cells and not any(re.fullmatch(r"[\d,]+\.00", c) for c in cells)
+    summary = re.search(r'data-table="summary".*?</table>', page, re.S).group(0)
+    reported = re.search(r"<td>reported</td><td>[^<]*</td><td>([^<]*)</td>", summary).group(1)
+    assert re.fullmatch(r"[\d,]+", reported), reported
+
+
 def test_weekly_csv_has_one_row_per_day(client, planner):
     response = client.get("/reports/weekly", params={"week": "2026-08-12", "format": "csv"}, headers=planner)
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
@@ -150,6 +193,7 @@ def test_cli_stats_and_reports_write_three_files(demo_store, tmp_path):
     done = _run("stats", "--from", "2026-07-01", "--to", "2026-10-31", url=demo_store.url)
     assert done.returncode == 0, done.stderr
     assert "disposal_rate" in done.stdout and "0.9428" in done.stdout
+    assert re.search(r"^reported\s+上报数\s+7534$", done.stdout, re.M), done.stdout  # an integer
     grouped = _run(
         "stats",
         "--from",
@@ -195,6 +239,8 @@ def test_cli_rebuild_stats_gives_the_same_figures(demo_store):
     rebuilt = _run("rebuild-stats", url=demo_store.url)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert re.search(r"rebuilt the daily rollup: [\d,]+ rows", rebuilt.stdout)
+    folded = _run("fold-stats", url=demo_store.url)
+    assert folded.returncode == 0 and folded.stdout == "folded 0 rollup deltas\n", folded.stderr
     after = _run(
         "stats",
         "--from",

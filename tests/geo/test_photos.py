@@ -316,3 +316,64 @@ def test_real_image_of_an_unaccepted_type_refused(store: LocalBlobStore) -> None
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), RED).save(buffer, "GIF")
     refused(buffer.getvalue(), store)
+
+
+# --- public size: JPEG draft decoding ------------------------------------------------------------
+
+
+def _big_jpeg(size: tuple[int, int], orientation: int = 1) -> bytes:
+    """A phone-sized JPEG showing `size` with GPS in its EXIF and the red marker top-left as shown
+    (orientation 6: stored turned 90° counter-clockwise, a phone held upright)."""
+    image = Image.new("RGB", size, (40, 120, 200))
+    image.paste(RED, (0, 0, 200, 200))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps.update(
+        {
+            ExifTags.GPS.GPSLatitudeRef: "N",
+            ExifTags.GPS.GPSLatitude: (IFDRational(29), IFDRational(43), IFDRational(30)),
+            ExifTags.GPS.GPSLongitudeRef: "E",
+            ExifTags.GPS.GPSLongitude: (IFDRational(113), IFDRational(54), IFDRational(0)),
+        }
+    )
+    if orientation == 6:  # stored rotated: the sensor's pixels, shown after a 90° turn
+        image = image.transpose(Image.Transpose.ROTATE_90)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90, exif=exif)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("size", "orientation", "public"),
+    [
+        ((2000, 1500), 1, (1000, 750)),
+        ((1500, 2000), 6, (750, 1000)),
+        ((4000, 3000), 1, (1000, 750)),
+        ((1200, 900), 1, (1000, 750)),
+        ((800, 600), 1, (800, 600)),
+    ],
+)
+def test_the_public_copy_is_at_most_the_public_size_and_decoded_at_that_scale(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch, size, orientation, public
+) -> None:
+    data = _big_jpeg(size, orientation)
+    decoded: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def spy(self: Image.Image):  # noqa: ANN202
+        result = load(self)
+        decoded.append(self.size)
+        return result
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    photo = ingest_photo(data, store)
+    assert (photo.width, photo.height) == public
+    shown = public_image(photo, store)
+    assert shown.size == public and is_red(shown)
+    assert photo.lon == pytest.approx(113.9) and photo.lat == pytest.approx(29.725)
+    assert store.get(photo.original_key) == data  # the original keeps every pixel
+    stored = Image.open(io.BytesIO(data)).size
+    # The upload is decoded once, at the largest DCT reduction that still covers the public size.
+    scale = max(f for f in (1, 2, 4, 8) if max(stored) / f >= max(public))
+    assert decoded[0] == (stored[0] // scale, stored[1] // scale)

@@ -12,6 +12,7 @@ from sqlalchemy import insert, text
 from geo import dashboard, stats
 from geo.errors import InvalidInput
 from geo.store.models import Case, CaseEvent, Category, Unit
+from tests.conftest import REPO
 
 CN = stats.CHINA
 WEEK = (date(2026, 3, 2), date(2026, 3, 8))  # Monday to Sunday
@@ -221,11 +222,14 @@ def week(session):
     return session
 
 
+# C was dispatched to U2, returned and re-dispatched to U1: one dispatched case (for U1), two
+# dispatch events received (one by each unit).
 EXPECTED = {
     "reported": 5,
     "verified": 5,
     "filed": 4,
-    "dispatched": 5,
+    "dispatched": 4,
+    "received": 5,
     "handled": 3,
     "closed": 2,
     "returned": 1,
@@ -235,13 +239,15 @@ EXPECTED = {
     "overdue": 2,
     "closure_rate": 2 / 3,
     "on_time_closure_rate": 1 / 3,
-    "disposal_rate": 2 / 5,
-    "handled_rate": 3 / 5,
+    "disposal_rate": 2 / 4,
+    "handled_rate": 3 / 4,
     "on_time_disposal_rate": 2 / 3,
+    "return_rate": 1 / 5,
     "rework_rate": 1 / 3,
-    "extension_rate": 1 / 5,
+    "extension_rate": 1 / 4,
     "handling_hours_mean": 34.0,
     "handling_hours_p90": 62.4,
+    "dispatched_closed": 2,
     "handled_on_time": 2,
     "closed_due": 2,
     "closed_on_time": 1,
@@ -271,13 +277,17 @@ def test_by_unit_attributes_each_event_to_its_unit(week, source):
         rows["U1"]["due"],
     ) == (3, 3, 2, 3, 1, 3)
     assert rows["U1"]["name"] == "一号单位"
-    assert (rows["U2"]["reported"], rows["U2"]["dispatched"], rows["U2"]["returned"], rows["U2"]["due"]) == (
-        1,
-        2,
-        1,
-        0,
-    )
-    assert rows["U2"]["disposal_rate"] == 0  # two cases sent to it, none closed by it
+    # U2 received C and F but rightly returned C: only F is its dispatched case.
+    assert (
+        rows["U2"]["reported"],
+        rows["U2"]["received"],
+        rows["U2"]["dispatched"],
+        rows["U2"]["returned"],
+        rows["U2"]["due"],
+    ) == (1, 2, 1, 1, 0)
+    assert rows["U2"]["disposal_rate"] == 0  # F is not closed
+    assert rows["U2"]["return_rate"] == 0.5
+    assert (rows["U1"]["received"], rows["U1"]["dispatched_closed"]) == (3, 2)
     assert rows[None]["reported"] == 1 and rows[None]["verified"] == 1
 
 
@@ -305,16 +315,89 @@ def test_an_empty_period_has_zero_counts_and_no_rates(week, source):
 
 def test_trigger_rollup_equals_a_rebuild_from_the_log(week):
     daily = text(
-        "SELECT dim, day, key, reported, verified, filed, dispatched, handled, "
-        "handled_on_time, closed, returned, reworked, extended FROM stats_daily "
+        "SELECT dim, day, key, reported, verified, filed, dispatched, received, handled, "
+        "handled_on_time, closed, returned, reworked, extended, dispatched_closed FROM stats_daily "
         "ORDER BY dim, day, key NULLS FIRST"
     )
     handling = text("SELECT * FROM stats_handling ORDER BY event_id")
+    assert stats.fold_rollup(week) > 0
+    assert week.scalar(text("SELECT count(*) FROM stats_delta")) == 0
     by_trigger = week.execute(daily).all(), week.execute(handling).all()
     # A (6 h), B (24 h, then 72 h after the failed check: still from the one dispatch).
     assert sorted(round(row.hours, 3) for row in by_trigger[1]) == [6.0, 24.0, 72.0]
     assert stats.rebuild_rollup(week) == len(by_trigger[0])
     assert (week.execute(daily).all(), week.execute(handling).all()) == by_trigger
+
+
+@pytest.mark.parametrize("group_by", [None, *stats.GROUPS, "day"])
+def test_folding_changes_no_figure(week, group_by):
+    """Readers add the unfolded deltas: the figures before and after a fold are the same."""
+    before = stats.indicators(week, start=WEEK[0], end=WEEK[1], group_by=group_by)
+    stats.fold_rollup(week)
+    after = stats.indicators(week, start=WEEK[0], end=WEEK[1], group_by=group_by)
+    pd.testing.assert_frame_equal(before, after)
+    raw = stats.indicators(week, start=WEEK[0], end=WEEK[1], group_by=group_by, source="events")
+    pd.testing.assert_frame_equal(after, raw)
+
+
+def _unit_and_category(session) -> None:
+    session.execute(
+        insert(Unit),
+        [
+            {"code": "U1", "name": "一号单位", "kind": "bureau"},
+            {"code": "U2", "name": "二号单位", "kind": "bureau"},
+        ],
+    )
+    session.execute(
+        insert(Category).values(
+            code="E0102",
+            kind="event",
+            class_code="01",
+            subclass_code="02",
+            name="暴露垃圾",
+            time_limit=24,
+            time_limit_unit="urgent_hours",
+        )
+    )
+
+
+def _dispatched(session, start: date, end: date, source: str = "rollup") -> dict:
+    frame = stats.indicators(session, start=start, end=end, group_by="unit", source=source)
+    return {r["unit"]: (r["dispatched"], r["received"], r["returned"]) for r in frame.to_dict("records")}
+
+
+@pytest.mark.parametrize("fold", [False, True])
+def test_a_returned_case_is_not_charged_to_the_returning_unit(session, fold):
+    """U2 rightly returns R: while R waits it is dispatched for no unit; re-dispatched two days
+    later to U1, it is one dispatched case of U1 on that later day, and only U2's return stays."""
+    _unit_and_category(session)
+    r = add_case(
+        session, "R", unit="U2", grid="421281001001001", inspector="i1", state="returned", reported=at(2, 8)
+    )
+    add_events(
+        session, r, (at(2, 8), "report", None), (at(2, 9), "dispatch", "U2"), (at(2, 10), "return", "U2")
+    )
+    if fold:
+        stats.fold_rollup(session)
+    for source in ("rollup", "events"):
+        assert _dispatched(session, date(2026, 3, 2), date(2026, 3, 2), source) == {
+            "U2": (0, 1, 1),
+            None: (1, 0, 0),  # dispatched, back with the centre: counted, but for no unit
+        }
+    add_events(
+        session, r, (at(4, 9), "redispatch", "U1"), (at(5, 9), "handle", "U1"), (at(5, 12), "close", "U1")
+    )
+    if fold:
+        stats.fold_rollup(session)
+    for source in ("rollup", "events"):
+        assert _dispatched(session, date(2026, 3, 2), date(2026, 3, 2), source) == {"U2": (0, 1, 1)}
+        assert _dispatched(session, date(2026, 3, 4), date(2026, 3, 4), source) == {"U1": (1, 1, 0)}
+        week = stats.totals(session, start=WEEK[0], end=WEEK[1], source=source)
+        # Re-dispatched: one case dispatched, two dispatch events received.
+        assert (week["dispatched"], week["received"], week["dispatched_closed"]) == (1, 2, 1)
+        assert week["disposal_rate"] == 1.0 and week["return_rate"] == 0.5
+        ranking = stats.unit_ranking(session, start=WEEK[0], end=WEEK[1], source=source)
+        assert ranking["unit"].tolist() == ["U1"]  # U2 has no dispatched case: not ranked
 
 
 def test_a_handled_case_without_a_deadline_is_not_on_time(session):
@@ -407,10 +490,33 @@ def test_demo_quarter_figures(demo_store):
         quarter = stats.totals(session, start=QUARTER[0], end=QUARTER[1])
         # The quarter's cases: the last of them are closed by mid-October.
         cases = stats.totals(session, start=QUARTER[0], end=date(2026, 10, 31))
-    assert (quarter["reported"], quarter["dispatched"]) == (7534, 7389)
-    assert quarter["closed"] < 6967  # closes counted by their day: some fall in October
+    assert (quarter["reported"], quarter["dispatched"], quarter["dispatched_closed"]) == (7534, 7389, 6967)
+    # The cohort: of the quarter's dispatched cases, the share closed (some close in October).
+    assert round(quarter["disposal_rate"] * 100, 2) == 94.29
+    assert quarter["closed"] < 6967  # closes as a flow, counted on their day
     assert (cases["reported"], cases["dispatched"], cases["closed"]) == (7534, 7389, 6967)
     assert round(cases["disposal_rate"] * 100, 2) == 94.29
+    for name in ("reported", "dispatched", "closed", "due"):
+        assert type(quarter[name]) is int, name
+
+
+MONTHS = [date(2026, m, 1) for m in (7, 8, 9, 10)]
+
+
+@pytest.mark.parametrize("month", MONTHS, ids=lambda d: f"{d:%Y-%m}")
+def test_no_unit_above_100_percent_in_any_month_of_the_demo(demo_store, month):
+    with demo_store.sessions() as session:
+        ranking = stats.monthly_ranking(session, month).tables["ranking"]
+        screen = dashboard.units_ranking(
+            session, dashboard.month_window(datetime(2026, 12, 1, tzinfo=CN), f"{month:%Y-%m}"), 500
+        )
+    rates = ranking["disposal_rate"].dropna()
+    # October has closes of the quarter's cases but no dispatch: they count for their dispatch
+    # month, and no unit is ranked on closes alone.
+    assert len(ranking) > 0 if month.month < 10 else ranking.empty
+    assert (rates <= 1).all() and (rates >= 0).all()
+    assert (ranking["dispatched_closed"] <= ranking["dispatched"]).all()
+    assert all(u.rate <= 1 for u in screen)
 
 
 @pytest.mark.parametrize("group_by", stats.GROUPS)
@@ -446,11 +552,53 @@ def test_the_command_centre_shows_the_reports_disposal_rate(demo_store):
         monthly = stats.monthly_ranking(session, date(2026, 8, 1))
         screen = dashboard.summary(session, now=now, month="2026-08").disposal
         units = dashboard.units_ranking(session, dashboard.month_window(now, "2026-08"), 5)
-    assert (screen.closed, screen.dispatched) == (monthly.totals["closed"], monthly.totals["dispatched"])
+    assert (screen.closed, screen.dispatched) == (
+        monthly.totals["dispatched_closed"],
+        monthly.totals["dispatched"],
+    )
     assert screen.rate == pytest.approx(monthly.totals["disposal_rate"])
     assert screen.definition.endswith(stats.BY_NAME["disposal_rate"].formula)
     top = monthly.tables["ranking"].head(5)
     assert [(u.rank, u.unit_code, u.closed, u.dispatched) for u in units] == list(
-        zip(top["rank"], top["unit"], top["closed"], top["dispatched"], strict=True)
+        zip(top["rank"], top["unit"], top["dispatched_closed"], top["dispatched"], strict=True)
     )
     assert [u.rate for u in units] == pytest.approx(top["disposal_rate"].tolist())
+
+
+def _chart_report(kind: str, n: int) -> stats.Report:
+    days = [date(2026, 3, 2) + timedelta(days=i) for i in range(7)]
+    chart = (
+        pd.DataFrame(
+            {c: [n + i for i in range(7)] for c in ("reported", "dispatched", "handled", "closed")},
+            index=days,
+        )
+        if kind == "weekly"
+        else pd.DataFrame({"disposal_rate": [0.5 + n / 100, None]}, index=[f"单位{n}", "无派遣"])
+    )
+    p = stats.period(days[0], days[-1])
+    return stats.Report(
+        kind=kind, title="t", period=p, totals=pd.Series(dtype=object), chart=chart, chart_title=f"chart {n}"
+    )  # type: ignore[arg-type]
+
+
+def test_report_charts_render_in_threads_without_pyplot():
+    """The chart uses matplotlib's object API: threads render their own figures, no pyplot state."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        svgs = list(
+            pool.map(lambda n: stats.report_svg(_chart_report(("weekly", "monthly")[n % 2], n)), range(16))
+        )
+    for n, svg in enumerate(svgs):
+        assert svg.startswith("<svg") and f"chart {n}" in svg  # each thread drew its own figure
+    script = (
+        "import sys; from tests.geo.test_stats import _chart_report; from geo import stats; "
+        "stats.report_svg(_chart_report('weekly', 1)); stats.report_svg(_chart_report('monthly', 2)); "
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
