@@ -38,12 +38,13 @@ def write_report(report: stats.Report, folder: Path, stem: str) -> list[Path]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `stats` and `report` to the CLI."""
-    report_app = typer.Typer(
-        help="Weekly report and monthly ranking as HTML, CSV and XLSX files.", no_args_is_help=True
-    )
-    app.add_typer(report_app, name="report")
+    """Add `stats`, `rebuild-stats`, `fold-stats` and `report` to the CLI."""
+    _register_indicators(app)
+    _register_rollup(app)
+    _register_reports(app)
 
+
+def _register_indicators(app: typer.Typer) -> None:
     @app.command("stats")
     def stats_command(
         start: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
@@ -76,6 +77,8 @@ def register(app: typer.Typer) -> None:
             with_names = frame.to_string(index=False, max_rows=200)
             typer.echo(with_names)
 
+
+def _register_rollup(app: typer.Typer) -> None:
     @app.command("rebuild-stats")
     def rebuild_stats_command() -> None:
         """Recompute the indicator rollups (stats_daily, stats_handling) from the whole event log.
@@ -118,6 +121,13 @@ def register(app: typer.Typer) -> None:
             pass
         finally:
             store.dispose()
+
+
+def _register_reports(app: typer.Typer) -> None:
+    report_app = typer.Typer(
+        help="Weekly report and monthly ranking as HTML, CSV and XLSX files.", no_args_is_help=True
+    )
+    app.add_typer(report_app, name="report")
 
     def _run(kind: str, when: date, output: Path) -> None:
         store = Store(get_settings())
