@@ -521,7 +521,8 @@ def _zone(geom: shapely.Geometry, buffer_m: float):
     return func.ST_Multi(func.ST_CollectionExtract(drawn, 3))
 
 
-IMPORTERS = {
+# By `gridcase import` kind. Each takes (session, path); their keyword options differ.
+IMPORTERS: dict[str, Callable[..., ImportResult]] = {
     "grids": import_areas,
     "units": import_units,
     "categories": import_categories,
