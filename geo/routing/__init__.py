@@ -67,8 +67,9 @@ class Router:
 
     Pass the request's own `session` to `route`, `route_many` or `snapshot` when there is one:
     a cache miss then reads PostGIS on that session, so a request never needs a second pooled
-    connection. Bulk lookups run on threads the router starts on first use; `close()` (or leaving
-    a `with Router(...)` block) stops them.
+    connection (the session should hold no uncommitted reference-data change: what it reads is
+    cached for everyone until the version moves). Bulk lookups run on threads the router starts
+    on first use; `close()` (the app's shutdown, or leaving a `with Router(...)` block) stops them.
     """
 
     def __init__(
@@ -96,7 +97,7 @@ class Router:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the bulk-lookup threads (the app's lifespan calls this at shutdown)."""
+        """Stop the bulk-lookup threads, waiting for running lookups; a later one starts new threads."""
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
