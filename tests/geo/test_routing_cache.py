@@ -25,6 +25,7 @@ from geo.routing import Router
 from geo.routing.generations import load_generations
 from geo.routing.index import PARALLEL_MIN_POINTS, THREAD_NAME, AreaIndex, workers
 from geo.store import Store
+from geo.store.models import BoundaryGeneration
 from tests.conftest import FIXTURES, fresh_store
 
 NOW = datetime.now(UTC)
@@ -34,7 +35,7 @@ IN_FIRST = NOW - timedelta(days=200)
 
 
 @pytest.fixture(scope="module")
-def store(settings, tmp_path_factory) -> Iterator[Store]:
+def cache_store(settings, tmp_path_factory) -> Iterator[Store]:
     """Two generations of the fixture boundaries; grid 002 exists only in the first."""
     frame = gpd.read_file(FIXTURES / "import" / "valid.geojson")
     merged = shapely.union(*frame.loc[frame.code.isin(["421281001001001", "421281001001002"]), "geometry"])
@@ -80,8 +81,8 @@ class Statements:
         return sum(self.by_thread.values())
 
 
-def test_the_generation_in_memory_is_the_one_postgis_names(store):
-    with store.sessions() as session:
+def test_the_generation_in_memory_is_the_one_postgis_names(cache_store):
+    with cache_store.sessions() as session:
         generations = load_generations(session)
         assert len(generations.ids) == 2
         for when in (FIRST - timedelta(seconds=1), FIRST, IN_FIRST, RECUT, NOW, NOW + timedelta(days=900)):
@@ -90,11 +91,25 @@ def test_the_generation_in_memory_is_the_one_postgis_names(store):
     assert generations.at(FIRST - timedelta(seconds=1)) is None
 
 
-def test_lookups_at_now_and_in_a_cached_generation_send_no_query(store, point):
-    router = Router(store.sessions, refresh_seconds=3600)
+def test_ties_and_out_of_order_starts_follow_postgis_too(session):
+    """Equal starts, an id newer than a later start, one scheduled: the two rules differ here."""
+    offsets = [-300, -200, -200, 30, -250]  # days from now, in id order
+    for days in offsets:
+        session.add(BoundaryGeneration(valid_from=NOW + timedelta(days=days), description="test"))
+    session.flush()
+    generations = load_generations(session)
+    times = [NOW + timedelta(days=d, seconds=s) for d in offsets for s in (-1, 0, 1)]
+    for when in [*times, NOW, NOW + timedelta(days=400)]:
+        assert generations.at(when) == generation_at(session, when), when
+    assert generations.current(datetime.now(UTC)) == current_generation(session)
+    assert generations.current(NOW) != generations.at(NOW)  # max id vs latest start
+
+
+def test_lookups_at_now_and_in_a_cached_generation_send_no_query(cache_store, point):
+    router = Router(cache_store.sessions, refresh_seconds=3600)
     assert router.route(*point, at=datetime.now(UTC)).grid.code == "421281001001001"
     assert router.route(*point, at=IN_FIRST).grid.code == "421281001001002"
-    with Statements(store.engine) as sent:
+    with Statements(cache_store.engine) as sent:
         for _ in range(3):
             assert router.route(*point, at=datetime.now(UTC)).grid.code == "421281001001001"
         assert router.route(*point).grid.code == "421281001001001"
@@ -105,13 +120,13 @@ def test_lookups_at_now_and_in_a_cached_generation_send_no_query(store, point):
     assert sent.total == 0
     # The listener does see the router's queries: once forgotten, the cache is read again.
     router.invalidate()
-    with Statements(store.engine) as sent:
+    with Statements(cache_store.engine) as sent:
         router.route(*point, at=datetime.now(UTC))
     assert sent.total > 0
 
 
-def test_with_the_only_connection_held_by_the_caller_routing_still_answers(store, point):
-    engine = create_engine(store.engine.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+def test_with_the_only_connection_held_by_the_caller_routing_still_answers(cache_store, point):
+    engine = create_engine(cache_store.engine.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
     sessions = sessionmaker(engine)
     try:
         with sessions() as caller:
@@ -129,8 +144,8 @@ def test_with_the_only_connection_held_by_the_caller_routing_still_answers(store
         engine.dispose()
 
 
-def test_a_cached_lookup_does_not_wait_for_another_threads_load(store, point):
-    router = Router(store.sessions, refresh_seconds=3600)
+def test_a_cached_lookup_does_not_wait_for_another_threads_load(cache_store, point):
+    router = Router(cache_store.sessions, refresh_seconds=3600)
     router.route(*point)  # the current generation is cached; the first one is not
     blocked, release = threading.Event(), threading.Event()
 
@@ -143,8 +158,8 @@ def test_a_cached_lookup_does_not_wait_for_another_threads_load(store, point):
     loader = threading.Thread(
         target=lambda: answers.setdefault("first", router.route(*point, at=IN_FIRST)), name="loader"
     )
-    with Statements(store.engine) as sent:
-        event.listen(store.engine, "before_cursor_execute", hold_the_loader)
+    with Statements(cache_store.engine) as sent:
+        event.listen(cache_store.engine, "before_cursor_execute", hold_the_loader)
         try:
             loader.start()
             assert blocked.wait(10), "the loader never reached the database"
@@ -154,7 +169,7 @@ def test_a_cached_lookup_does_not_wait_for_another_threads_load(store, point):
         finally:
             release.set()
             loader.join(10)
-            event.remove(store.engine, "before_cursor_execute", hold_the_loader)
+            event.remove(cache_store.engine, "before_cursor_execute", hold_the_loader)
     assert waited < 1, f"a cached lookup waited {waited:.1f} s for another thread's query"
     assert now.grid.code == "421281001001001"
     assert set(sent.by_thread) == {"loader"}
@@ -165,13 +180,13 @@ def _bulk_threads() -> int:
     return sum(t.name.startswith(THREAD_NAME) for t in threading.enumerate())
 
 
-def test_routers_and_indexes_leave_no_threads_behind(store, point):
+def test_routers_and_indexes_leave_no_threads_behind(cache_store, point):
     rng = np.random.default_rng(11)
     lon = point[0] + rng.uniform(-0.01, 0.01, PARALLEL_MIN_POINTS)
     lat = point[1] + rng.uniform(-0.01, 0.01, PARALLEL_MIN_POINTS)
     before = _bulk_threads()
     for _ in range(3):
-        with Router(store.sessions) as router:
+        with Router(cache_store.sessions) as router:
             decisions = router.route_many(lon, lat, [None] * len(lon))
             assert len(decisions) == len(lon)
             if workers() > 1:  # on one CPU bulk lookups start no threads at all
