@@ -123,9 +123,11 @@ class Router:
     # -- the cache ------------------------------------------------------------------------------
     def snapshot(self, at: datetime | None = None, *, session: Session | None = None) -> Snapshot:
         """The index and tables of the generation valid at `at` (default: now)."""
-        cached = self._cached(at)
-        if cached is not None:
-            return cached  # the hot path: no database round trip, no waiting for another thread
+        cached, fresh = self._cached(at)
+        if cached is not None and (fresh or self._checking.locked()):
+            # The hot path: no database round trip and no waiting. While another thread asks
+            # for the version, the snapshot it is checking still answers (for a few ms).
+            return cached
         with self._reading(session) as reading:
             cache = self._checked_cache(reading)
             generation = self._generation(cache, at, reading)
@@ -141,14 +143,16 @@ class Router:
                         cache.snapshots[generation] = found
                 return found
 
-    def _cached(self, at: datetime | None) -> Snapshot | None:
-        """The snapshot for `at` if the cache holds it and the version check is fresh."""
-        cache = self._fresh_cache()
+    def _cached(self, at: datetime | None) -> tuple[Snapshot | None, bool]:
+        """The cached snapshot for `at` (None if not cached), and whether the version check is fresh."""
+        with self._lock:
+            cache = self._cache
+            fresh = time.monotonic() - self._checked <= self.refresh_seconds
         if cache is None or (at is not None and at.tzinfo is None):
-            return None  # a naive time is PostgreSQL's to read (in its session TimeZone)
+            return None, fresh  # a naive time is PostgreSQL's to read (in its session TimeZone)
         generation = cache.generations.current(_now()) if at is None else cache.generations.at(at)
         with self._lock:
-            return cache.snapshots.get(generation) if generation is not None else None
+            return (cache.snapshots.get(generation) if generation is not None else None), fresh
 
     def _fresh_cache(self) -> _Cache | None:
         """The cache if its version was checked within the refresh interval, else None."""
@@ -161,16 +165,15 @@ class Router:
     def _reading(self, session: Session | None) -> Iterator[Session]:
         """The caller's session (its pending rows left unflushed), or one of our own.
 
-        Either way the connection is taken before any of the router's locks: whoever holds one
-        can run its query, and a thread waiting for a lock never also waits for the pool.
+        Our own takes a pooled connection only at its first query: a thread that only waits for
+        another's check or load holds none. A request that has a session should pass it, so that
+        the thread doing the reading never waits for the pool while holding a router lock.
         """
         if session is not None:
             with session.no_autoflush:
-                session.connection()
                 yield session
             return
         with self.sessions() as own:
-            own.connection()
             yield own
 
     def _checked_cache(self, session: Session) -> _Cache:

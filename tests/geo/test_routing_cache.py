@@ -176,6 +176,35 @@ def test_a_cached_lookup_does_not_wait_for_another_threads_load(cache_store, poi
     assert answers["first"].grid.code == "421281001001002"
 
 
+def test_while_one_thread_checks_the_version_the_others_answer_from_the_cache(cache_store, point):
+    router = Router(cache_store.sessions, refresh_seconds=0)  # every lookup is due for a check
+    router.route(*point)
+    blocked, release = threading.Event(), threading.Event()
+
+    def hold_the_checker(conn, cursor, statement, parameters, context, executemany) -> None:
+        if threading.current_thread().name == "checker" and not blocked.is_set():
+            blocked.set()
+            release.wait(5)
+
+    checker = threading.Thread(target=lambda: router.route(*point), name="checker")
+    with Statements(cache_store.engine) as sent:
+        event.listen(cache_store.engine, "before_cursor_execute", hold_the_checker)
+        try:
+            checker.start()
+            assert blocked.wait(10), "the checker never reached the database"
+            started = time.monotonic()
+            for _ in range(20):
+                assert router.route(*point, at=datetime.now(UTC)).grid.code == "421281001001001"
+            waited = time.monotonic() - started
+        finally:
+            release.set()
+            checker.join(10)
+            event.remove(cache_store.engine, "before_cursor_execute", hold_the_checker)
+    # Waiting for the check (or taking a connection for it) is what exhausted the pool under load.
+    assert waited < 1, f"lookups waited {waited:.1f} s for another thread's version check"
+    assert set(sent.by_thread) == {"checker"}
+
+
 def _bulk_threads() -> int:
     return sum(t.name.startswith(THREAD_NAME) for t in threading.enumerate())
 
