@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypedDict, Unpack
 
 import typer
 from rich.console import Console
@@ -129,7 +129,15 @@ def _public_url(url: str) -> str:
 
 
 # -- import ---------------------------------------------------------------------------------
-def _run_import(kind: str, file: Path, **options: object) -> None:
+class ImportOptions(TypedDict, total=False):
+    """The importers' keyword options the `import` commands pass on (`import_areas` takes all)."""
+
+    source_crs: str | None
+    repair: bool
+    tolerance_m2: float
+
+
+def _run_import(kind: str, file: Path, **options: Unpack[ImportOptions]) -> None:
     from geo import importing
 
     if not file.exists():

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
@@ -127,11 +129,19 @@ def load_demo(
 DEMO_PASSWORD = "gridcase-demo"
 
 
+class AccountExtras(TypedDict, total=False):
+    """What a demo account has besides its role: `add_account`'s keyword arguments."""
+
+    unit_code: str
+    grid_codes: list[str]
+    display_name: str
+
+
 def create_demo_accounts(session: Session) -> int:
     """One account per role (password DEMO_PASSWORD); the inspector walks the North Canal grids."""
     from geo.accounts import add_account
 
-    canal_grids = list(
+    canal_grids: list[str] = list(
         session.scalars(
             text(
                 """
@@ -143,7 +153,7 @@ def create_demo_accounts(session: Session) -> int:
             )
         )
     )
-    wanted = [
+    wanted: list[tuple[str, AccountExtras]] = [
         ("inspector", {"grid_codes": canal_grids, "display_name": "网格员 (北渠沿线)"}),
         ("resident", {"display_name": "市民"}),
         ("operator", {"display_name": "受理员/值班长"}),
@@ -194,15 +204,112 @@ def _working_deadline(start: datetime, limit: float, unit: str) -> datetime:
     return start + timedelta(days=limit)
 
 
+# One event of a seeded case: (at, action, from_state, to_state, actor, role, note).
+Step = tuple[datetime, str, str | None, str, str, str, str | None]
+# A demo unit's layer zone: (unit_code, categories it lists, zone).
+Zone = tuple[str, set[str], shapely.Geometry]
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """The random draws of each case's time, channel, inspector and pace, made in the seed's order."""
+
+    day: np.ndarray
+    minute: np.ndarray
+    channel: np.ndarray
+    inspector: np.ndarray
+    overdue: np.ndarray
+    durations: np.ndarray
+
+    @classmethod
+    def make(cls, rng: np.random.Generator, n: int) -> _Draws:
+        """Draw them, in this order (changing it changes every generated case)."""
+        day = rng.integers(0, QUARTER_DAYS, size=n)
+        minute = np.clip(rng.normal(10.5 * 60, 3.2 * 60, size=n), 6 * 60, 21 * 60).astype(int)
+        channel = rng.choice(len(CHANNELS), size=n, p=CHANNEL_WEIGHTS)
+        inspector = rng.integers(0, len(INSPECTORS), size=n)
+        return cls(day, minute, channel, inspector, rng.random(n), rng.random((n, 6)))
+
+
+@dataclass
+class _Timeline:
+    """One seeded case's event log, each step some hours after the previous one."""
+
+    t: datetime
+    steps: list[Step] = field(default_factory=list)
+    deadline: datetime | None = None
+    closed_at: datetime | None = None
+
+    def step(
+        self,
+        action: str,
+        frm: str | None,
+        to: str,
+        hours: float,
+        actor: str,
+        role: str,
+        note: str | None = None,
+    ) -> None:
+        """Append one event `hours` after the last."""
+        self.t = self.t + timedelta(hours=hours)
+        self.steps.append((self.t, action, frm, to, actor, role, note))
+
+
 def generate_cases(session: Session, seed: int = SEED) -> int:
     """Generate the demo quarter: clustered locations, realistic outcomes and full event logs."""
+    # Every random draw is made before the loop, in one fixed order: reordering them (or drawing in
+    # the loop) would change every seeded case, and the published figures are tested.
     rng = np.random.default_rng(seed)
     grids = areas_frame(session, levels=["grid"]).reset_index(drop=True)
-    metric = grids.to_crs(32649)  # UTM 49N: Chibi is at 113.9°E
-    area = metric.area.to_numpy()
+    tree = shapely.STRtree(grids.geometry.to_numpy())
+    lon, lat = _report_locations(grids, tree, REPORTED, rng)
+    categories = session.execute(select(Category)).scalars().all()
+    weights = np.array([6.0 if c.code == "E0102" else 3.0 if c.kind == "event" else 1.5 for c in categories])
+    category_idx = rng.choice(len(categories), size=REPORTED, p=weights / weights.sum())
+    zones, baobao = _demo_routing_tables(session)
+    grid_hit = np.full(REPORTED, -1)
+    pts_idx, grid_idx = tree.query(shapely.points(lon, lat), predicate="intersects")
+    grid_hit[pts_idx] = grid_idx  # edges: last wins, good enough for seeded history
+    outcomes = _shuffled_outcomes(rng, REPORTED)
+    draws = _Draws.make(rng, REPORTED)
 
-    # Where problems concentrate: markets, schools, old compounds; ~60% of reports cluster.
-    n = REPORTED
+    case_rows: list[dict] = []
+    event_plans: list[list[Step]] = []
+    for i in range(REPORTED):
+        cat = categories[category_idx[i]]
+        grid = grids.iloc[grid_hit[i]] if grid_hit[i] >= 0 else None
+        unit, rule = _demo_route(cat, shapely.Point(lon[i], lat[i]), grid, zones, baobao)
+        reported_at = QUARTER_START + timedelta(days=int(draws.day[i]), minutes=int(draws.minute[i]))
+        channel = CHANNELS[draws.channel[i]]
+        inspector = INSPECTORS[draws.inspector[i]]
+        line = _Timeline(reported_at)
+        line.step(
+            "report",
+            None,
+            "reported",
+            0,
+            inspector if channel == "inspector" else channel,
+            "inspector" if channel == "inspector" else "operator",
+        )
+        if unit:
+            _history(line, outcomes[i], unit, cat, draws.durations[i], inspector, draws.overdue[i] < 0.07)
+        routing = {
+            "source": "demo seed",
+            "rule": rule,
+            "unit": unit,
+            "grid": grid.code if grid is not None else None,
+        }
+        case_rows.append(_case_row(i, cat, channel, inspector, lon[i], lat[i], grid, unit, routing, line))
+        event_plans.append(line.steps)
+    return _insert_cases(session, case_rows, event_plans)
+
+
+def _report_locations(
+    grids: gpd.GeoDataFrame, tree: shapely.STRtree, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where problems concentrate: markets, schools, old compounds; ~60% of reports cluster."""
+    metric = grids.to_crs(32649)  # UTM 49N: Chibi is at 113.9°E; sigmas below are metres
+    area = metric.area.to_numpy()
     clustered = int(n * 0.6)
     hotspots = rng.choice(len(grids), size=24, replace=False)
     hotspot_weight = rng.pareto(1.5, size=24) + 1
@@ -222,17 +329,13 @@ def generate_cases(session: Session, seed: int = SEED) -> int:
     order = rng.permutation(n)
     lon, lat = lon[order], lat[order]
     # A cluster near the edge of the core spills out of the grids: move those reports inside.
-    tree = shapely.STRtree(grids.geometry.to_numpy())
     outside = ~np.isin(np.arange(n), tree.query(shapely.points(lon, lat), predicate="intersects")[0])
     lon[outside], lat[outside], _ = _sample_in(grids.geometry, area, int(outside.sum()), rng)
+    return lon, lat
 
-    categories = session.execute(select(Category)).scalars().all()
-    codes = [c.code for c in categories]
-    weights = np.array([6.0 if c.code == "E0102" else 3.0 if c.kind == "event" else 1.5 for c in categories])
-    category_idx = rng.choice(len(codes), size=n, p=weights / weights.sum())
 
-    # Demo routing (the router replaces this): layer zone for listed categories, else
-    # components to the category's department, events to the grid's 包保 unit.
+def _demo_routing_tables(session: Session) -> tuple[list[Zone], dict[str, str]]:
+    """The layers' zones (highest priority first) and each grid's first 包保 unit on the ground."""
     layers = session.execute(
         text(
             "SELECT unit_code, priority, categories, ST_AsBinary(zone) AS zone "
@@ -240,9 +343,6 @@ def generate_cases(session: Session, seed: int = SEED) -> int:
         )
     ).all()
     zones = [(r.unit_code, set(r.categories), shapely.from_wkb(r.zone)) for r in layers]
-    grid_hit = np.full(n, -1)
-    pts_idx, grid_idx = tree.query(shapely.points(lon, lat), predicate="intersects")
-    grid_hit[pts_idx] = grid_idx  # edges: last wins, good enough for seeded history
     baobao: dict[str, str] = {}
     for unit_code, grid_code, kind in session.execute(
         select(GridResponsibility.unit_code, GridResponsibility.grid_code, Unit.kind)
@@ -251,187 +351,141 @@ def generate_cases(session: Session, seed: int = SEED) -> int:
     ):
         if kind not in ("street_office", "community_committee"):
             baobao.setdefault(grid_code, unit_code)
+    return zones, baobao
 
-    # Outcomes: shuffled exact counts so the quarter reproduces the published figures.
+
+def _demo_route(
+    cat: Category, point: shapely.Point, grid: pd.Series | None, zones: list[Zone], baobao: dict[str, str]
+) -> tuple[str | None, str]:
+    """Demo routing (the router replaces this): layer zone for listed categories, else components
+    to the category's department, events to the grid's 包保 unit; (unit, rule)."""
+    for unit_code, listed, zone in zones:
+        if cat.code in listed and zone.covers(point):
+            return unit_code, "responsibility layer"
+    if grid is None:
+        return None, "outside every grid: triage"
+    if cat.kind == "component" and cat.department_code:
+        return cat.department_code, "component: owner department"
+    return baobao.get(grid.code) or cat.department_code, "event: grid 包保 unit"
+
+
+def _shuffled_outcomes(rng: np.random.Generator, n: int) -> list[str]:
+    """Each case's final state: shuffled exact counts so the quarter reproduces the published figures."""
     outcomes = (
         ["closed"] * CLOSED
         + [s for s, k in OPEN_STATES.items() for _ in range(k)]
         + [s for s, k in NOT_DISPATCHED.items() for _ in range(k)]
     )
     assert len(outcomes) == n
-    outcomes = list(np.array(outcomes)[rng.permutation(n)])
+    return list(np.array(outcomes)[rng.permutation(n)])
 
-    day = rng.integers(0, QUARTER_DAYS, size=n)
-    minute = np.clip(rng.normal(10.5 * 60, 3.2 * 60, size=n), 6 * 60, 21 * 60).astype(int)
-    channel_idx = rng.choice(len(CHANNELS), size=n, p=CHANNEL_WEIGHTS)
-    inspector_idx = rng.integers(0, len(INSPECTORS), size=n)
-    overdue_draw = rng.random(n)
-    durations = rng.random((n, 6))
 
-    case_rows: list[dict] = []
-    event_plans: list[list[tuple]] = []
-    for i in range(n):
-        cat = categories[category_idx[i]]
-        point = shapely.Point(lon[i], lat[i])
-        g = grid_hit[i]
-        grid = grids.iloc[g] if g >= 0 else None
-        unit = None
-        rule = "outside every grid: triage"
-        for unit_code, listed, zone in zones:
-            if cat.code in listed and zone.covers(point):
-                unit, rule = unit_code, "responsibility layer"
-                break
-        if unit is None and grid is not None:
-            if cat.kind == "component" and cat.department_code:
-                unit, rule = cat.department_code, "component: owner department"
-            else:
-                unit = baobao.get(grid.code) or cat.department_code
-                rule = "event: grid 包保 unit"
-        reported_at = QUARTER_START + timedelta(days=int(day[i]), minutes=int(minute[i]))
-        channel = CHANNELS[channel_idx[i]]
-        outcome = outcomes[i] if unit else "reported"
-        t = reported_at
-        steps: list[tuple] = []
-
-        def step(
-            action: str,
-            frm: str | None,
-            to: str,
-            hours: float,
-            actor: str,
-            role: str,
-            note: str | None = None,
-            _steps=steps,
-        ) -> None:
-            nonlocal t
-            t = t + timedelta(hours=hours)
-            _steps.append((t, action, frm, to, actor, role, note))
-
-        d = durations[i]
-        t = reported_at
-        steps.append(
-            (
-                t,
-                "report",
-                None,
-                "reported",
-                INSPECTORS[inspector_idx[i]] if channel == "inspector" else channel,
-                "inspector" if channel == "inspector" else "operator",
-                None,
-            )
+def _history(
+    line: _Timeline, outcome: str, unit: str, cat: Category, d: np.ndarray, inspector: str, late: bool
+) -> None:
+    """A routed case's life after its report, up to the outcome it has at the quarter's end."""
+    if outcome in ("rejected", "voided"):
+        line.step("verify", "reported", "verified", 0.3 + d[0], "operator1", "operator")
+        reason = "not a public-space problem" if outcome == "rejected" else "duplicate report"
+        line.step(
+            "reject" if outcome == "rejected" else "void",
+            "verified",
+            outcome,
+            0.2,
+            "chief1",
+            "operator",
+            reason,
         )
-        deadline = None
-        closed_at = None
-        if outcome in ("rejected", "voided"):
-            step("verify", "reported", "verified", 0.3 + d[0], "operator1", "operator")
-            step(
-                "reject" if outcome == "rejected" else "void",
-                "verified",
-                outcome,
-                0.2,
-                "chief1",
-                "operator",
-                "not a public-space problem" if outcome == "rejected" else "duplicate report",
-            )
-        elif outcome != "reported":
-            step("verify", "reported", "verified", 0.2 + d[0] * 0.8, "operator1", "operator")
-            step("file", "verified", "filed", 0.1 + d[1] * 0.2, "chief1", "operator")
-            step("dispatch", "filed", "dispatched", 0.05 + d[1] * 0.2, "dispatcher1", "dispatcher")
-            deadline = _working_deadline(t, float(cat.time_limit), cat.time_limit_unit)
-            limit_h = (deadline - t).total_seconds() / 3600
-            if outcome == "returned":
-                step(
-                    "return",
-                    "dispatched",
-                    "returned",
-                    0.5 + d[2],
-                    unit,
-                    "unit_handler",
-                    "not our responsibility: wrong owner",
-                )
-            elif outcome == "parked":
-                step("sign", "dispatched", "signed", 0.3 + d[2], unit, "unit_handler")
-                step(
-                    "park",
-                    "signed",
-                    "parked",
-                    1 + d[3] * 5,
-                    "chief1",
-                    "operator",
-                    "waiting for budget approval",
-                )
-            elif outcome != "dispatched":
-                step("sign", "dispatched", "signed", 0.2 + d[2] * 1.5, unit, "unit_handler")
-                if outcome != "signed":
-                    late = overdue_draw[i] < 0.07
-                    share = 1.1 + d[3] if late else 0.2 + d[3] * 0.7
-                    step(
-                        "handle",
-                        "signed",
-                        "handled",
-                        limit_h * share,
-                        unit,
-                        "unit_handler",
-                        "handled, after-photo attached",
-                    )
-                    if outcome == "rework":
-                        step(
-                            "check_fail",
-                            "handled",
-                            "rework",
-                            1 + d[4] * 3,
-                            INSPECTORS[inspector_idx[i]],
-                            "inspector",
-                            "still there on site",
-                        )
-                    elif outcome == "closed":
-                        step(
-                            "check_pass",
-                            "handled",
-                            "checked",
-                            1 + d[4] * 3,
-                            INSPECTORS[inspector_idx[i]],
-                            "inspector",
-                        )
-                        step("close", "checked", "closed", 0.2 + d[5], "chief1", "operator")
-                        closed_at = t
-        routing = {
-            "source": "demo seed",
-            "rule": rule,
-            "unit": unit,
-            "grid": grid.code if grid is not None else None,
-        }
-        case_rows.append(
-            {
-                "tracking_code": f"GC{reported_at:%Y%m%d}{i + 1:05d}",
-                "category_code": cat.code,
-                "description": f"{cat.name}（演示数据）",
-                "channel": channel,
-                "reporter_contact": None if channel == "inspector" else f"138{i:08d}",
-                "reported_by": INSPECTORS[inspector_idx[i]] if channel == "inspector" else None,
-                "reported_at": reported_at,
-                "reported_crs": "wgs84",
-                "reported_lon": round(float(lon[i]), 7),
-                "reported_lat": round(float(lat[i]), 7),
-                "location": f"SRID=4326;POINT({lon[i]:.7f} {lat[i]:.7f})",
-                "state": steps[-1][3],
-                "grid_area_id": int(grid.id) if grid is not None else None,
-                "grid_code": grid.code if grid is not None else None,
-                "community_code": grid.parent_code if grid is not None else None,
-                "street_code": grid.code[:9] if grid is not None else None,
-                "district_code": grid.code[:6] if grid is not None else None,
-                "unit_code": unit,
-                "cooperating_unit_codes": [],
-                "routing": routing,
-                "deadline_at": deadline,
-                "closed_at": closed_at,
-                "version": 1,
-                "created_at": reported_at,
-                "updated_at": steps[-1][0],
-            }
+        return
+    line.step("verify", "reported", "verified", 0.2 + d[0] * 0.8, "operator1", "operator")
+    line.step("file", "verified", "filed", 0.1 + d[1] * 0.2, "chief1", "operator")
+    line.step("dispatch", "filed", "dispatched", 0.05 + d[1] * 0.2, "dispatcher1", "dispatcher")
+    line.deadline = _working_deadline(line.t, float(cat.time_limit), cat.time_limit_unit)
+    limit_h = (line.deadline - line.t).total_seconds() / 3600
+    if outcome == "returned":
+        line.step(
+            "return",
+            "dispatched",
+            "returned",
+            0.5 + d[2],
+            unit,
+            "unit_handler",
+            "not our responsibility: wrong owner",
         )
-        event_plans.append(steps)
+    elif outcome == "parked":
+        line.step("sign", "dispatched", "signed", 0.3 + d[2], unit, "unit_handler")
+        line.step(
+            "park", "signed", "parked", 1 + d[3] * 5, "chief1", "operator", "waiting for budget approval"
+        )
+    elif outcome != "dispatched":
+        line.step("sign", "dispatched", "signed", 0.2 + d[2] * 1.5, unit, "unit_handler")
+        if outcome != "signed":
+            _handled(line, outcome, unit, limit_h, d, inspector, late)
 
+
+def _handled(
+    line: _Timeline, outcome: str, unit: str, limit_h: float, d: np.ndarray, inspector: str, late: bool
+) -> None:
+    """Handled (about 7% late), then checked on site: reworked, closed, or still awaiting the check."""
+    share = 1.1 + d[3] if late else 0.2 + d[3] * 0.7
+    line.step(
+        "handle", "signed", "handled", limit_h * share, unit, "unit_handler", "handled, after-photo attached"
+    )
+    if outcome == "rework":
+        line.step(
+            "check_fail", "handled", "rework", 1 + d[4] * 3, inspector, "inspector", "still there on site"
+        )
+    elif outcome == "closed":
+        line.step("check_pass", "handled", "checked", 1 + d[4] * 3, inspector, "inspector")
+        line.step("close", "checked", "closed", 0.2 + d[5], "chief1", "operator")
+        line.closed_at = line.t
+
+
+def _case_row(
+    i: int,
+    cat: Category,
+    channel: str,
+    inspector: str,
+    lon: float,
+    lat: float,
+    grid: pd.Series | None,
+    unit: str | None,
+    routing: dict[str, str | None],
+    line: _Timeline,
+) -> dict[str, Any]:
+    """The `cases` row of seeded case number i."""
+    reported_at = line.steps[0][0]
+    return {
+        "tracking_code": f"GC{reported_at:%Y%m%d}{i + 1:05d}",
+        "category_code": cat.code,
+        "description": f"{cat.name}（演示数据）",
+        "channel": channel,
+        "reporter_contact": None if channel == "inspector" else f"138{i:08d}",
+        "reported_by": inspector if channel == "inspector" else None,
+        "reported_at": reported_at,
+        "reported_crs": "wgs84",
+        "reported_lon": round(float(lon), 7),
+        "reported_lat": round(float(lat), 7),
+        "location": f"SRID=4326;POINT({lon:.7f} {lat:.7f})",
+        "state": line.steps[-1][3],
+        "grid_area_id": int(grid.id) if grid is not None else None,
+        "grid_code": grid.code if grid is not None else None,
+        "community_code": grid.parent_code if grid is not None else None,
+        "street_code": grid.code[:9] if grid is not None else None,
+        "district_code": grid.code[:6] if grid is not None else None,
+        "unit_code": unit,
+        "cooperating_unit_codes": [],
+        "routing": routing,
+        "deadline_at": line.deadline,
+        "closed_at": line.closed_at,
+        "version": 1,
+        "created_at": reported_at,
+        "updated_at": line.steps[-1][0],
+    }
+
+
+def _insert_cases(session: Session, case_rows: list[dict], event_plans: list[list[Step]]) -> int:
+    """Write the cases and their events in bulk; the number of cases."""
     ids = (
         session.execute(insert(Case).returning(Case.id, sort_by_parameter_order=True), case_rows)
         .scalars()

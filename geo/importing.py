@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypedDict
 
 import geopandas as gpd
 import pandas as pd
@@ -39,6 +40,13 @@ from geo.validation import Finding, FindingKind
 
 Progress = Callable[[int, int], None]
 BATCH = 500
+
+
+class Where(TypedDict):
+    """Where in a file a finding is: the feature's code and its row (typed for `Finding(**where)`)."""
+
+    code: str
+    row: int
 
 
 @dataclass
@@ -328,7 +336,7 @@ def import_categories(session: Session, path: Path) -> ImportResult:
     limit_units = {u.value for u in TimeLimitUnit}
     rows: list[dict] = []
     for _, r in frame.iterrows():
-        where = {"code": r["code"], "row": int(r["row"])}
+        where: Where = {"code": r["code"], "row": int(r["row"])}
         prefix = "C" if r["kind"] == CategoryKind.component else "E"
         if r["kind"] not in {k.value for k in CategoryKind}:
             findings.append(
@@ -420,7 +428,7 @@ def import_layers(session: Session, path: Path, *, source_crs: str | None = None
     categories = set(session.scalars(select(Category.code)))
     rows: list[dict] = []
     for r in frame.itertuples(index=False):
-        where = {"code": str(r.code), "row": int(r.row)}
+        where: Where = {"code": str(r.code), "row": int(r.row)}
         geom = r.geometry
         if geom is None or geom.is_empty:
             findings.append(Finding(FindingKind.empty_geometry, "geometry is empty", **where))
@@ -513,7 +521,8 @@ def _zone(geom: shapely.Geometry, buffer_m: float):
     return func.ST_Multi(func.ST_CollectionExtract(drawn, 3))
 
 
-IMPORTERS = {
+# By `gridcase import` kind. Each takes (session, path); their keyword options differ.
+IMPORTERS: dict[str, Callable[..., ImportResult]] = {
     "grids": import_areas,
     "units": import_units,
     "categories": import_categories,

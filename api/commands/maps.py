@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:  # the map modules load folium and geopandas: only when a command runs
+    from geo.maps.heatmap import Bins
 
 console = Console(soft_wrap=True)
 
@@ -18,6 +22,13 @@ MinAge = Annotated[float | None, typer.Option(help="only cases at least this man
 MaxAge = Annotated[float | None, typer.Option(help="only cases at most this many days old")]
 Overdue = Annotated[bool, typer.Option("--overdue", help="only cases past their deadline")]
 States = Annotated[list[str] | None, typer.Option("--state", help="an open state (repeatable)")]
+
+
+class Binning(StrEnum):
+    """What `citymap` counts cases per (an Enum: typer offers and checks the choices)."""
+
+    grid = "grid"
+    hex = "hex"
 
 
 def _write(fmap, output: Path) -> None:  # noqa: ANN001
@@ -70,7 +81,7 @@ def register(app: typer.Typer) -> None:
     @app.command("citymap")
     def citymap(
         output: Output,
-        bins: Annotated[str, typer.Option(help="grid or hex")] = "grid",
+        bins: Annotated[Binning, typer.Option(help="grid or hex")] = Binning.grid,
         hex_size_m: Annotated[float, typer.Option(help="hexagon size in metres")] = 250.0,
         category: CategoryOpt = None,
         min_age_days: MinAge = None,
@@ -83,14 +94,15 @@ def register(app: typer.Typer) -> None:
         from geo.settings import get_settings
         from geo.store import Store
 
+        per: Bins = "hex" if bins is Binning.hex else "grid"
         settings = get_settings()
         store = Store(settings)
         try:
             with store.transaction() as session:
                 fmap = city_density_map(
                     session,
-                    bins=bins,
-                    hex_size_m=hex_size_m,  # type: ignore[arg-type]
+                    bins=per,
+                    hex_size_m=hex_size_m,
                     category=category,
                     min_age_days=min_age_days,
                     max_age_days=max_age_days,

@@ -26,7 +26,10 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:  # run by hand (`alembic upgrade`) without a URL in the ini file
+        raise SystemExit("no database to migrate: set sqlalchemy.url, or migrate through geo.store.migrate")
+    engine = create_engine(url)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, include_object=include_object)
         with context.begin_transaction():

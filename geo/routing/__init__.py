@@ -2,6 +2,8 @@
 
 `Router` keeps the grids of each boundary generation in an in-process spatial index (PostGIS stays
 the source of truth) and rebuilds it when any import bumps the reference version — no restart.
+Which generation was in force at a time is answered from memory too (`geo.routing.generations`),
+so a report routed at "now" or at any time of a cached generation costs no database round trip.
 """
 
 from __future__ import annotations
@@ -9,16 +11,23 @@ from __future__ import annotations
 import math
 import threading
 import time
-from datetime import datetime
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.areas import current_generation, generation_at
+from geo.areas import generation_at
 from geo.coords import CoordinateSystem, parse_crs, to_wgs84
 from geo.errors import InvalidCoordinates, OutsideCoverage, UnknownCategory
 from geo.importing import reference_version
 from geo.routing.decision import RoutingDecision, RoutingStatus
+from geo.routing.generations import Generations, load_generations
+from geo.routing.index import PARALLEL_MIN_POINTS, bulk_pool
 from geo.routing.rules import decide
 from geo.routing.snapshot import Snapshot, load_snapshot
 
@@ -44,8 +53,24 @@ def check_coordinates(lon: float, lat: float) -> None:
         raise InvalidCoordinates(f"lat {lat} is out of range (−90..90)", field="lat")
 
 
+@dataclass
+class _Cache:
+    """What the router knows of one reference version; replaced whole when the version changes."""
+
+    version: int
+    generations: Generations
+    snapshots: dict[int, Snapshot] = field(default_factory=dict)
+
+
 class Router:
-    """Routes reports against the generation valid at their time; thread-safe, cached."""
+    """Routes reports against the generation valid at their time; thread-safe, cached.
+
+    Pass the request's own `session` to `route`, `route_many` or `snapshot` when there is one:
+    a cache miss then reads PostGIS on that session, so a request never needs a second pooled
+    connection (the session should hold no uncommitted reference-data change: what it reads is
+    cached for everyone until the version moves). Bulk lookups run on threads the router starts
+    on first use; `close()` (the app's shutdown, or leaving a `with Router(...)` block) stops them.
+    """
 
     def __init__(
         self,
@@ -58,46 +83,140 @@ class Router:
         self.tolerance_m = tolerance_m
         # How often to ask PostGIS whether reference data changed; the check is one tiny query.
         self.refresh_seconds = refresh_seconds
+        # `_lock` guards the cache and is never held across database I/O, so a lookup the cache
+        # answers never waits for another thread's query. `_checking` makes one thread at a time
+        # ask for the version (the others wait for its answer, one tiny query); `_loading` makes
+        # concurrent misses load a snapshot once, without holding up lookups of cached ones.
         self._lock = threading.Lock()
-        self._snapshots: dict[int, Snapshot] = {}
-        self._version: int | None = None
-        self._current: int | None = None
-        self._checked = -math.inf
+        self._checking = threading.Lock()
+        self._loading = threading.Lock()
+        self._cache: _Cache | None = None
+        self._checked = -math.inf  # time.monotonic() of the last version check
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the bulk-lookup threads, waiting for running lookups; a later one starts new threads."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _bulk_pool(self, points: int) -> ThreadPoolExecutor | None:
+        """The router's pool for a lookup of this many points, started on first use; None if small."""
+        if points < PARALLEL_MIN_POINTS:
+            return None
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = bulk_pool()
+            return self._pool
 
     # -- the cache ------------------------------------------------------------------------------
-    def _refresh(self, session: Session) -> None:
-        version = reference_version(session)
-        if version != self._version:
-            self._snapshots.clear()
-            self._version = version
-        self._current = current_generation(session)
-        self._checked = time.monotonic()
-
-    def snapshot(self, at: datetime | None = None) -> Snapshot:
+    def snapshot(self, at: datetime | None = None, *, session: Session | None = None) -> Snapshot:
         """The index and tables of the generation valid at `at` (default: now)."""
+        cached, fresh = self._cached(at)
+        if cached is not None and (fresh or self._checking.locked()):
+            # The hot path: no database round trip and no waiting. While another thread asks
+            # for the version, the snapshot it is checking still answers (for a few ms).
+            return cached
+        with self._reading(session) as reading:
+            cache = self._checked_cache(reading)
+            generation = self._generation(cache, at, reading)
+            with self._lock:
+                found = cache.snapshots.get(generation)
+            if found is not None:
+                return found
+            with self._loading:  # concurrent misses of one generation load it once
+                found = cache.snapshots.get(generation)
+                if found is None:
+                    found = load_snapshot(reading, generation, cache.version)
+                    with self._lock:
+                        cache.snapshots[generation] = found
+                return found
+
+    def _cached(self, at: datetime | None) -> tuple[Snapshot | None, bool]:
+        """The cached snapshot for `at` (None if not cached), and whether the version check is fresh."""
         with self._lock:
-            stale = time.monotonic() - self._checked > self.refresh_seconds
-            if at is None and not stale and self._current in self._snapshots:
-                return self._snapshots[self._current]  # the hot path: no database round trip
-            with self.sessions() as session:
-                if stale or self._version is None:
-                    self._refresh(session)
-                generation = self._current if at is None else generation_at(session, at)
-                if generation is None:
-                    raise OutsideCoverage(
-                        "no boundaries were in force at that time"
-                        if at
-                        else "no boundaries are loaded yet: import grids first",
-                        field="reported_at",
-                    )
-                if generation not in self._snapshots:
-                    self._snapshots[generation] = load_snapshot(session, generation, self._version or 0)
-                return self._snapshots[generation]
+            cache = self._cache
+            fresh = time.monotonic() - self._checked <= self.refresh_seconds
+        if cache is None or (at is not None and at.tzinfo is None):
+            return None, fresh  # a naive time is PostgreSQL's to read (in its session TimeZone)
+        generation = cache.generations.current(_now()) if at is None else cache.generations.at(at)
+        with self._lock:
+            return (cache.snapshots.get(generation) if generation is not None else None), fresh
+
+    def _fresh_cache(self) -> _Cache | None:
+        """The cache if its version was checked within the refresh interval, else None."""
+        with self._lock:
+            if time.monotonic() - self._checked > self.refresh_seconds:
+                return None
+            return self._cache
+
+    @contextmanager
+    def _reading(self, session: Session | None) -> Iterator[Session]:
+        """The caller's session (its pending rows left unflushed), or one of our own.
+
+        Our own takes a pooled connection only at its first query: a thread that only waits for
+        another's check or load holds none. A request that has a session should pass it, so that
+        the thread doing the reading never waits for the pool while holding a router lock.
+        """
+        if session is not None:
+            with session.no_autoflush:
+                yield session
+            return
+        with self.sessions() as own:
+            yield own
+
+    def _checked_cache(self, session: Session) -> _Cache:
+        """The cache, after asking PostGIS for the reference version if the last check is stale."""
+        cache = self._fresh_cache()
+        if cache is not None:
+            return cache
+        with self._checking:
+            cache = self._fresh_cache()
+            if cache is not None:
+                return cache  # another thread checked while this one waited
+            started = time.monotonic()
+            version = reference_version(session)
+            with self._lock:
+                cache = self._cache
+            if cache is None or cache.version != version:
+                cache = _Cache(version, load_generations(session))
+            with self._lock:
+                self._cache, self._checked = cache, started
+            return cache
+
+    @staticmethod
+    def _generation(cache: _Cache, at: datetime | None, session: Session) -> int:
+        """The generation in force at `at` (default: now), or OutsideCoverage."""
+        if at is None:
+            generation = cache.generations.current(_now())
+        elif at.tzinfo is None:
+            generation = generation_at(session, at)
+        else:
+            generation = cache.generations.at(at)
+        if generation is None:
+            raise OutsideCoverage(
+                "no boundaries were in force at that time"
+                if at
+                else "no boundaries are loaded yet: import grids first",
+                field="reported_at",
+            )
+        return generation
 
     def invalidate(self) -> None:
         """Forget cached indexes (the next lookup re-reads PostGIS)."""
         with self._lock:
-            self._snapshots.clear()
+            self._cache = None
             self._checked = -math.inf
 
     # -- routing --------------------------------------------------------------------------------
@@ -108,11 +227,13 @@ class Router:
         category: str | None = None,
         crs: CoordinateSystem | str = "wgs84",
         at: datetime | None = None,
+        *,
+        session: Session | None = None,
     ) -> RoutingDecision:
         """Route one report: normalise the coordinates, find the grid, apply the rules."""
         system = parse_crs(crs)
         check_coordinates(lon, lat)
-        snapshot = self.snapshot(at)
+        snapshot = self.snapshot(at, session=session)
         if category is not None and category not in snapshot.categories:
             raise UnknownCategory(f"category {category!r} is not in the catalogue", field="category")
         x, y = to_wgs84(lon, lat, system)
@@ -140,6 +261,8 @@ class Router:
         categories: list[str | None],
         crs: CoordinateSystem | str = "wgs84",
         at: datetime | None = None,
+        *,
+        session: Session | None = None,
     ) -> list[RoutingDecision]:
         """Route many reports of one coordinate system in one vectorised lookup."""
         system = parse_crs(crs)
@@ -147,12 +270,12 @@ class Router:
         lat = np.asarray(lat, dtype=float)
         for i in range(len(lon)):
             check_coordinates(float(lon[i]), float(lat[i]))
-        snapshot = self.snapshot(at)
+        snapshot = self.snapshot(at, session=session)
         for code in {c for c in categories if c is not None}:
             if code not in snapshot.categories:
                 raise UnknownCategory(f"category {code!r} is not in the catalogue", field="category")
         x, y = to_wgs84(lon, lat, system)
-        index = snapshot.index.locate(x, y)
+        index = snapshot.index.locate(x, y, self._bulk_pool(len(x)))
         distance = np.full(len(x), np.nan)
         missing = np.flatnonzero(index < 0)
         if len(missing):
@@ -172,3 +295,8 @@ class Router:
             )
             for i in range(len(x))
         ]
+
+
+def _now() -> datetime:
+    """The time "now" routes at; the app's clock, which the database's is assumed to agree with."""
+    return datetime.now(UTC)

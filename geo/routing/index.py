@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 import shapely
@@ -41,20 +40,15 @@ WGS84 = Geod(ellps="WGS84")
 IntArray = NDArray[np.int64]
 
 
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
+THREAD_NAME = "areaindex"
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """One pool for every index in the process (indexes are rebuilt; threads should not pile up)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(workers, thread_name_prefix="areaindex")
-        return _POOL
+def bulk_pool() -> ThreadPoolExecutor:
+    """A pool for bulk lookups, one thread per usable CPU; its owner shuts it down."""
+    return ThreadPoolExecutor(workers(), thread_name_prefix=THREAD_NAME)
 
 
-def _workers() -> int:
+def workers() -> int:
     """Threads for bulk lookups: the CPUs this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -161,30 +155,42 @@ class AreaIndex:
                 return int(self._order[k])
         return -1
 
-    def locate(self, lon: float | ArrayLike, lat: float | ArrayLike) -> IntArray:
+    def locate(
+        self, lon: float | ArrayLike, lat: float | ArrayLike, executor: Executor | None = None
+    ) -> IntArray:
         """Index (into codes) of the polygon covering each point, -1 when none.
 
         Boundary points count as covered (ST_Covers). A point covered by several polygons (shared edge
         or vertex) goes to the one with the smallest code: deterministic, and the same rule PostGIS
-        gives with `WHERE ST_Covers(geom, pt) ORDER BY code LIMIT 1`.
+        gives with `WHERE ST_Covers(geom, pt) ORDER BY code LIMIT 1`. Bulk inputs are split across
+        the threads of `executor` (the caller owns it, e.g. `Router`); without one, across a pool
+        that lives for this call only.
         """
         x = np.asarray(lon, dtype=np.float64)
         y = np.asarray(lat, dtype=np.float64)
         x, y = np.broadcast_arrays(x, y)
         shape = x.shape
         x, y = x.ravel(), y.ravel()
-        n = len(x)
-        workers = _workers()
-        if n < PARALLEL_MIN_POINTS or workers == 1:
+        parts = workers()
+        if len(x) < PARALLEL_MIN_POINTS or parts == 1:
             out = self._locate_chunk(x, y)
+        elif executor is not None:
+            out = self._locate_parallel(x, y, executor, parts)
         else:
-            bounds = np.linspace(0, n, workers + 1).astype(int)
-            parts = _pool(workers).map(
-                lambda ab: self._locate_chunk(x[ab[0] : ab[1]], y[ab[0] : ab[1]]),
-                zip(bounds[:-1], bounds[1:], strict=True),
-            )
-            out = np.concatenate(list(parts))
+            with bulk_pool() as pool:
+                out = self._locate_parallel(x, y, pool, parts)
         return out.reshape(shape)
+
+    def _locate_parallel(
+        self, x: NDArray[np.float64], y: NDArray[np.float64], executor: Executor, parts: int
+    ) -> IntArray:
+        """`_locate_chunk` over `parts` contiguous slices on the executor's threads, in input order."""
+        bounds = np.linspace(0, len(x), parts + 1).astype(int)
+        chunks = executor.map(
+            lambda ab: self._locate_chunk(x[ab[0] : ab[1]], y[ab[0] : ab[1]]),
+            zip(bounds[:-1], bounds[1:], strict=True),
+        )
+        return np.concatenate(list(chunks))
 
     def _locate_chunk(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> IntArray:
         """Internal (code-ordered) lookup of one chunk, mapped back to caller indexes."""

@@ -1,18 +1,30 @@
 """The routing rules as practised (DOMAIN.md), each step recorded so a dispatcher can see why.
 
-Order of precedence:
-1. Responsibility layers (rivers and lakes, roads, parks) override the grid for the categories they
-   list, highest priority first; other matching layers' units cooperate.
-2. Components (部件) go to their owner first, then the locality (部件先属主、后属地): the category
-   table names the owning department.
-3. Events (事件) go to the locality first, then the owner (事件先属地、后属主): the grid's 包保 unit,
-   with the street office cooperating.
-4. No owner named: the locality answers (属地兜底).
-The community, street and district come from the grid's hierarchy, never from a point-in-district
-test: a community that crosses district lines (插花地) is served by its community, whatever the district.
+`decide` runs the chain below, one function per rule, in this order; each step it records carries
+the rule's stable name, so the explanation reads as this list does.
+1. Where the report is: coordinates in another system are normalised to WGS-84 (`crs_normalised`);
+   the point's grid (`grid`), or in none the nearest grid within the tolerance (`nearest_grid`); the
+   community, street and district from the grid's hierarchy (`hierarchy`), never from a
+   point-in-district test: a community that crosses district lines (插花地) is served by its
+   community, whatever the district.
+2. Responsibility layers (rivers and lakes, roads, parks) override the grid for the categories they
+   list, highest priority first (`layer_override`); other matching layers' units cooperate
+   (`layer_cooperating`); layers here that do not list the category are noted
+   (`layer_not_applicable`), and so is the unit the report would have gone to (`layer_instead_of`).
+3. Components (部件) go to their owner first, then the locality (部件先属主、后属地): the category
+   table names the owning department (`component_owner_first`, `locality_cooperating`).
+4. The locality, the grid's 包保 unit with the street office cooperating (`street_office_cooperating`):
+   first for events (事件先属地、后属主: `event_locality_first`, then `owner_second`), for a report
+   with no category (`locality_no_category`), and for a component with no owner named (属地兜底:
+   `locality_fallback`).
+5. A grid with no 包保 unit: the category's owner (`owner_fallback`).
+6. Nothing answers: the command centre triages it by hand (`unroutable`); a report is never dropped.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from geo.routing.decision import (
     AreaRef,
@@ -23,7 +35,7 @@ from geo.routing.decision import (
     RuleStep,
     UnitRef,
 )
-from geo.routing.snapshot import Layer, Snapshot
+from geo.routing.snapshot import GridInfo, Layer, Snapshot
 
 
 def _unit_text(unit: UnitRef) -> str:
@@ -35,16 +47,35 @@ def _layer_text(layer: Layer) -> str:
     return f"{where} {layer.name} ({layer.kind} layer {layer.code}, priority {layer.priority})"
 
 
-def _locality(snapshot: Snapshot, grid_code: str | None) -> tuple[UnitRef | None, list[UnitRef]]:
+def _locality(snapshot: Snapshot, grid: GridInfo | None) -> tuple[UnitRef | None, list[UnitRef]]:
     """The grid's locality: its first 包保 unit, and the street office (if another) cooperating."""
-    if grid_code is None:
+    if grid is None:
         return None, []
-    units = [snapshot.units[c] for c in snapshot.locality.get(grid_code, []) if c in snapshot.units]
+    units = [snapshot.units[c] for c in snapshot.locality.get(grid.code, []) if c in snapshot.units]
     if not units:
         return None, []
-    primary = units[0]
     offices = [u for u in units[1:] if u.kind == "street_office"]
-    return primary, offices
+    return units[0], offices
+
+
+@dataclass
+class _Report:
+    """One located report on its way down the chain: what the rules read, and the decision so far."""
+
+    snapshot: Snapshot
+    decision: RoutingDecision
+    category: CategoryRef | None
+    owner: UnitRef | None  # the department the category table names
+    grid: GridInfo | None
+    distance_m: float | None  # metres to the nearest grid; None when the point is in one
+    tolerance_m: float
+    locality: UnitRef | None = None
+    street_offices: list[UnitRef] = field(default_factory=list)
+    steps: list[RuleStep] = field(default_factory=list)
+
+    def note(self, rule: str, text: str) -> None:
+        """Record one step of the chain."""
+        self.steps.append(RuleStep(rule=rule, text=text))
 
 
 def decide(
@@ -59,193 +90,223 @@ def decide(
     tolerance_m: float,
 ) -> RoutingDecision:
     """Apply the rules to one located report and explain every step."""
-    steps: list[RuleStep] = []
-    category: CategoryRef | None = None
-    department: str | None = None
-    if category_code is not None:
-        category, department = snapshot.categories[category_code]
-    decision = RoutingDecision(
-        status=RoutingStatus.routed,
-        lon=lon,
-        lat=lat,
-        input_crs=input_crs,
+    category, department = snapshot.categories[category_code] if category_code is not None else (None, None)
+    report = _Report(
+        snapshot=snapshot,
+        decision=RoutingDecision(
+            status=RoutingStatus.routed,
+            lon=lon,
+            lat=lat,
+            input_crs=input_crs,
+            category=category,
+            generation=snapshot.generation,
+        ),
         category=category,
-        generation=snapshot.generation,
+        owner=snapshot.units.get(department) if department else None,
+        grid=snapshot.grids[grid_index] if grid_index >= 0 else None,
+        distance_m=distance_m,
+        tolerance_m=tolerance_m,
     )
-    if input_crs not in ("wgs84", "cgcs2000"):
-        steps.append(
-            RuleStep(
-                rule="crs_normalised",
-                text=f"{input_crs} coordinates normalised to WGS-84 ({lon:.6f}, {lat:.6f})",
-            )
-        )
-
-    # Where: the grid, or the nearest grid within the tolerance.
-    grid = snapshot.grids[grid_index] if grid_index >= 0 else None
-    if grid is not None:
-        decision.grid = GridRef(
-            code=grid.code, name=grid.name, area_id=grid.area_id, generation=snapshot.generation
-        )
-        if distance_m is None:
-            steps.append(
-                RuleStep(
-                    rule="grid",
-                    text=f"point in grid {grid.code} {grid.name} (boundary generation {snapshot.generation})",
-                )
-            )
-        else:
-            decision.status = RoutingStatus.nearest_grid
-            decision.distance_to_grid_m = round(distance_m, 1)
-            steps.append(
-                RuleStep(
-                    rule="nearest_grid",
-                    text=f"point in no grid; nearest grid {grid.code} {grid.name} is "
-                    f"{distance_m:.0f} m away (tolerance {tolerance_m:g} m)",
-                )
-            )
-        community = snapshot.areas.get(grid.community_code or "")
-        if community is not None and grid.community_code:
-            decision.community = AreaRef(code=grid.community_code, name=community[0])
-            street_code = community[1]
-            street = snapshot.areas.get(street_code or "")
-            if street is not None and street_code:
-                decision.street = AreaRef(code=street_code, name=street[0])
-                district = snapshot.areas.get(street[1] or "")
-                if district is not None and street[1]:
-                    decision.district = AreaRef(code=street[1], name=district[0])
-            steps.append(
-                RuleStep(
-                    rule="hierarchy",
-                    text=f"served by community {grid.community_code} {community[0]}"
-                    + (f", street {decision.street.name}" if decision.street else "")
-                    + (f", district {decision.district.name}" if decision.district else "")
-                    + " (from the grid's hierarchy, whatever district the point lies in)",
-                )
-            )
-    elif distance_m is not None:
-        decision.distance_to_grid_m = round(distance_m, 1)
-
-    locality, street_offices = _locality(snapshot, grid.code if grid else None)
-    owner = snapshot.units.get(department) if department else None
-
-    # 1. Responsibility layers override the grid for the categories they list.
-    if category is not None:
-        here = snapshot.layers_at(lon, lat)
-        matching = [layer for layer in here if category.code in layer.categories]
-        for layer in here:
-            if category.code not in layer.categories:
-                steps.append(
-                    RuleStep(
-                        rule="layer_not_applicable",
-                        text=f"{_layer_text(layer)} does not cover {category.code}",
-                    )
-                )
-        if matching:
-            top = matching[0]
-            unit = snapshot.units[top.unit_code]
-            decision.primary_unit = unit
-            steps.append(
-                RuleStep(
-                    rule="layer_override",
-                    text=f"{category.kind} {category.code} {category.name} {_layer_text(top)} "
-                    f"→ {_unit_text(unit)}",
-                )
-            )
-            for other in matching[1:]:
-                if other.unit_code != unit.code:
-                    decision.cooperating_units.append(snapshot.units[other.unit_code])
-                    steps.append(
-                        RuleStep(
-                            rule="layer_cooperating",
-                            text=f"also {_layer_text(other)} → "
-                            f"{_unit_text(snapshot.units[other.unit_code])} "
-                            f"cooperates",
-                        )
-                    )
-            alternative = owner if category.kind == "component" and owner else locality
-            if alternative is not None and alternative.code != unit.code:
-                steps.append(
-                    RuleStep(
-                        rule="layer_instead_of",
-                        text=f"without the layer it would have gone to {_unit_text(alternative)}",
-                    )
-                )
-            return _finish(decision, steps)
-
-    # 2./3. Owner and locality, in the order the category kind asks for.
-    if category is not None and category.kind == "component" and owner is not None:
-        decision.primary_unit = owner
-        steps.append(
-            RuleStep(
-                rule="component_owner_first",
-                text=f"component {category.code} {category.name}: owner first "
-                f"(部件先属主) → {_unit_text(owner)}",
-            )
-        )
-        if locality is not None and locality.code != owner.code:
-            decision.cooperating_units.append(locality)
-            steps.append(
-                RuleStep(rule="locality_cooperating", text=f"locality {_unit_text(locality)} cooperates")
-            )
-        return _finish(decision, steps)
-    if locality is not None:
-        decision.primary_unit = locality
-        decision.cooperating_units.extend(u for u in street_offices if u.code != locality.code)
-        if category is None:
-            steps.append(
-                RuleStep(
-                    rule="locality_no_category", text=f"no category given: locality → {_unit_text(locality)}"
-                )
-            )
-        elif category.kind == "event":
-            steps.append(
-                RuleStep(
-                    rule="event_locality_first",
-                    text=f"event {category.code} {category.name}: locality first "
-                    f"(事件先属地) → grid 包保 unit {_unit_text(locality)}",
-                )
-            )
-            if owner is not None and owner.code != locality.code:
-                steps.append(
-                    RuleStep(rule="owner_second", text=f"owner {_unit_text(owner)} is second in line")
-                )
-        else:
-            steps.append(
-                RuleStep(
-                    rule="locality_fallback",
-                    text=f"component {category.code} {category.name} has no owner "
-                    f"named: locality fallback (属地兜底) → "
-                    f"{_unit_text(locality)}",
-                )
-            )
-        for office in decision.cooperating_units:
-            steps.append(
-                RuleStep(
-                    rule="street_office_cooperating", text=f"street office {_unit_text(office)} cooperates"
-                )
-            )
-        return _finish(decision, steps)
-    if grid is not None and owner is not None:
-        decision.primary_unit = owner
-        steps.append(
-            RuleStep(
-                rule="owner_fallback", text=f"grid {grid.code} has no 包保 unit: owner {_unit_text(owner)}"
-            )
-        )
-        return _finish(decision, steps)
-
-    # Nothing answers: the command centre triages it by hand, the report is never dropped.
-    decision.status = RoutingStatus.unroutable
-    decision.primary_unit = None
-    if grid is None:
-        far = f"; nearest grid is {distance_m:.0f} m away" if distance_m is not None else ""
-        decision.reason = f"point is in no grid and not within {tolerance_m:g} m of one{far}"
+    _crs_normalised(report)
+    _grid_or_nearest_grid(report)
+    _hierarchy(report)
+    report.locality, report.street_offices = _locality(snapshot, report.grid)
+    for rule in RESPONSIBILITY_CHAIN:
+        if rule(report):
+            break
     else:
-        decision.reason = f"grid {grid.code} has no responsible unit and the category no owner"
-    steps.append(RuleStep(rule="unroutable", text=decision.reason + " → triage queue"))
-    return _finish(decision, steps)
+        _unroutable(report)
+    report.decision.rules = report.steps
+    return report.decision
 
 
-def _finish(decision: RoutingDecision, steps: list[RuleStep]) -> RoutingDecision:
-    decision.rules = steps
-    return decision
+# -- 1. where the report is ---------------------------------------------------------------------
+def _crs_normalised(report: _Report) -> None:
+    """Say so when the coordinates came in another system (GCJ-02, BD-09) and were normalised."""
+    d = report.decision
+    if d.input_crs not in ("wgs84", "cgcs2000"):
+        report.note(
+            "crs_normalised", f"{d.input_crs} coordinates normalised to WGS-84 ({d.lon:.6f}, {d.lat:.6f})"
+        )
+
+
+def _grid_or_nearest_grid(report: _Report) -> None:
+    """The grid the point is in, or the nearest grid within the tolerance."""
+    grid, distance_m, d = report.grid, report.distance_m, report.decision
+    if grid is None:
+        if distance_m is not None:
+            d.distance_to_grid_m = round(distance_m, 1)
+        return
+    d.grid = GridRef(
+        code=grid.code, name=grid.name, area_id=grid.area_id, generation=report.snapshot.generation
+    )
+    if distance_m is None:
+        report.note(
+            "grid",
+            f"point in grid {grid.code} {grid.name} (boundary generation {report.snapshot.generation})",
+        )
+        return
+    d.status = RoutingStatus.nearest_grid
+    d.distance_to_grid_m = round(distance_m, 1)
+    report.note(
+        "nearest_grid",
+        f"point in no grid; nearest grid {grid.code} {grid.name} is "
+        f"{distance_m:.0f} m away (tolerance {report.tolerance_m:g} m)",
+    )
+
+
+def _area(snapshot: Snapshot, code: str | None) -> tuple[AreaRef, str | None] | None:
+    """A non-grid area of the generation by code, with its parent's code; None if unknown."""
+    found = snapshot.areas.get(code or "")
+    if found is None or not code:
+        return None
+    return AreaRef(code=code, name=found[0]), found[1]
+
+
+def _hierarchy(report: _Report) -> None:
+    """Community, street and district from the grid's parents, whatever district the point lies in."""
+    community = _area(report.snapshot, report.grid.community_code) if report.grid else None
+    if community is None:
+        return
+    d = report.decision
+    d.community, street_code = community
+    street = _area(report.snapshot, street_code)
+    if street is not None:
+        d.street, district_code = street
+        district = _area(report.snapshot, district_code)
+        if district is not None:
+            d.district = district[0]
+    report.note(
+        "hierarchy",
+        f"served by community {d.community.code} {d.community.name}"
+        + (f", street {d.street.name}" if d.street else "")
+        + (f", district {d.district.name}" if d.district else "")
+        + " (from the grid's hierarchy, whatever district the point lies in)",
+    )
+
+
+# -- 2. responsibility layers -------------------------------------------------------------------
+def _layer_override(report: _Report) -> bool:
+    """The highest-priority layer here that lists the category answers; the others cooperate."""
+    category = report.category
+    if category is None:
+        return False
+    here = report.snapshot.layers_at(report.decision.lon, report.decision.lat)
+    for layer in here:
+        if category.code not in layer.categories:
+            report.note("layer_not_applicable", f"{_layer_text(layer)} does not cover {category.code}")
+    matching = [layer for layer in here if category.code in layer.categories]
+    if not matching:
+        return False
+    top, units = matching[0], report.snapshot.units
+    unit = units[top.unit_code]
+    report.decision.primary_unit = unit
+    report.note(
+        "layer_override",
+        f"{category.kind} {category.code} {category.name} {_layer_text(top)} → {_unit_text(unit)}",
+    )
+    for other in matching[1:]:
+        if other.unit_code != unit.code:
+            report.decision.cooperating_units.append(units[other.unit_code])
+            report.note(
+                "layer_cooperating",
+                f"also {_layer_text(other)} → {_unit_text(units[other.unit_code])} cooperates",
+            )
+    _layer_instead_of(report, unit)
+    return True
+
+
+def _layer_instead_of(report: _Report, unit: UnitRef) -> None:
+    """Name the unit the chain would have chosen without the layer, when it is another."""
+    is_component = report.category is not None and report.category.kind == "component"
+    alternative = report.owner if is_component and report.owner else report.locality
+    if alternative is not None and alternative.code != unit.code:
+        report.note("layer_instead_of", f"without the layer it would have gone to {_unit_text(alternative)}")
+
+
+# -- 3. components: owner first -----------------------------------------------------------------
+def _component_owner_first(report: _Report) -> bool:
+    """部件先属主、后属地: a component goes to its owner, the locality cooperating."""
+    category, owner, locality = report.category, report.owner, report.locality
+    if category is None or category.kind != "component" or owner is None:
+        return False
+    report.decision.primary_unit = owner
+    report.note(
+        "component_owner_first",
+        f"component {category.code} {category.name}: owner first (部件先属主) → {_unit_text(owner)}",
+    )
+    if locality is not None and locality.code != owner.code:
+        report.decision.cooperating_units.append(locality)
+        report.note("locality_cooperating", f"locality {_unit_text(locality)} cooperates")
+    return True
+
+
+# -- 4. the locality ----------------------------------------------------------------------------
+def _locality_first(report: _Report) -> bool:
+    """事件先属地 (and 属地兜底): the grid's 包保 unit answers, the street office cooperating."""
+    locality = report.locality
+    if locality is None:
+        return False
+    d = report.decision
+    d.primary_unit = locality
+    d.cooperating_units.extend(u for u in report.street_offices if u.code != locality.code)
+    category = report.category
+    if category is None:
+        report.note("locality_no_category", f"no category given: locality → {_unit_text(locality)}")
+    elif category.kind == "event":
+        _event_locality_first(report, category, locality)
+    else:
+        report.note(
+            "locality_fallback",
+            f"component {category.code} {category.name} has no owner named: locality fallback "
+            f"(属地兜底) → {_unit_text(locality)}",
+        )
+    for office in d.cooperating_units:
+        report.note("street_office_cooperating", f"street office {_unit_text(office)} cooperates")
+    return True
+
+
+def _event_locality_first(report: _Report, category: CategoryRef, locality: UnitRef) -> None:
+    """事件先属地、后属主: the grid's 包保 unit first, the category's owner second in line."""
+    report.note(
+        "event_locality_first",
+        f"event {category.code} {category.name}: locality first (事件先属地) → grid 包保 unit "
+        f"{_unit_text(locality)}",
+    )
+    owner = report.owner
+    if owner is not None and owner.code != locality.code:
+        report.note("owner_second", f"owner {_unit_text(owner)} is second in line")
+
+
+# -- 5. no locality: the owner ------------------------------------------------------------------
+def _owner_fallback(report: _Report) -> bool:
+    """A grid with no 包保 unit goes to the category's owner."""
+    grid, owner = report.grid, report.owner
+    if grid is None or owner is None:
+        return False
+    report.decision.primary_unit = owner
+    report.note("owner_fallback", f"grid {grid.code} has no 包保 unit: owner {_unit_text(owner)}")
+    return True
+
+
+# -- 6. nothing answers -------------------------------------------------------------------------
+def _unroutable(report: _Report) -> None:
+    """To the command centre's triage queue, with the reason: the report is never dropped."""
+    d, grid = report.decision, report.grid
+    d.status = RoutingStatus.unroutable
+    d.primary_unit = None
+    if grid is None:
+        far = f"; nearest grid is {report.distance_m:.0f} m away" if report.distance_m is not None else ""
+        d.reason = f"point is in no grid and not within {report.tolerance_m:g} m of one{far}"
+    else:
+        d.reason = f"grid {grid.code} has no responsible unit and the category no owner"
+    report.note("unroutable", d.reason + " → triage queue")
+
+
+# Who answers, in the order the rules ask; the first that places the report ends the chain.
+RESPONSIBILITY_CHAIN: tuple[Callable[[_Report], bool], ...] = (
+    _layer_override,
+    _component_owner_first,
+    _locality_first,
+    _owner_fallback,
+)

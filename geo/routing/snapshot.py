@@ -106,7 +106,22 @@ def load_snapshot(session: Session, generation: int, version: int) -> Snapshot:
         locality.setdefault(grid_code, []).append(unit_code)
     for codes in locality.values():
         codes.sort(key=lambda c: (LOCALITY_ORDER.get(units[c].kind, 9), c))
-    layers = [
+    return Snapshot(
+        generation=generation,
+        version=version,
+        grids=grids,
+        index=AreaIndex([g.code for g in grids], geometries),
+        areas=areas,
+        units=units,
+        categories=categories,
+        locality=locality,
+        layers=_load_layers(session),
+    )
+
+
+def _load_layers(session: Session) -> list[Layer]:
+    """Every responsibility layer with its zone (already buffered in PostGIS, EPSG:4326)."""
+    return [
         Layer(
             r.code,
             r.name,
@@ -130,14 +145,3 @@ def load_snapshot(session: Session, generation: int, version: int) -> Snapshot:
             )
         )
     ]
-    return Snapshot(
-        generation=generation,
-        version=version,
-        grids=grids,
-        index=AreaIndex([g.code for g in grids], geometries),
-        areas=areas,
-        units=units,
-        categories=categories,
-        locality=locality,
-        layers=layers,
-    )
