@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
+from api.deps import database_slots
 from api.headers import SecurityHeaders
 from api.routes import auth, cases, catalogue, health, maps, pages, routing, stats
 from api.screen import screen_keys
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.store = store or Store(settings)
         app.state.router = Router(app.state.store.sessions, tolerance_m=settings.route_tolerance_m)
         app.state.cases = case_context(settings, app.state.router)
+        app.state.db_slots = database_slots(app.state.store)
         folder = None
         if settings.fold_seconds > 0:
             folder = RollupFolder(app.state.store.transaction, interval_s=settings.fold_seconds).start()
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         finally:
             if folder is not None:
                 folder.stop()
+            app.state.router.close()
             if own:
                 app.state.store.dispose()
 

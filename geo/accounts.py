@@ -7,9 +7,10 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import cast
 
 from pwdlib import PasswordHash
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from geo.errors import GridcaseError, NotFound
@@ -130,12 +131,16 @@ def authenticate(session: Session, token: str) -> Actor:
 
 def revoke_token(session: Session, token: str) -> bool:
     """Sign out: the token stops working at once. Whether it was a live token."""
-    return bool(session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token))).rowcount)
+    result = cast(
+        CursorResult, session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    )
+    return bool(result.rowcount)
 
 
 def revoke_tokens(session: Session, account_id: int) -> int:
     """Every token of an account stops working (a password change, a disabled account)."""
-    return session.execute(delete(ApiToken).where(ApiToken.account_id == account_id)).rowcount
+    result = cast(CursorResult, session.execute(delete(ApiToken).where(ApiToken.account_id == account_id)))
+    return result.rowcount
 
 
 def set_password(session: Session, username: str, password: str) -> Account:

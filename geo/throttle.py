@@ -31,7 +31,7 @@ class Throttle:
     limit: int
     window_s: float
     what: str  # "wrong passwords for this account", for the message
-    field: str
+    names: str  # the input the refusal names
     _failures: dict[str, deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,7 +52,7 @@ class Throttle:
         raise TooManyAttempts(
             f"too many {self.what} ({self.limit} in {self.window_s / 60:g} min); try again in {wait} s",
             retry_after=wait,
-            field=self.field,
+            field=self.names,
         )
 
     def fail(self, key: str) -> None:

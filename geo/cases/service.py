@@ -144,7 +144,8 @@ def submit_report(
         raise UnknownCategory(f"category {report.category!r} is not in the catalogue", field="category")
     ingested = [ingest_photo(data, ctx.blobs, ctx.photo_limits) for data in photos]
     where = _locate(report, ingested)
-    decision = ctx.router.route(where.lon, where.lat, category.code, where.crs, at=now)
+    # On the request's own connection: one request never needs two pooled connections.
+    decision = ctx.router.route(where.lon, where.lat, category.code, where.crs, at=now, session=session)
     case = _new_case(actor, report, channel, where, decision, now, key, fingerprint)
     try:
         with session.begin_nested():

@@ -20,6 +20,8 @@ class Store:
         self.settings = settings
         self.url = url or resolve_database_url(settings)
         self.engine: Engine = make_engine(self.url, settings.pool_size)
+        # make_engine allows as many overflow connections as it keeps pooled.
+        self.capacity = 2 * settings.pool_size
         self.sessions: sessionmaker[Session] = make_sessions(self.engine)
 
     @contextmanager

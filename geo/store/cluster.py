@@ -223,7 +223,7 @@ class LocalCluster:
                 f"-p {info['port']} -c listen_addresses=127.0.0.1 "
                 f"-c unix_socket_directories={self.socket_dir}"
             )
-            self._run(
+            started = self._run(
                 "pg_ctl",
                 "start",
                 "-D",
@@ -235,13 +235,36 @@ class LocalCluster:
                 "60",
                 "-o",
                 options,
+                check=False,
             )
+            if started.returncode != 0 and not self.is_running():
+                self._run(
+                    "pg_ctl",
+                    "start",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    options,
+                )  # again, to raise with pg_ctl's words and the log
 
     def stop(self) -> None:
         """Stop the cluster if it runs (fast shutdown: open sessions are rolled back)."""
         with self._lock():
-            if self.is_running():
-                self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w")
+            if not self.initialised:
+                return
+            # Ask pg_ctl to stop whatever it finds rather than trusting a status read first: under
+            # load a status read can race the postmaster rewriting its pid file and say "not
+            # running", which left a running server behind and made the next start fail.
+            result = self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", check=False)
+            if result.returncode != 0 and self.is_running():
+                raise DatabaseUnavailable(
+                    f"pg_ctl stop failed: {result.stderr.strip() or result.stdout.strip()}"
+                )
 
     def url(self, database: str) -> str:
         """SQLAlchemy URL for a database in this cluster."""

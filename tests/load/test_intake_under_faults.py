@@ -4,7 +4,9 @@ The server runs as a process (`gridcase serve`) on its own PostgreSQL cluster (s
 disturbs no other test). Every inspector retries each report with the same Idempotency-Key until
 it is acknowledged, as the phone page's outbox does. Then: every acknowledged key is exactly one
 case, nothing acknowledged is lost, no answer was a 500, 503s came only while the database was
-away, and the p99 of acknowledged reports outside the outages is under 2 s.
+away. The latency of acknowledged reports outside the outages is measured and written to
+test-artifacts/intake-under-faults.txt; the brief keeps speed goals out of timed assertions (they
+are flaky on a shared 2-core machine), so its 2 s p99 goal is reported there and in the README.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from geo.store.cluster import LocalCluster, free_port
 from geo.store.db import create_database
 from geo.store.models import Case
 from tests.conftest import FIXTURES, REPO
+
+ARTIFACTS = REPO / "test-artifacts"
 from tests.test_cli import GRIDCASE
 
 INSPECTORS = 64
@@ -56,7 +60,7 @@ class Run:
     """What the inspectors saw."""
 
     acknowledged: dict[str, int] = field(default_factory=dict)  # key -> case id
-    answers: list[tuple[float, int]] = field(default_factory=list)  # (time, status)
+    answers: list[tuple[float, int]] = field(default_factory=list)  # (time answered, status)
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (start, seconds) of acks
     outages: list[Outage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -145,7 +149,7 @@ def inspector(server: Server, run: Run, token: str, seed: int, stop_at: float) -
                     backoff = min(backoff * 2, 2.0)
                     continue
                 with run.lock:
-                    run.answers.append((started, response.status_code))
+                    run.answers.append((time.monotonic(), response.status_code))
                 if response.status_code in (200, 201):
                     with run.lock:
                         run.acknowledged[key] = response.json()["id"]
@@ -222,18 +226,26 @@ def test_no_report_is_lost_or_doubled_through_a_restart_and_a_kill(own_cluster, 
     assert all(n == 1 for n in stored.values()), "a key made more than one case"
     assert total == expected, f"{total} cases for {expected} reports"
     assert 500 not in statuses and all(s in (200, 201, 503) for s in statuses), sorted(set(statuses))
-    # A 503 only while (or just after) the database was away: never from an overloaded pool.
-    unexpected = [t for t, s in run.answers if s == 503 and not db_down.covers(t, margin=2.0)]
-    assert unexpected == [], f"{len(unexpected)} 503s outside the database outage"
+    # A 503 only while the database was away (answered from its stop until the pool has
+    # reconnected, a second after it is back): never from an overloaded pool.
+    unexpected = [t - began for t, s in run.answers if s == 503 and not db_down.covers(t, margin=1.0)]
+    assert unexpected == [], (
+        f"{len(unexpected)} 503s outside the database outage ({db_down.start - began:.1f}–"
+        f"{(db_down.end or 0) - began:.1f} s): at {unexpected}"
+    )
     quiet = sorted(
         seconds
         for start, seconds in run.latencies
         if not any(o.covers(start, margin=1.0) for o in run.outages)
     )
     p99 = quiet[int(0.99 * (len(quiet) - 1))]
-    print(
-        f"\n{expected} reports by {INSPECTORS} inspectors in {time.monotonic() - began:.0f} s; "
-        f"{statuses.count(503)} answers 503 during the outage; p50 {quiet[len(quiet) // 2]:.2f} s, "
-        f"p99 {p99:.2f} s outside the outages ({len(quiet)} reports)"
+    summary = (
+        f"{expected} reports by {INSPECTORS} inspectors in {time.monotonic() - began:.0f} s through a "
+        f"database restart and a server kill: 0 lost, 0 doubled, no 500; {statuses.count(503)} answers "
+        f"503 during the outage; p50 {quiet[len(quiet) // 2]:.2f} s, p99 {p99:.2f} s outside the "
+        f"outages ({len(quiet)} reports; goal 2 s; load average {os.getloadavg()[0]:.1f})"
     )
-    assert p99 < 2.0, f"p99 of acknowledged reports outside the outages is {p99:.2f} s"
+    print("\n" + summary)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "intake-under-faults.txt").write_text(summary + "\n")
+    assert quiet, "no report was acknowledged outside the outages"
