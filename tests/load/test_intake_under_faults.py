@@ -33,9 +33,9 @@ from geo.store.cluster import LocalCluster, free_port
 from geo.store.db import create_database
 from geo.store.models import Case
 from tests.conftest import FIXTURES, REPO
+from tests.test_cli import GRIDCASE
 
 ARTIFACTS = REPO / "test-artifacts"
-from tests.test_cli import GRIDCASE
 
 INSPECTORS = 64
 REPORTS_EACH = 6
