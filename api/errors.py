@@ -1,13 +1,35 @@
-"""One table from domain errors to HTTP statuses, and a JSON body that names the field."""
+"""One table from domain errors to HTTP statuses, one JSON body that names the field, and the
+documentation of both in the OpenAPI document (`ERROR_RESPONSES`, registered on every route)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors
 from geo.accounts import AuthenticationFailed, InvalidAccount
+
+
+class ErrorDetail(BaseModel):
+    """One thing wrong with a request: which input, and why."""
+
+    field: str | None = Field(
+        description="the input at fault: a parameter, a header, a dotted path in the body, or null"
+    )
+    message: str = Field(description="what is wrong, and what to send instead")
+    type: str = Field(description="the kind of error, e.g. InvalidInput or string_pattern_mismatch")
+
+
+class ErrorOut(BaseModel):
+    """The body of every 4xx and 503 answer."""
+
+    detail: list[ErrorDetail]
+
 
 STATUS: dict[type[errors.GridcaseError], int] = {
     errors.UnknownCoordinateSystem: 422,
@@ -27,6 +49,21 @@ STATUS: dict[type[errors.GridcaseError], int] = {
     errors.DatabaseUnavailable: 503,
 }
 
+#: What the error statuses mean, for the OpenAPI document of every route (one body for all).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in {
+        400: "a request the domain refused for a reason without a status of its own",
+        401: "no bearer token, or an unknown or expired one (`WWW-Authenticate: Bearer`)",
+        403: "signed in, but this role or scope may not do or see this",
+        404: "no such case, photo, community or path (or one this reader may not see)",
+        405: "the path exists, but not with this method",
+        409: "not possible in the current state: the message names the state and what is allowed",
+        422: "an input that cannot be used: `field` names it and `message` says why",
+        503: "the database is unreachable for now: retry later",
+    }.items()
+}
+
 
 def status_for(exc: errors.GridcaseError) -> int:
     """The status of the nearest mapped class in the error's ancestry (default 400)."""
@@ -36,15 +73,20 @@ def status_for(exc: errors.GridcaseError) -> int:
     return 400
 
 
+def error_body(field: str | None, message: str, type_: str) -> dict[str, list[dict[str, str | None]]]:
+    """The one error body: `{"detail": [{"field", "message", "type"}]}` (`ErrorOut`)."""
+    return {"detail": [{"field": field, "message": message, "type": type_}]}
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
 
     @app.exception_handler(errors.GridcaseError)
     async def domain_error(request: Request, exc: errors.GridcaseError) -> JSONResponse:
-        detail = [{"field": exc.field, "message": exc.message, "type": type(exc).__name__}]
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        body = error_body(exc.field, exc.message, type(exc).__name__)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -57,3 +99,17 @@ def install(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own errors say only "Not Found" or "Method Not Allowed": name what is at fault.
+        if isinstance(exc.detail, list):
+            body: dict[str, Any] = {"detail": exc.detail}
+        elif exc.status_code == 404:
+            body = error_body("path", f"no such path: {request.url.path}", "http")
+        elif exc.status_code == 405:
+            body = error_body("method", f"{request.method} is not allowed on {request.url.path}", "http")
+        else:
+            # e.g. a multipart body that cannot be parsed
+            body = error_body("body", str(exc.detail), "http")
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

@@ -9,6 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from api.deps import SessionDep
+from api.inputs import check_text
 from api.security import ActorDep
 from geo.accounts import issue_token
 
@@ -31,8 +32,14 @@ class Me(BaseModel):
     grid_codes: list[str]
 
 
+def sign_in_form(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> OAuth2PasswordRequestForm:
+    """The OAuth2 password form, its fields checked as text (the username is looked up)."""
+    check_text({"username": form.username, "password": form.password})
+    return form
+
+
 @router.post("/token", response_model=Token)
-def token(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+def token(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends(sign_in_form)]) -> Token:
     """Exchange username and password for a bearer token (valid 12 hours)."""
     return Token(access_token=issue_token(session, form.username, form.password))
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import SessionDep
+from api.inputs import check_text, read_json
 from api.schemas import CaseList, CaseOut, CasePublic
 from api.security import ActorDep
 from geo.cases import views
 from geo.cases.service import ActionIn, CaseContext, ReportIn, act, submit_report
-from geo.cases.views import CaseFilter
+from geo.cases.views import BIGINT_MAX, MAX_PAGE, CaseFilter
 from geo.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
@@ -40,8 +40,10 @@ async def _read_submission(request: Request, model: type[M]) -> tuple[M, list[by
     if kind == "multipart/form-data":
         form = await request.form()
         fields: dict[str, object] = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+        check_text(fields)
         if "units" in fields:
-            fields["units"] = [u for u in str(fields["units"]).split(",") if u]
+            # Repeated fields or one comma-separated list: both are how forms send a list.
+            fields["units"] = [u for v in form.getlist("units") for u in str(v).split(",") if u]
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 if key != "photos":
@@ -50,10 +52,7 @@ async def _read_submission(request: Request, model: type[M]) -> tuple[M, list[by
         data: dict = dict(fields)
     elif kind in ("application/json", ""):
         body = await request.body()
-        try:
-            data = json.loads(body) if body else {}
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"body is not JSON: {exc}", field="body") from None
+        data = read_json(body) if body else {}
         if not isinstance(data, dict):
             raise InvalidInput("body must be a JSON object", field="body")
     else:
@@ -64,33 +63,43 @@ async def _read_submission(request: Request, model: type[M]) -> tuple[M, list[by
         raise _invalid(exc) from None
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` put in place: in an OpenAPI document `#/$defs/...`
+    would be looked up at the document's root, where nothing is."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                target = defs[node["$ref"].rsplit("/", 1)[-1]]
+                return resolve({**target, **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
+
+
+def submission_body(model: type[BaseModel], *, required: bool) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads `model` itself: as JSON, or as form fields with
+    `photos` files (a list field may be repeated or comma-separated)."""
+    schema = _inline(model.model_json_schema())
+    photos = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    form = {**schema, "properties": {**schema["properties"], "photos": photos}}
+    return {
+        "requestBody": {
+            "content": {"application/json": {"schema": schema}, "multipart/form-data": {"schema": form}},
+            "required": required,
+        }
+    }
+
+
 @router.post(
     "/cases",
     response_model=CaseOut,
     status_code=201,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": ReportIn.model_json_schema()},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "category": {"type": "string"},
-                            "description": {"type": "string"},
-                            "lon": {"type": "number"},
-                            "lat": {"type": "number"},
-                            "crs": {"type": "string"},
-                            "channel": {"type": "string"},
-                            "reporter_contact": {"type": "string"},
-                            "photos": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        },
-                    }
-                },
-            },
-            "required": True,
-        }
-    },
+    openapi_extra=submission_body(ReportIn, required=True),
 )
 async def create_case(
     request: Request,
@@ -112,7 +121,11 @@ async def create_case(
     return await run_in_threadpool(views.case_detail, session, actor, case.id)
 
 
-@router.post("/cases/{ref}/actions/{action}", response_model=CaseOut)
+@router.post(
+    "/cases/{ref}/actions/{action}",
+    response_model=CaseOut,
+    openapi_extra=submission_body(ActionIn, required=False),
+)
 async def case_action(
     request: Request, ref: str, action: str, actor: ActorDep, session: SessionDep
 ) -> CaseOut:
@@ -147,7 +160,7 @@ def cases(
     reported_from: datetime | None = None,
     reported_to: datetime | None = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CaseList:
     """Cases you may see, filtered and paginated, newest first."""
@@ -196,7 +209,11 @@ def public_photo(key: str, request: Request, session: SessionDep) -> Response:
 
 @router.get("/cases/{ref}/photos/{photo_id}/original", response_class=Response)
 def original_photo(
-    ref: str, photo_id: int, request: Request, actor: ActorDep, session: SessionDep
+    ref: str,
+    photo_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
 ) -> Response:
     """The original upload with its EXIF (location, device), for operators and admins only."""
     photo = views.original_photo(session, actor, ref, photo_id)

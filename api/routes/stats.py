@@ -8,7 +8,6 @@ centre. The definitions live in geo/stats.py; this module only parses, checks an
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
 from api.deps import SessionDep
+from api.params import MonthQuery, day_query, month_start, parse_day
 from api.security import ActorDep
 from geo import access, stats
 from geo.accounts import Actor
@@ -33,24 +33,6 @@ TEMPLATES = Environment(
 
 def _may_read(actor: Actor) -> None:
     access.require(actor, access.Sight.statistics)
-
-
-def _date(value: str | None, field: str, default: date) -> date:
-    if value is None or value == "":
-        return default
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{field} must be a date YYYY-MM-DD, not {value!r}", field=field) from None
-
-
-def _month(value: str) -> date:
-    if not re.fullmatch(r"\d{4}-\d{2}", value or ""):
-        raise InvalidInput(f"month must be YYYY-MM, not {value!r}", field="month")
-    try:
-        return date.fromisoformat(value + "-01")
-    except ValueError:
-        raise InvalidInput(f"month must be YYYY-MM, not {value!r}", field="month") from None
 
 
 def _format(value: str) -> str:
@@ -99,10 +81,9 @@ def get_stats(
     session: SessionDep,
     actor: ActorDep,
     start: Annotated[
-        str | None,
-        Query(alias="from", description="first day, YYYY-MM-DD (default: first day of this month)"),
+        str | None, day_query("first day (default: the first of this month)", alias="from")
     ] = None,
-    end: Annotated[str | None, Query(alias="to", description="last day, included (default: today)")] = None,
+    end: Annotated[str | None, day_query("last day, included (default: today)", alias="to")] = None,
     group_by: Annotated[
         str | None, Query(description="unit, street, community, grid, inspector, category or day")
     ] = None,
@@ -110,8 +91,8 @@ def get_stats(
     """Every indicator for the days from `from` to `to` (China time, both included)."""
     _may_read(actor)
     today = _today()
-    first = _date(start, "from", today.replace(day=1))
-    last = _date(end, "to", today)
+    first = parse_day(start, "from", today.replace(day=1))
+    last = parse_day(end, "to", today)
     group = group_by or None
     if group is not None and group not in stats.GROUPS + ("day",):
         raise InvalidInput(
@@ -203,13 +184,13 @@ def report_response(report: stats.Report, fmt: str, stem: str) -> Response:
 def weekly(
     session: SessionDep,
     actor: ActorDep,
-    week: Annotated[str | None, Query(description="any day of the week, YYYY-MM-DD")] = None,
+    week: Annotated[str | None, day_query("any day of the week (default: today)")] = None,
     format: Annotated[str, Query(description="html, csv or xlsx")] = "html",
 ) -> Response:
     """The weekly report (周报): intake and handling per day, streets, categories."""
     _may_read(actor)
     fmt = _format(format)
-    day = _date(week, "week", _today())
+    day = parse_day(week, "week", _today())
     report = stats.weekly_report(session, day)
     return report_response(report, fmt, f"weekly-{report.period.start}")
 
@@ -218,12 +199,12 @@ def weekly(
 def monthly(
     session: SessionDep,
     actor: ActorDep,
-    month: Annotated[str | None, Query(description="YYYY-MM")] = None,
+    month: MonthQuery = None,
     format: Annotated[str, Query(description="html, csv or xlsx")] = "html",
 ) -> Response:
     """The monthly ranking (月度排名) of units by disposal rate."""
     _may_read(actor)
     fmt = _format(format)
-    first = _month(month) if month is not None else _today().replace(day=1)
+    first = month_start(month, _today().replace(day=1))
     report = stats.monthly_ranking(session, first)
     return report_response(report, fmt, f"monthly-{first:%Y-%m}")

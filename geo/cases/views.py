@@ -27,6 +27,8 @@ from geo.store.models import Case, CaseEvent, CaseLink, CasePhoto
 # Cases past due that count as overdue: open and not parked (the clock stops while parked).
 OVERDUE_STATES = frozenset(s.value for s in OPEN if s is not CaseState.parked)
 BIGINT_MAX = 2**63 - 1
+# Pages past this are refused: the offset (page - 1) × page_size must stay a PostgreSQL bigint.
+MAX_PAGE = 1_000_000
 
 
 class PhotoView(BaseModel):
@@ -136,7 +138,7 @@ class CaseFilter(BaseModel):
     reported_from: datetime | None = None
     reported_to: datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     page_size: int = Field(default=50, ge=1, le=500)
 
 
