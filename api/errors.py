@@ -78,8 +78,28 @@ def error_body(field: str | None, message: str, type_: str) -> dict[str, list[di
     return {"detail": [{"field": field, "message": message, "type": type_}]}
 
 
+def _error_bodies_as_json(app: FastAPI) -> None:
+    """Errors are JSON on every route: FastAPI would document them in an HTML page's media type."""
+    build = app.openapi
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()  # FastAPI's document, cached on the app: amended once, in place
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status.isdigit() and int(status) in ERROR_RESPONSES:
+                        response["content"] = error
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers on an app."""
+    """Register the handlers on an app, and document their bodies in its OpenAPI document."""
+    _error_bodies_as_json(app)
 
     @app.exception_handler(errors.GridcaseError)
     async def domain_error(request: Request, exc: errors.GridcaseError) -> JSONResponse:

@@ -17,6 +17,7 @@ from api.security import ActorDep
 from geo.cases import views
 from geo.cases.service import ActionIn, CaseContext, ReportIn, act, submit_report
 from geo.cases.views import BIGINT_MAX, MAX_PAGE, CaseFilter
+from geo.cases.workflow import ACTIONS
 from geo.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
@@ -127,7 +128,11 @@ async def create_case(
     openapi_extra=submission_body(ActionIn, required=False),
 )
 async def case_action(
-    request: Request, ref: str, action: str, actor: ActorDep, session: SessionDep
+    request: Request,
+    ref: Annotated[str, Path(description="case id or tracking code")],
+    action: Annotated[str, Path(description="a workflow action", json_schema_extra={"enum": list(ACTIONS)})],
+    actor: ActorDep,
+    session: SessionDep,
 ) -> CaseOut:
     """Apply a workflow action; 409 names the state and the allowed actions, 403 the rule."""
     data, photos = await _read_submission(request, ActionIn)

@@ -35,8 +35,23 @@ def _may_read(actor: Actor) -> None:
     access.require(actor, access.Sight.statistics)
 
 
+FORMATS = {
+    "html": "text/html",
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+# The choices are published in the document and checked by `_format`, which names the parameter.
+FormatQuery = Annotated[
+    str, Query(description="html, csv or xlsx", json_schema_extra={"enum": list(FORMATS)})
+]
+#: The report in each format, as the OpenAPI document says.
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the report", "content": {media: {} for media in FORMATS.values()}}
+}
+
+
 def _format(value: str) -> str:
-    if value not in ("html", "csv", "xlsx"):
+    if value not in FORMATS:
         raise InvalidInput(f"format must be html, csv or xlsx, not {value!r}", field="format")
     return value
 
@@ -85,7 +100,11 @@ def get_stats(
     ] = None,
     end: Annotated[str | None, day_query("last day, included (default: today)", alias="to")] = None,
     group_by: Annotated[
-        str | None, Query(description="unit, street, community, grid, inspector, category or day")
+        str | None,
+        Query(
+            description="unit, street, community, grid, inspector, category or day",
+            json_schema_extra={"enum": [*stats.GROUPS, "day"]},
+        ),
     ] = None,
 ) -> StatsOut:
     """Every indicator for the days from `from` to `to` (China time, both included)."""
@@ -174,18 +193,18 @@ def report_response(report: stats.Report, fmt: str, stem: str) -> Response:
     if fmt == "xlsx":
         return Response(
             stats.report_xlsx(report),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            media_type=FORMATS["xlsx"],
             headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
         )
     return HTMLResponse(render_report_html(report))
 
 
-@router.get("/reports/weekly", response_class=HTMLResponse)
+@router.get("/reports/weekly", response_class=HTMLResponse, responses=REPORT_RESPONSES)
 def weekly(
     session: SessionDep,
     actor: ActorDep,
     week: Annotated[str | None, day_query("any day of the week (default: today)")] = None,
-    format: Annotated[str, Query(description="html, csv or xlsx")] = "html",
+    format: FormatQuery = "html",
 ) -> Response:
     """The weekly report (周报): intake and handling per day, streets, categories."""
     _may_read(actor)
@@ -195,12 +214,12 @@ def weekly(
     return report_response(report, fmt, f"weekly-{report.period.start}")
 
 
-@router.get("/reports/monthly", response_class=HTMLResponse)
+@router.get("/reports/monthly", response_class=HTMLResponse, responses=REPORT_RESPONSES)
 def monthly(
     session: SessionDep,
     actor: ActorDep,
     month: MonthQuery = None,
-    format: Annotated[str, Query(description="html, csv or xlsx")] = "html",
+    format: FormatQuery = "html",
 ) -> Response:
     """The monthly ranking (月度排名) of units by disposal rate."""
     _may_read(actor)
