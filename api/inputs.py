@@ -66,6 +66,9 @@ def read_json(body: bytes, field: str = "body") -> Any:
         raise InvalidInput(
             f"{field} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field=field
         ) from None
+    except ValueError as exc:
+        # e.g. an integer of more than 4,300 digits (sys.get_int_max_str_digits())
+        raise InvalidInput(f"{field} has a value Python cannot read: {exc}", field=field) from None
     except RecursionError:
         raise InvalidInput(f"{field} nests arrays or objects too deeply to be read", field=field) from None
     if _SUSPECT_ESCAPE.search(text):

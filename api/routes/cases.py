@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -147,7 +148,9 @@ def _bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
         values = [float(v) for v in bbox.split(",")]
     except ValueError:
         raise InvalidInput("bbox must be four numbers: minlon,minlat,maxlon,maxlat", field="bbox") from None
-    if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InvalidInput("bbox must be four finite numbers: minlon,minlat,maxlon,maxlat", field="bbox")
+    if not (values[0] < values[2] and values[1] < values[3]):
         raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat with min < max", field="bbox")
     return values[0], values[1], values[2], values[3]
 

@@ -102,7 +102,15 @@ def test_lone_surrogate_in_a_report(case_client):
         ("/api/v1/route/batch", None),
     ],
 )
-@pytest.mark.parametrize(("content", "reason"), [(deep_json(), "deep"), (BAD_UTF8, "UTF-8")])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (deep_json(), "deep"),
+        (BAD_UTF8, "UTF-8"),
+        # Python refuses to read an integer of more than 4,300 digits (a ValueError, not a JSON error)
+        (b'{"category": "E0102", "expected_version": ' + b"9" * 5000 + b"}", "4300 digits"),
+    ],
+)
 def test_unreadable_json(case_client, url, who, content, reason):
     headers = {"content-type": "application/json", **(auth(case_client, who) if who else {})}
     message = refused(case_client.post(url, content=content, headers=headers), 422, "body")
@@ -198,6 +206,12 @@ def test_case_ids_and_pages_beyond_bigint(case_client):
     refused(response, 422, "query.page")
     url = "/api/v1/cases/1/photos/99999999999999999999/original"
     refused(case_client.get(url, headers=operator), 422, "path.photo_id")
+
+
+@pytest.mark.parametrize("bbox", ["nan,0,1,1", "-inf,-inf,inf,inf"])
+def test_a_bbox_of_numbers_that_are_not_finite(case_client, bbox):
+    response = case_client.get("/api/v1/cases", params={"bbox": bbox}, headers=auth(case_client, "operator"))
+    assert "finite" in refused(response, 422, "bbox")
 
 
 def test_a_superscript_digit_is_not_an_id(case_client):
