@@ -88,6 +88,12 @@ def _csv_row(number: int, read: Callable[[], T]) -> T:
         raise InvalidInput(f"row {number}: {exc}", field=f"row {number}") from None
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, float) or (
+        isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**1023
+    )
+
+
 def _point(number: int, feature: Any) -> tuple[float, float, str | None]:
     """lon, lat and category of one GeoJSON feature, or InvalidInput naming the part out of shape."""
     where = f"features[{number}]"
@@ -101,8 +107,8 @@ def _point(number: int, feature: Any) -> tuple[float, float, str | None]:
         raise InvalidInput(
             f"feature {number}: geometry must be a Point [lon, lat]", field=f"{where}.geometry"
         )
-    # bool is an int to Python, not a number to GeoJSON
-    if not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords[:2]):
+    # bool is an int to Python, not a number to GeoJSON; an int past a float's range is no place
+    if not all(_is_number(c) for c in coords[:2]):
         raise InvalidInput(
             f"feature {number}: coordinates must be numbers", field=f"{where}.geometry.coordinates"
         )

@@ -246,7 +246,8 @@ def filter_clauses(actor: Actor, filters: CaseFilter, now: datetime) -> list[Col
         clauses.append(Case.unit_code == filters.unit)
     if filters.area:
         # Area codes are prefixes of grid codes (6 county + 3 street + 3 community + 3 grid).
-        clauses.append(Case.grid_code.startswith(filters.area))
+        # autoescape: a '%' or '_' in the filter is a character, not a LIKE wildcard.
+        clauses.append(Case.grid_code.startswith(filters.area, autoescape=True))
     if filters.category:
         clauses.append(Case.category_code == filters.category)
     if filters.overdue is not None:

@@ -135,6 +135,11 @@ def test_unreadable_json(case_client, url, who, content, reason):
             },
             "features[0].properties.category",
         ),
+        # An integer too big for a float (OverflowError in float())
+        (
+            {"features": [{"geometry": {"type": "Point", "coordinates": [10**400, 29]}}]},
+            "features[0].geometry.coordinates",
+        ),
     ],
 )
 def test_geojson_of_the_wrong_shape(case_client, body, field):
@@ -224,3 +229,17 @@ def test_empty_hexagon_map(case_client):
     response = case_client.get("/maps/city", params={"bins": "hex", "max_age_days": 0})
     assert response.status_code == 200, response.text
     assert "共 total <b>0</b>" in response.text
+
+
+def test_an_area_is_a_code_prefix_not_a_like_pattern(case_client):
+    body = {"category": "E0102", "description": "渠边垃圾", "lon": CANAL[0], "lat": CANAL[1]}
+    case = case_client.post("/api/v1/cases", json=body, headers=auth(case_client, "inspector")).json()
+    operator = auth(case_client, "operator")
+
+    def total(area: str) -> int:
+        response = case_client.get("/api/v1/cases", params={"area": area}, headers=operator)
+        assert response.status_code == 200, response.text
+        return response.json()["total"]
+
+    assert total(case["grid_code"]) >= 1
+    assert total("%") == 0 and total(case["grid_code"][:5] + "_") == 0
