@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import database_slots
 from api.headers import SecurityHeaders
+from api.inputs import text_parameters
 from api.routes import auth, cases, catalogue, health, maps, pages, routing, stats
 from api.screen import screen_keys
 from geo.cases.service import CaseContext
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         summary="Grid mapping and case routing for community governance (网格化管理)",
         version="0.1.0",
         lifespan=lifespan,
+        # One guard for every route: no path or query parameter carries a NUL to PostgreSQL.
+        dependencies=[Depends(text_parameters)],
     )
     app.state.settings = settings
     app.state.throttles = Throttles()
@@ -86,7 +89,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     errors.install(app)
     app.add_middleware(SecurityHeaders, tiles_url=settings.tiles_url)
     for router in ROUTERS:
-        app.include_router(router)
+        # Every operation documents the one error body (`ErrorOut`) and the statuses it comes with.
+        app.include_router(router, responses=errors.ERROR_RESPONSES)
     static = Path(__file__).resolve().parent / "static"
     # Leaflet and every map asset are served from here: nothing loads from a CDN.
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -1,15 +1,37 @@
-"""One table from domain errors to HTTP statuses, and a JSON body that names the field."""
+"""One table from domain errors to HTTP statuses, one JSON body that names the field, and the
+documentation of both in the OpenAPI document (`ERROR_RESPONSES`, registered on every route)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors
 from geo.accounts import AuthenticationFailed, InvalidAccount
 from geo.throttle import TooManyAttempts
+
+
+class ErrorDetail(BaseModel):
+    """One thing wrong with a request: which input, and why."""
+
+    field: str | None = Field(
+        description="the input at fault: a parameter, a header, a dotted path in the body, or null"
+    )
+    message: str = Field(description="what is wrong, and what to send instead")
+    type: str = Field(description="the kind of error, e.g. InvalidInput or string_pattern_mismatch")
+
+
+class ErrorOut(BaseModel):
+    """The body of every 4xx and 503 answer."""
+
+    detail: list[ErrorDetail]
+
 
 STATUS: dict[type[errors.GridcaseError], int] = {
     errors.UnknownCoordinateSystem: 422,
@@ -28,6 +50,22 @@ STATUS: dict[type[errors.GridcaseError], int] = {
     errors.NotFound: 404,
     errors.DatabaseUnavailable: 503,
     TooManyAttempts: 429,
+}
+
+#: What the error statuses mean, for the OpenAPI document of every route (one body for all).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in {
+        400: "a request the domain refused for a reason without a status of its own",
+        401: "no bearer token, or an unknown or expired one (`WWW-Authenticate: Bearer`)",
+        403: "signed in, but this role or scope may not do or see this",
+        404: "no such case, photo, community or path (or one this reader may not see)",
+        405: "the path exists, but not with this method",
+        409: "not possible in the current state: the message names the state and what is allowed",
+        422: "an input that cannot be used: `field` names it and `message` says why",
+        429: "too many wrong passwords or unknown tracking codes: retry after `Retry-After` seconds",
+        503: "the database is unreachable for now: retry after `Retry-After` seconds",
+    }.items()
 }
 
 
@@ -51,35 +89,56 @@ def database_unavailable(exc: Exception) -> bool:
     return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
 
 
+def error_body(field: str | None, message: str, type_: str) -> dict[str, list[dict[str, str | None]]]:
+    """The one error body: `{"detail": [{"field", "message", "type"}]}` (`ErrorOut`)."""
+    return {"detail": [{"field": field, "message": message, "type": type_}]}
+
+
+def _error_bodies_as_json(app: FastAPI) -> None:
+    """Errors are JSON on every route: FastAPI would document them in an HTML page's media type."""
+    build = app.openapi
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()  # FastAPI's document, cached on the app: amended once, in place
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status.isdigit() and int(status) in ERROR_RESPONSES:
+                        response["content"] = error
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers on an app."""
+    """Register the handlers on an app, and document their bodies in its OpenAPI document."""
+    _error_bodies_as_json(app)
 
     @app.exception_handler(errors.GridcaseError)
     async def domain_error(request: Request, exc: errors.GridcaseError) -> JSONResponse:
-        detail = [{"field": exc.field, "message": exc.message, "type": type(exc).__name__}]
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status == 503:
             headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         if isinstance(exc, TooManyAttempts):
             headers = {"Retry-After": str(exc.retry_after)}
-        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        body = error_body(exc.field, exc.message, type(exc).__name__)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(sa.TimeoutError)
     @app.exception_handler(sa.DBAPIError)
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         if not database_unavailable(exc):
             raise exc
-        detail = [
-            {
-                "field": "database",
-                "message": f"the database is not reachable just now; retry in {RETRY_AFTER_SECONDS} s",
-                "type": "DatabaseUnavailable",
-            }
-        ]
-        return JSONResponse(
-            {"detail": detail}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        body = error_body(
+            "database",
+            f"the database is not reachable just now; retry in {RETRY_AFTER_SECONDS} s",
+            "DatabaseUnavailable",
         )
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -92,3 +151,17 @@ def install(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own errors say only "Not Found" or "Method Not Allowed": name what is at fault.
+        if isinstance(exc.detail, list):
+            body: dict[str, Any] = {"detail": exc.detail}
+        elif exc.status_code == 404:
+            body = error_body("path", f"no such path: {request.url.path}", "http")
+        elif exc.status_code == 405:
+            body = error_body("method", f"{request.method} is not allowed on {request.url.path}", "http")
+        else:
+            # e.g. a multipart body that cannot be parsed
+            body = error_body("body", str(exc.detail), "http")
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

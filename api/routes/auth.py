@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from api.deps import SessionDep
+from api.inputs import check_text
 from api.security import ActorDep, oauth2
 from geo.accounts import AuthenticationFailed, issue_token, revoke_token
 from geo.throttle import Throttles
@@ -41,9 +42,15 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def sign_in_form(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> OAuth2PasswordRequestForm:
+    """The OAuth2 password form, its fields checked as text (the username is looked up)."""
+    check_text({"username": form.username, "password": form.password})
+    return form
+
+
 @router.post("/token", response_model=Token)
 def token(
-    request: Request, session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    request: Request, session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends(sign_in_form)]
 ) -> Token:
     """Exchange username and password for a bearer token (valid 12 hours)."""
     throttles: Throttles = request.app.state.throttles

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import json
+import math
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import SessionDep
+from api.inputs import check_text, read_json
 from api.routes.auth import client_address
 from api.schemas import CaseList, CaseOut, CasePublic
 from api.security import ActorDep
 from geo.cases import views
 from geo.cases.service import ActionIn, CaseContext, ReportIn, act, submit_report
-from geo.cases.views import CaseFilter
+from geo.cases.views import BIGINT_MAX, MAX_PAGE, CaseFilter
+from geo.cases.workflow import ACTIONS
 from geo.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
@@ -41,8 +43,10 @@ async def _read_submission(request: Request, model: type[M]) -> tuple[M, list[by
     if kind == "multipart/form-data":
         form = await request.form()
         fields: dict[str, object] = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+        check_text(fields)
         if "units" in fields:
-            fields["units"] = [u for u in str(fields["units"]).split(",") if u]
+            # Repeated fields or one comma-separated list: both are how forms send a list.
+            fields["units"] = [u for v in form.getlist("units") for u in str(v).split(",") if u]
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 if key != "photos":
@@ -51,10 +55,7 @@ async def _read_submission(request: Request, model: type[M]) -> tuple[M, list[by
         data: dict = dict(fields)
     elif kind in ("application/json", ""):
         body = await request.body()
-        try:
-            data = json.loads(body) if body else {}
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"body is not JSON: {exc}", field="body") from None
+        data = read_json(body) if body else {}
         if not isinstance(data, dict):
             raise InvalidInput("body must be a JSON object", field="body")
     else:
@@ -65,33 +66,43 @@ async def _read_submission(request: Request, model: type[M]) -> tuple[M, list[by
         raise _invalid(exc) from None
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` put in place: in an OpenAPI document `#/$defs/...`
+    would be looked up at the document's root, where nothing is."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                target = defs[node["$ref"].rsplit("/", 1)[-1]]
+                return resolve({**target, **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
+
+
+def submission_body(model: type[BaseModel], *, required: bool) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads `model` itself: as JSON, or as form fields with
+    `photos` files (a list field may be repeated or comma-separated)."""
+    schema = _inline(model.model_json_schema())
+    photos = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    form = {**schema, "properties": {**schema["properties"], "photos": photos}}
+    return {
+        "requestBody": {
+            "content": {"application/json": {"schema": schema}, "multipart/form-data": {"schema": form}},
+            "required": required,
+        }
+    }
+
+
 @router.post(
     "/cases",
     response_model=CaseOut,
     status_code=201,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": ReportIn.model_json_schema()},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "category": {"type": "string"},
-                            "description": {"type": "string"},
-                            "lon": {"type": "number"},
-                            "lat": {"type": "number"},
-                            "crs": {"type": "string"},
-                            "channel": {"type": "string"},
-                            "reporter_contact": {"type": "string"},
-                            "photos": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        },
-                    }
-                },
-            },
-            "required": True,
-        }
-    },
+    openapi_extra=submission_body(ReportIn, required=True),
 )
 async def create_case(
     request: Request,
@@ -113,9 +124,17 @@ async def create_case(
     return await run_in_threadpool(views.case_detail, session, actor, case.id)
 
 
-@router.post("/cases/{ref}/actions/{action}", response_model=CaseOut)
+@router.post(
+    "/cases/{ref}/actions/{action}",
+    response_model=CaseOut,
+    openapi_extra=submission_body(ActionIn, required=False),
+)
 async def case_action(
-    request: Request, ref: str, action: str, actor: ActorDep, session: SessionDep
+    request: Request,
+    ref: Annotated[str, Path(description="case id or tracking code")],
+    action: Annotated[str, Path(description="a workflow action", json_schema_extra={"enum": list(ACTIONS)})],
+    actor: ActorDep,
+    session: SessionDep,
 ) -> CaseOut:
     """Apply a workflow action; 409 names the state and the allowed actions, 403 the rule."""
     data, photos = await _read_submission(request, ActionIn)
@@ -130,7 +149,9 @@ def _bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
         values = [float(v) for v in bbox.split(",")]
     except ValueError:
         raise InvalidInput("bbox must be four numbers: minlon,minlat,maxlon,maxlat", field="bbox") from None
-    if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InvalidInput("bbox must be four finite numbers: minlon,minlat,maxlon,maxlat", field="bbox")
+    if not (values[0] < values[2] and values[1] < values[3]):
         raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat with min < max", field="bbox")
     return values[0], values[1], values[2], values[3]
 
@@ -148,7 +169,7 @@ def cases(
     reported_from: datetime | None = None,
     reported_to: datetime | None = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CaseList:
     """Cases you may see, filtered and paginated, newest first."""
@@ -204,7 +225,11 @@ def public_photo(key: str, request: Request, session: SessionDep) -> Response:
 
 @router.get("/cases/{ref}/photos/{photo_id}/original", response_class=Response)
 def original_photo(
-    ref: str, photo_id: int, request: Request, actor: ActorDep, session: SessionDep
+    ref: str,
+    photo_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
 ) -> Response:
     """The original upload with its EXIF (location, device), for operators and admins only."""
     photo = views.original_photo(session, actor, ref, photo_id)

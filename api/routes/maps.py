@@ -18,7 +18,7 @@ from api.headers import content_security_policy, script_hashes
 from api.security import oauth2
 from geo import access
 from geo.accounts import authenticate
-from geo.maps.heatmap import city_density_map, community_heatmap
+from geo.maps.heatmap import MAX_AGE_DAYS, city_density_map, community_heatmap
 from geo.maps.offline import DEFAULT_PREFIX, render_local
 
 router = APIRouter(tags=["maps"])
@@ -35,8 +35,12 @@ StateQuery = Annotated[
     Query(description="open states to show; repeat or separate with commas (default: every open state)"),
 ]
 Category = Annotated[str | None, Query(description="category code, e.g. E0102")]
-MinAge = Annotated[float | None, Query(ge=0, description="only cases at least this many days old")]
-MaxAge = Annotated[float | None, Query(ge=0, description="only cases at most this many days old")]
+MinAge = Annotated[
+    float | None, Query(ge=0, le=MAX_AGE_DAYS, description="only cases at least this many days old")
+]
+MaxAge = Annotated[
+    float | None, Query(ge=0, le=MAX_AGE_DAYS, description="only cases at most this many days old")
+]
 Overdue = Annotated[bool, Query(description="only cases past their deadline")]
 
 

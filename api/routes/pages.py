@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from api import screen
 from api.deps import SessionDep
+from api.params import MonthQuery
 from api.schemas import CaseList
 from api.screen import ScreenDep
 from api.security import ActorDep, oauth2
@@ -31,10 +32,6 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "
 
 Lang = Literal["zh", "en"]
 LangQuery = Annotated[Lang, Query(description="page language: zh (default) or en")]
-MonthQuery = Annotated[
-    str | None,
-    Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM (Asia/Shanghai); default this month"),
-]
 POLL_SECONDS = 5  # the screen polls the JSON endpoints; simpler than SSE behind intranet proxies
 SCREEN_COOKIE_SECONDS = 366 * 24 * 3600  # a screen is set up once a year at most
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Iterator
-from typing import Annotated
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from api.inputs import read_json
 from geo.coords import CoordinateSystem
 from geo.errors import InvalidCoordinates, InvalidInput, UnknownCategory
 from geo.routing import Router, RoutingDecision, check_coordinates
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
+T = TypeVar("T")
 BATCH_LIMIT = 1_000_000
 CHUNK = 5_000
 
@@ -45,15 +47,25 @@ def route_point(
 
 
 def _parse_csv(body: bytes) -> tuple[list[float], list[float], list[str | None]]:
-    text = body.decode("utf-8-sig")
-    reader = csv.DictReader(io.StringIO(text))
-    fields = {f.strip().lower() for f in reader.fieldnames or []}
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"CSV is not UTF-8 text: byte {body[exc.start]:#04x} at offset {exc.start}", field="body"
+        ) from None
+    # newline="": line ends are \n, \r\n or a bare \r (older spreadsheet exports), as csv expects.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    fields = {f.strip().lower() for f in _csv_row(1, lambda: reader.fieldnames) or []}
     for needed in ("lon", "lat"):
         if needed not in fields:
             raise InvalidInput(f"CSV header must have a '{needed}' column", field=needed)
     lons, lats, cats = [], [], []
-    for number, row in enumerate(reader, start=2):
-        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+    rows = iter(reader)
+    for number in itertools.count(2):
+        raw = _csv_row(number, lambda: next(rows, None))
+        if raw is None:
+            break
+        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if isinstance(k, str)}
         for name in ("lon", "lat"):
             try:
                 float(row[name])
@@ -67,31 +79,61 @@ def _parse_csv(body: bytes) -> tuple[list[float], list[float], list[str | None]]
     return lons, lats, cats
 
 
-def _parse_geojson(body: bytes) -> tuple[list[float], list[float], list[str | None]]:
+def _csv_row(number: int, read: Callable[[], T]) -> T:
+    """One read from the CSV reader; its errors (a field over csv.field_size_limit(), 131,072
+    characters) become InvalidInput naming the row."""
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not JSON: {exc}", field="body") from None
+        return read()
+    except csv.Error as exc:
+        raise InvalidInput(f"row {number}: {exc}", field=f"row {number}") from None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, float) or (
+        isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**1023
+    )
+
+
+def _point(number: int, feature: Any) -> tuple[float, float, str | None]:
+    """lon, lat and category of one GeoJSON feature, or InvalidInput naming the part out of shape."""
+    where = f"features[{number}]"
+    if not isinstance(feature, dict):
+        raise InvalidInput(f"feature {number}: must be a GeoJSON Feature object", field=where)
+    geometry = feature.get("geometry") or {}
+    if not isinstance(geometry, dict):
+        raise InvalidInput(f"feature {number}: geometry must be a Point object", field=f"{where}.geometry")
+    coords = geometry.get("coordinates")
+    if geometry.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
+        raise InvalidInput(
+            f"feature {number}: geometry must be a Point [lon, lat]", field=f"{where}.geometry"
+        )
+    # bool is an int to Python, not a number to GeoJSON; an int past a float's range is no place
+    if not all(_is_number(c) for c in coords[:2]):
+        raise InvalidInput(
+            f"feature {number}: coordinates must be numbers", field=f"{where}.geometry.coordinates"
+        )
+    properties = feature.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise InvalidInput(f"feature {number}: properties must be an object", field=f"{where}.properties")
+    category = properties.get("category")
+    if category is not None and not isinstance(category, str):
+        raise InvalidInput(
+            f"feature {number}: category must be a code like 'E0102'", field=f"{where}.properties.category"
+        )
+    return float(coords[0]), float(coords[1]), category
+
+
+def _parse_geojson(body: bytes) -> tuple[list[float], list[float], list[str | None]]:
+    data = read_json(body)
     features = data.get("features") if isinstance(data, dict) else None
     if not isinstance(features, list):
         raise InvalidInput("body must be a GeoJSON FeatureCollection", field="features")
     lons, lats, cats = [], [], []
     for number, feature in enumerate(features):
-        geometry = (feature or {}).get("geometry") or {}
-        coords = geometry.get("coordinates")
-        if geometry.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
-            raise InvalidInput(
-                f"feature {number}: geometry must be a Point [lon, lat]", field=f"features[{number}].geometry"
-            )
-        if not all(isinstance(c, int | float) for c in coords[:2]):
-            raise InvalidInput(
-                f"feature {number}: coordinates must be numbers",
-                field=f"features[{number}].geometry.coordinates",
-            )
-        lons.append(float(coords[0]))
-        lats.append(float(coords[1]))
-        properties = feature.get("properties") or {}
-        cats.append(properties.get("category"))
+        lon, lat, category = _point(number, feature)
+        lons.append(lon)
+        lats.append(lat)
+        cats.append(category)
     return lons, lats, cats
 
 

@@ -8,7 +8,6 @@ centre. The definitions live in geo/stats.py; this module only parses, checks an
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
 from api.deps import SessionDep
+from api.params import MonthQuery, day_query, month_start, parse_day
 from api.security import ActorDep
 from geo import access, stats
 from geo.accounts import Actor
@@ -35,26 +35,23 @@ def _may_read(actor: Actor) -> None:
     access.require(actor, access.Sight.statistics)
 
 
-def _date(value: str | None, field: str, default: date) -> date:
-    if value is None or value == "":
-        return default
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{field} must be a date YYYY-MM-DD, not {value!r}", field=field) from None
-
-
-def _month(value: str) -> date:
-    if not re.fullmatch(r"\d{4}-\d{2}", value or ""):
-        raise InvalidInput(f"month must be YYYY-MM, not {value!r}", field="month")
-    try:
-        return date.fromisoformat(value + "-01")
-    except ValueError:
-        raise InvalidInput(f"month must be YYYY-MM, not {value!r}", field="month") from None
+FORMATS = {
+    "html": "text/html",
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+# The choices are published in the document and checked by `_format`, which names the parameter.
+FormatQuery = Annotated[
+    str, Query(description="html, csv or xlsx", json_schema_extra={"enum": list(FORMATS)})
+]
+#: The report in each format, as the OpenAPI document says.
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the report", "content": {media: {} for media in FORMATS.values()}}
+}
 
 
 def _format(value: str) -> str:
-    if value not in ("html", "csv", "xlsx"):
+    if value not in FORMATS:
         raise InvalidInput(f"format must be html, csv or xlsx, not {value!r}", field="format")
     return value
 
@@ -99,19 +96,22 @@ def get_stats(
     session: SessionDep,
     actor: ActorDep,
     start: Annotated[
-        str | None,
-        Query(alias="from", description="first day, YYYY-MM-DD (default: first day of this month)"),
+        str | None, day_query("first day (default: the first of this month)", alias="from")
     ] = None,
-    end: Annotated[str | None, Query(alias="to", description="last day, included (default: today)")] = None,
+    end: Annotated[str | None, day_query("last day, included (default: today)", alias="to")] = None,
     group_by: Annotated[
-        str | None, Query(description="unit, street, community, grid, inspector, category or day")
+        str | None,
+        Query(
+            description="unit, street, community, grid, inspector, category or day",
+            json_schema_extra={"enum": [*stats.GROUPS, "day"]},
+        ),
     ] = None,
 ) -> StatsOut:
     """Every indicator for the days from `from` to `to` (China time, both included)."""
     _may_read(actor)
     today = _today()
-    first = _date(start, "from", today.replace(day=1))
-    last = _date(end, "to", today)
+    first = parse_day(start, "from", today.replace(day=1))
+    last = parse_day(end, "to", today)
     group = group_by or None
     if group is not None and group not in stats.GROUPS + ("day",):
         raise InvalidInput(
@@ -196,37 +196,37 @@ def report_response(report: stats.Report, fmt: str, stem: str) -> Response:
     if fmt == "xlsx":
         return Response(
             stats.report_xlsx(report),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            media_type=FORMATS["xlsx"],
             headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
         )
     return HTMLResponse(render_report_html(report))
 
 
-@router.get("/reports/weekly", response_class=HTMLResponse)
+@router.get("/reports/weekly", response_class=HTMLResponse, responses=REPORT_RESPONSES)
 def weekly(
     session: SessionDep,
     actor: ActorDep,
-    week: Annotated[str | None, Query(description="any day of the week, YYYY-MM-DD")] = None,
-    format: Annotated[str, Query(description="html, csv or xlsx")] = "html",
+    week: Annotated[str | None, day_query("any day of the week (default: today)")] = None,
+    format: FormatQuery = "html",
 ) -> Response:
     """The weekly report (周报): intake and handling per day, streets, categories."""
     _may_read(actor)
     fmt = _format(format)
-    day = _date(week, "week", _today())
+    day = parse_day(week, "week", _today())
     report = stats.weekly_report(session, day)
     return report_response(report, fmt, f"weekly-{report.period.start}")
 
 
-@router.get("/reports/monthly", response_class=HTMLResponse)
+@router.get("/reports/monthly", response_class=HTMLResponse, responses=REPORT_RESPONSES)
 def monthly(
     session: SessionDep,
     actor: ActorDep,
-    month: Annotated[str | None, Query(description="YYYY-MM")] = None,
-    format: Annotated[str, Query(description="html, csv or xlsx")] = "html",
+    month: MonthQuery = None,
+    format: FormatQuery = "html",
 ) -> Response:
     """The monthly ranking (月度排名) of units by disposal rate."""
     _may_read(actor)
     fmt = _format(format)
-    first = _month(month) if month is not None else _today().replace(day=1)
+    first = month_start(month, _today().replace(day=1))
     report = stats.monthly_ranking(session, first)
     return report_response(report, fmt, f"monthly-{first:%Y-%m}")

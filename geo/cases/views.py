@@ -28,6 +28,8 @@ from geo.store.models import Case, CaseEvent, CaseLink, CasePhoto
 OVERDUE_STATES = frozenset(s.value for s in OPEN if s is not CaseState.parked)
 BIGINT_MAX = 2**63 - 1
 PUBLIC_DECIMALS = 3  # 0.001° is 111 m of latitude and 97 m of longitude at Chibi's 29.7° N
+# Pages past this are refused: the offset (page - 1) × page_size must stay a PostgreSQL bigint.
+MAX_PAGE = 1_000_000
 
 
 class PhotoView(BaseModel):
@@ -141,7 +143,7 @@ class CaseFilter(BaseModel):
     reported_from: datetime | None = None
     reported_to: datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     page_size: int = Field(default=50, ge=1, le=500)
 
 
@@ -253,7 +255,8 @@ def filter_clauses(actor: Actor, filters: CaseFilter, now: datetime) -> list[Col
         clauses.append(Case.unit_code == filters.unit)
     if filters.area:
         # Area codes are prefixes of grid codes (6 county + 3 street + 3 community + 3 grid).
-        clauses.append(Case.grid_code.startswith(filters.area))
+        # autoescape: a '%' or '_' in the filter is a character, not a LIKE wildcard.
+        clauses.append(Case.grid_code.startswith(filters.area, autoescape=True))
     if filters.category:
         clauses.append(Case.category_code == filters.category)
     if filters.overdue is not None:

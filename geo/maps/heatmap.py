@@ -50,6 +50,8 @@ BACKGROUND = "#eef0ea"  # the plain map background when no tile server is config
 # ColorBrewer YlOrRd, 7 classes: light = few cases, dark red = many.
 PALETTE = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"]
 Bins = Literal["grid", "hex"]
+# Ages are bounded so that `now - timedelta(days=age)` stays a date: a century covers every case.
+MAX_AGE_DAYS = 36_525
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,10 @@ def map_filter(
         if not session.get(Category, category):
             raise UnknownCategory(f"no category {category!r} in the catalogue", field="category")
     for field, value in (("min_age_days", min_age_days), ("max_age_days", max_age_days)):
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise InvalidInput(f"{field} must be a number of days ≥ 0, not {value}", field=field)
+        if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_AGE_DAYS):
+            raise InvalidInput(
+                f"{field} must be a number of days from 0 to {MAX_AGE_DAYS}, not {value}", field=field
+            )
     if min_age_days is not None and max_age_days is not None and min_age_days > max_age_days:
         raise InvalidInput(
             f"max_age_days ({max_age_days:g}) is below min_age_days ({min_age_days:g})", field="max_age_days"
@@ -514,6 +518,17 @@ def city_density_map(
 
     shown = _drawable(frame[["bin", "name", "count", "geometry"]].fillna({"name": ""}))
     shown["fill"] = [colour(int(n)) if n else "" for n in shown["count"]]
+    # folium checks tooltip fields against the first feature: hexagons with no case make none.
+    tooltip = (
+        None
+        if shown.empty
+        else folium.GeoJsonTooltip(
+            fields=["bin", "name", "count"] if bins == "grid" else ["count"],
+            aliases=["网格 grid", "名称 name", "未办结 unresolved"]
+            if bins == "grid"
+            else ["未办结 unresolved"],
+        )
+    )
     folium.GeoJson(
         shown.to_json(),
         name="未办结案件密度 unresolved cases per " + bins,
@@ -523,12 +538,7 @@ def city_density_map(
             "fillColor": f["properties"]["fill"] or "#ffffff",
             "fillOpacity": 0.75 if f["properties"]["fill"] else 0.05,
         },
-        tooltip=folium.GeoJsonTooltip(
-            fields=["bin", "name", "count"] if bins == "grid" else ["count"],
-            aliases=["网格 grid", "名称 name", "未办结 unresolved"]
-            if bins == "grid"
-            else ["未办结 unresolved"],
-        ),
+        tooltip=tooltip,
     ).add_to(fmap)
     folium.GeoJson(
         _drawable(communities[["code", "name", "geometry"]]).to_json(),
