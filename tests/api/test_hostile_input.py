@@ -179,7 +179,8 @@ def test_csv_with_bare_carriage_returns(case_client):
 @pytest.mark.parametrize("month", ["0000-01", "0001-01", "9999-12"])
 @pytest.mark.parametrize("url", ["/api/v1/dashboard/summary", "/api/v1/dashboard/units"])
 def test_dashboard_months_out_of_range(case_client, url, month):
-    refused(case_client.get(url, params={"month": month}), 422, "month")
+    screen = {"X-Screen-Key": case_client.app.state.screen_keys[0]}  # the screen's own feeds
+    refused(case_client.get(url, params={"month": month}, headers=screen), 422, "month")
 
 
 @pytest.mark.parametrize(
