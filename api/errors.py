@@ -50,6 +50,7 @@ STATUS: dict[type[errors.GridcaseError], int] = {
     errors.NotFound: 404,
     errors.DatabaseUnavailable: 503,
     TooManyAttempts: 429,
+    errors.TooLarge: 413,
 }
 
 #: What the error statuses mean, for the OpenAPI document of every route (one body for all).
@@ -63,6 +64,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         405: "the path exists, but not with this method",
         409: "not possible in the current state: the message names the state and what is allowed",
         422: "an input that cannot be used: `field` names it and `message` says why",
+        413: "the body is larger than this route accepts (the limit is in the message)",
         429: "too many wrong passwords or unknown tracking codes: retry after `Retry-After` seconds",
         503: "the database is unreachable for now: retry after `Retry-After` seconds",
     }.items()

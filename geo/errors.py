@@ -67,5 +67,9 @@ class IdempotencyConflict(GridcaseError):
     """An Idempotency-Key reused with a different request."""
 
 
+class TooLarge(GridcaseError):
+    """A request body over the size a route accepts (refused before it is read in full)."""
+
+
 class InvalidPhoto(GridcaseError):
     """A photo that cannot be accepted: not an image, too big, too many pixels, too many photos."""

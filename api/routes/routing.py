@@ -14,13 +14,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from api.inputs import read_json
+from api.security import ActorDep
 from geo.coords import CoordinateSystem
-from geo.errors import InvalidCoordinates, InvalidInput, UnknownCategory
+from geo.errors import InvalidCoordinates, InvalidInput, TooLarge, UnknownCategory
 from geo.routing import Router, RoutingDecision, check_coordinates
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 T = TypeVar("T")
 BATCH_LIMIT = 1_000_000
+# Bodies past this are refused before they are read: a million CSV rows fit (about 30 bytes each);
+# a larger GeoJSON batch is split, or sent as CSV.
+MAX_BATCH_BYTES = 64 * 1024 * 1024
 CHUNK = 5_000
 
 
@@ -155,6 +159,20 @@ def _check_batch(router: Router, lons: list[float], lats: list[float], cats: lis
             )
 
 
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit` (or says it will, by its length)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is {int(declared):,} bytes; at most {limit:,} are accepted", field="body")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body passed {limit:,} bytes, the most accepted", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post(
     "/route/batch",
     response_model=list[RoutingDecision],
@@ -170,13 +188,18 @@ def _check_batch(router: Router, lons: list[float], lats: list[float], cats: lis
 )
 async def route_batch(
     request: Request,
+    actor: ActorDep,
     router: RouterDep,
     crs: Annotated[CoordinateSystem, Query(description="coordinate system of all points")] = (
         CoordinateSystem.wgs84
     ),
 ) -> StreamingResponse:
-    """Route many points (GeoJSON FeatureCollection or CSV lon,lat,category); a streamed JSON array."""
-    body = await request.body()
+    """Route many points (GeoJSON FeatureCollection or CSV lon,lat,category); a streamed JSON array.
+
+    For signed-in accounts only (a batch costs the server real work); bodies over 64 MiB are
+    refused before they are read.
+    """
+    body = await read_capped(request, MAX_BATCH_BYTES)
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind in ("text/csv", "application/csv"):
         lons, lats, cats = _parse_csv(body)

@@ -102,7 +102,7 @@ def test_lone_surrogate_in_a_report(case_client):
     [
         ("/api/v1/cases", "inspector"),
         ("/api/v1/cases/1/actions/verify", "operator"),
-        ("/api/v1/route/batch", None),
+        ("/api/v1/route/batch", "planner"),
     ],
 )
 @pytest.mark.parametrize(
@@ -146,12 +146,15 @@ def test_unreadable_json(case_client, url, who, content, reason):
     ],
 )
 def test_geojson_of_the_wrong_shape(case_client, body, field):
-    refused(case_client.post("/api/v1/route/batch", json=body), 422, field)
+    refused(
+        case_client.post("/api/v1/route/batch", json=body, headers=auth(case_client, "planner")), 422, field
+    )
 
 
 # -- CSV ----------------------------------------------------------------------------------------------
 def csv_batch(client, content: bytes):
-    return client.post("/api/v1/route/batch", content=content, headers={"content-type": "text/csv"})
+    headers = {"content-type": "text/csv", **auth(client, "planner")}
+    return client.post("/api/v1/route/batch", content=content, headers=headers)
 
 
 def test_csv_that_is_not_utf8(case_client):

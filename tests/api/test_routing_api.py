@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from api.app import create_app
+from geo.demo import DEMO_PASSWORD
 from geo.routing import RoutingDecision
 from tests.conftest import REPO
 
@@ -20,6 +21,13 @@ DECISIONS = TypeAdapter(list[RoutingDecision])
 def client(settings, demo_store):
     with TestClient(create_app(settings, store=demo_store)) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def signed_in(client) -> dict[str, str]:
+    """A planner's bearer token on the demo database (batches are for signed-in accounts)."""
+    answer = client.post("/api/v1/auth/token", data={"username": "planner", "password": DEMO_PASSWORD})
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +71,7 @@ def test_bad_points_get_a_422_naming_the_field(client, params, field, words):
     assert words in detail["message"]
 
 
-def test_batch_geojson(client, canal_point):
+def test_batch_geojson(client, signed_in, canal_point):
     lon, lat = canal_point
     body = {
         "type": "FeatureCollection",
@@ -86,7 +94,9 @@ def test_batch_geojson(client, canal_point):
         ],
     }
     response = client.post(
-        "/api/v1/route/batch", content=json.dumps(body), headers={"content-type": "application/geo+json"}
+        "/api/v1/route/batch",
+        content=json.dumps(body),
+        headers={"content-type": "application/geo+json", **signed_in},
     )
     assert response.status_code == 200
     decisions = DECISIONS.validate_python(response.json())
@@ -94,13 +104,13 @@ def test_batch_geojson(client, canal_point):
     assert decisions[2].status == "unroutable"
 
 
-def test_batch_csv_is_streamed_for_large_inputs(client, canal_point):
+def test_batch_csv_is_streamed_for_large_inputs(client, signed_in, canal_point):
     lon, lat = canal_point
     rows = "\n".join(f"{lon + i * 1e-6},{lat},E0102" for i in range(12_000))
     response = client.post(
         "/api/v1/route/batch?crs=wgs84",
         content=f"lon,lat,category\n{rows}\n",
-        headers={"content-type": "text/csv"},
+        headers={"content-type": "text/csv", **signed_in},
     )
     assert response.status_code == 200
     assert "content-length" not in response.headers  # streamed in chunks
@@ -127,9 +137,44 @@ def test_batch_csv_is_streamed_for_large_inputs(client, canal_point):
         ("<xml/>", "application/xml", "content-type", "GeoJSON or CSV"),
     ],
 )
-def test_bad_batches_get_a_422_naming_the_field(client, content, kind, field, words):
-    response = client.post("/api/v1/route/batch", content=content, headers={"content-type": kind})
+def test_bad_batches_get_a_422_naming_the_field(client, signed_in, content, kind, field, words):
+    response = client.post(
+        "/api/v1/route/batch", content=content, headers={"content-type": kind, **signed_in}
+    )
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert detail["field"] == field
     assert words in detail["message"]
+
+
+def test_batches_need_a_sign_in(client, canal_point):
+    """Before: no sign-in needed, and a 250 MB body was parsed in full."""
+    lon, lat = canal_point
+    anonymous = client.post(
+        "/api/v1/route/batch", content=f"lon,lat\n{lon},{lat}\n", headers={"content-type": "text/csv"}
+    )
+    assert anonymous.status_code == 401 and anonymous.json()["detail"][0]["field"] == "authorization"
+
+
+def test_oversized_batches_are_refused_before_they_are_read(client, signed_in):
+    from api.routes.routing import MAX_BATCH_BYTES
+
+    declared = client.post(
+        "/api/v1/route/batch",
+        content=b"lon,lat\n",
+        headers={"content-type": "text/csv", "content-length": str(MAX_BATCH_BYTES + 1), **signed_in},
+    )
+    assert declared.status_code == 413 and declared.json()["detail"][0]["field"] == "body"
+    sent = []
+
+    def chunks():  # no length given: counted as it arrives, refused once past the limit
+        yield b"lon,lat\n"
+        for _ in range(MAX_BATCH_BYTES // (1 << 20) + 2):
+            sent.append(1)
+            yield b"113.9,29.7\n" * ((1 << 20) // 11)
+
+    streamed = client.post(
+        "/api/v1/route/batch", content=chunks(), headers={"content-type": "text/csv", **signed_in}
+    )
+    assert streamed.status_code == 413
+    assert "at most" in declared.json()["detail"][0]["message"]
