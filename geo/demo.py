@@ -8,6 +8,7 @@ only once. The case figures follow the published Chibi quarter (DOMAIN.md): 7,53
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -441,6 +442,18 @@ def _handled(
         line.closed_at = line.t
 
 
+def _demo_tracking_code(i: int, reported_at: datetime) -> str:
+    """A tracking code shaped like a real one (GC + date + 8 characters), not a counter to guess.
+
+    Derived from the demo's seed and the case number, so a reload of the demo gives the same codes.
+    """
+    from geo.cases.service import TRACKING_ALPHABET
+
+    digest = hashlib.sha256(f"gridcase-demo:{SEED}:{i}".encode()).digest()
+    tail = "".join(TRACKING_ALPHABET[b % len(TRACKING_ALPHABET)] for b in digest[:8])
+    return f"GC{reported_at:%y%m%d}{tail}"
+
+
 def _case_row(
     i: int,
     cat: Category,
@@ -456,7 +469,7 @@ def _case_row(
     """The `cases` row of seeded case number i."""
     reported_at = line.steps[0][0]
     return {
-        "tracking_code": f"GC{reported_at:%Y%m%d}{i + 1:05d}",
+        "tracking_code": _demo_tracking_code(i, reported_at),
         "category_code": cat.code,
         "description": f"{cat.name}（演示数据）",
         "channel": channel,

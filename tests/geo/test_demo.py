@@ -86,3 +86,21 @@ def test_loading_again_changes_nothing(demo_store):
             )
         ).one()
     assert tuple(after) == tuple(before)
+
+
+def test_demo_tracking_codes_look_like_real_ones(demo_store):
+    """Before: GC2026093006297 and its neighbours, a counter anyone could walk through /track."""
+    import re
+
+    from sqlalchemy import select
+
+    from geo.cases.service import TRACKING_ALPHABET
+    from geo.store.models import Case
+
+    with demo_store.sessions() as session:
+        codes = list(session.scalars(select(Case.tracking_code).order_by(Case.id)))
+    shape = re.compile(rf"^GC\d{{6}}[{TRACKING_ALPHABET}]{{8}}$")
+    assert len(codes) >= 7534 and all(shape.match(c) for c in codes), codes[:3]
+    assert len(set(codes)) == len(codes)
+    tails = [c[8:] for c in codes[:1000]]
+    assert len({t[:3] for t in tails}) > 500  # no shared counter prefix among neighbours
