@@ -21,6 +21,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -479,7 +481,8 @@ def _case_row(
         "reported_crs": "wgs84",
         "reported_lon": round(float(lon), 7),
         "reported_lat": round(float(lat), 7),
-        "location": f"SRID=4326;POINT({lon:.7f} {lat:.7f})",
+        # WGS-84 lon/lat, to 1e-7° (about 1 cm) as a phone's GPS gives it.
+        "location": from_shape(Point(round(lon, 7), round(lat, 7)), srid=4326),
         "state": line.steps[-1][3],
         "grid_area_id": int(grid.id) if grid is not None else None,
         "grid_code": grid.code if grid is not None else None,
