@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.headers import SecurityHeaders
-from api.routes import auth, cases, catalogue, health, maps, pages, routing, stats
+from api.routes import auth, cases, catalogue, desk, docs, health, maps, pages, routing, stats
 from api.screen import screen_keys
 from geo.cases.service import CaseContext
 from geo.photos import PhotoLimits
@@ -30,7 +30,9 @@ ROUTERS = (
     catalogue.router,
     maps.router,
     pages.router,
+    desk.router,
     stats.router,
+    docs.router,
 )
 
 
@@ -70,6 +72,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         summary="Grid mapping and case routing for community governance (网格化管理)",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs and /redoc are drawn from vendored assets (api/routes/docs.py), never a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.throttles = Throttles()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import web
 from geo import errors
 from geo.accounts import AuthenticationFailed, InvalidAccount
 from geo.throttle import TooManyAttempts
@@ -51,13 +54,39 @@ def database_unavailable(exc: Exception) -> bool:
     return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
 
 
+#: A page's explanation for each status (the desks draw errors as pages, api/web.py).
+PAGE_KINDS = {403: "err_403", 404: "err_404", 409: "err_409", 422: "err_422"}
+
+
+def page_refusal(status: int, exc: errors.GridcaseError) -> web.PageRefusal:
+    """The page version of a domain error: what the person reads instead of the JSON body."""
+    kind = PAGE_KINDS.get(status, "err_422" if status < 500 else "err_409")
+    return web.PageRefusal(status, kind, detail=exc.message, facts={"field": exc.field})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
 
+    @app.exception_handler(web.SignInNeeded)
+    async def sign_in_needed(request: Request, exc: web.SignInNeeded) -> Response:
+        return web.sign_in_redirect(request)
+
+    @app.exception_handler(web.PageRefusal)
+    async def page_refused(request: Request, exc: web.PageRefusal) -> Response:
+        return web.refusal_page(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if web.is_page_request(request) and exc.status_code in PAGE_KINDS:
+            return web.refusal_page(request, web.PageRefusal(exc.status_code, PAGE_KINDS[exc.status_code]))
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(errors.GridcaseError)
-    async def domain_error(request: Request, exc: errors.GridcaseError) -> JSONResponse:
-        detail = [{"field": exc.field, "message": exc.message, "type": type(exc).__name__}]
+    async def domain_error(request: Request, exc: errors.GridcaseError) -> Response:
         status = status_for(exc)
+        if web.is_page_request(request) and status in (403, 404, 409, 422):
+            return web.refusal_page(request, page_refusal(status, exc))
+        detail = [{"field": exc.field, "message": exc.message, "type": type(exc).__name__}]
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status == 503:
             headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -82,7 +111,10 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if web.is_page_request(request):
+            fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors())
+            return web.refusal_page(request, web.PageRefusal(422, "err_422", detail=fields))
         detail = [
             {
                 "field": ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)),
