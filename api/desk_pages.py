@@ -100,8 +100,8 @@ class CaseRow:
 
 
 def _area_name(routing: dict | None, key: str, code: str | None) -> str:
-    ref = (routing or {}).get(key) or {}
-    return str(ref.get("name") or code or "—")
+    ref = (routing or {}).get(key)  # a router's decision names areas; older seeds keep codes only
+    return str((ref.get("name") if isinstance(ref, dict) else None) or code or "—")
 
 
 def waited(since: datetime, now: datetime, t: dict[str, str]) -> str:
@@ -116,7 +116,8 @@ def waited(since: datetime, now: datetime, t: dict[str, str]) -> str:
 
 def routed_unit(view: CaseView) -> str | None:
     """The unit routing suggested at intake."""
-    return ((view.routing or {}).get("primary_unit") or {}).get("code")
+    unit = (view.routing or {}).get("primary_unit")
+    return unit.get("code") if isinstance(unit, dict) else None
 
 
 def last_note(view: CaseView, action: str) -> str | None:
@@ -191,7 +192,8 @@ def timeline(events: list[EventView], names: Names, lang: Lang) -> list[dict[str
             "what": ACTION_LABELS[lang].get(e.action, e.action),
             "who": e.actor or "",
             "unit": names.unit(e.unit_code) if e.unit_code else "",
-            "note": e.note or "",
+            # A report's note is the router's explanation in English; the page explains it in words.
+            "note": "" if e.action == "report" and lang == "zh" else (e.note or ""),
             "to_state": e.to_state,
         }
         for e in events
@@ -201,7 +203,7 @@ def timeline(events: list[EventView], names: Names, lang: Lang) -> list[dict[str
 def explanation(view: CaseView, lang: Lang) -> list[str]:
     """The routing decision's steps in this language."""
     decision = view.routing or {}
-    return [rule_text(lang, step, decision) for step in decision.get("rules", [])]
+    return [rule_text(lang, step, decision) for step in decision.get("rules", []) if isinstance(step, dict)]
 
 
 def now_utc() -> datetime:

@@ -599,12 +599,12 @@ def rule_text(lang: Lang, step: Mapping[str, Any], decision: Mapping[str, Any]) 
         return str(step.get("text", ""))
 
     def name(key: str) -> str:
-        ref = decision.get(key) or {}
-        return str(ref.get("name") or ref.get("code") or "—")
+        ref = decision.get(key)
+        return str(ref.get("name") or ref.get("code") or "—") if isinstance(ref, dict) else "—"
 
     facts = {
         "input_crs": decision.get("input_crs", ""),
-        "grid": f"{name('grid')}（{(decision.get('grid') or {}).get('code', '')}）",
+        "grid": name("grid"),
         "distance": decision.get("distance_to_grid_m") or "—",
         "community": name("community"),
         "street": name("street"),

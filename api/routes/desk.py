@@ -172,6 +172,7 @@ def act_on_case(
     units: Annotated[list[str] | None, Form()] = None,
     into: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "",
+    then: Annotated[str, Form(description="queue: go back to the queue afterwards")] = "case",
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     """Do one workflow action from the case page's form (the version seen guards against races)."""
@@ -191,9 +192,13 @@ def act_on_case(
         session.rollback()
         raise _conflict(session, tracking_code, lang_of(request), exc.message) from None
     lang = lang_of(request)
-    target = local_path(back, "") or f"/desk/cases/{quote(case.tracking_code)}"
-    joiner = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{joiner}lang={lang}&done={action}", status_code=303)
+    # Back to the case page, showing what was done (and the way back to the queue it came from).
+    again = f"/desk/cases/{quote(case.tracking_code)}?lang={lang}&done={action}"
+    if then == "queue" and local_path(back, ""):
+        again = f"{back}{'&' if '?' in back else '?'}done={action}"
+    elif local_path(back, ""):
+        again += f"&back={quote(back)}"
+    return RedirectResponse(again, status_code=303)
 
 
 def _conflict(session: Session, tracking_code: str, lang: str, detail: str) -> PageRefusal:

@@ -467,6 +467,8 @@ def case_map(session: Session, actor: Actor, ref: int | str) -> dict:
     case = readable_case(session, actor, ref)
     features: list[dict] = []
     generation = (case.routing or {}).get("generation")
+    if not isinstance(generation, int):  # seeded demo cases keep no generation
+        generation = None
     areas = []
     if case.grid_area_id is not None:
         areas.append(("grid", Area.id == case.grid_area_id))
