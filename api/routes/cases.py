@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import SessionDep
 from api.routes.auth import client_address
-from api.schemas import CaseList, CaseOut, CasePublic
+from api.schemas import CaseList, CaseOut, CasePublic, inline_schema
 from api.security import ActorDep
 from geo.cases import views
 from geo.cases.service import ActionIn, CaseContext, ReportIn, act, submit_report
@@ -72,7 +72,7 @@ async def _read_submission(request: Request, model: type[M]) -> tuple[M, list[by
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/json": {"schema": ReportIn.model_json_schema()},
+                "application/json": {"schema": inline_schema(ReportIn)},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",

@@ -186,6 +186,15 @@ def act_on_case(
         expected_version=expected_version,
     )
     blobs = [p.file.read() for p in photos or [] if p.filename]
+    seen = views.readable_case(session, user.actor, tracking_code)
+    if expected_version is not None and seen.version != expected_version:
+        # Someone acted since this person loaded the page: say who and when, before anything else.
+        raise _conflict(
+            session,
+            seen.tracking_code,
+            lang_of(request),
+            f"version {seen.version}, you saw {expected_version}",
+        )
     try:
         case = act(session, request.app.state.cases, user.actor, tracking_code, action, data, blobs)
     except ConcurrentUpdate as exc:

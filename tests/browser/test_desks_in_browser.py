@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from geo.demo import DEMO_PASSWORD
 from geo.store.models import Case, CaseEvent
-from tests.browser.conftest import PHONE, SCREEN, LiveServer, Offline, _offline
+from tests.browser.conftest import SCREEN, LiveServer, Offline, _offline
 from tests.browser.test_pages_in_browser import api, fill_report, sign_in
 from tests.conftest import FIXTURES, REPO
 
@@ -250,8 +250,10 @@ def test_a_rejected_report(live_server: LiveServer, desk: Desk, artifacts: Path)
     clerk = desk("operator")
     open_case(clerk, code)
     clerk.click("#action-reject")
+    clerk.locator("#form-reject select[name=reason_choice]").select_option("不属于受理范围")
     shot(clerk, artifacts, "09-reject-form")
-    do(clerk, "reject", state="不予立案", reason=True)
+    clerk.locator("#form-reject button[type=submit]").click()
+    expect(clerk.locator("#state")).to_have_text("不予立案")
     expect(clerk.locator("#timeline li").last).to_contain_text("不属于受理范围")
 
 

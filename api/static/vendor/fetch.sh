@@ -32,5 +32,8 @@ fetch htmx.org@2.0.11 htmx LICENSE dist/htmx.min.js
 fetch swagger-ui-dist@5.35.0 swagger-ui LICENSE NOTICE swagger-ui-bundle.js swagger-ui.css \
   favicon-32x32.png
 fetch redoc@2.5.4 redoc LICENSE bundles/redoc.standalone.js
+# ReDoc's sidebar draws Redocly's logo from their CDN, whatever its options: point it nowhere (the
+# image's onError then hides it), so the docs never reach outside, not even for a blocked image.
+sed -i 's#src:"https://cdn.redoc.ly/redoc/logo-mini.svg"#src:""#' "$here/redoc/redoc.standalone.js"
 
 cd "$here" && sha256sum -c --quiet SHA256SUMS && echo "vendored assets match SHA256SUMS"
