@@ -74,6 +74,7 @@ class ActionForm:
     needs_units: bool = False
     needs_photos: bool = False
     needs_note: bool = False
+    needs_location: bool = False
     preselected_unit: str | None = None
     extension: dict[str, str] | None = None
 
@@ -166,6 +167,7 @@ def action_forms(
             needs_units=name == "join",
             needs_photos=action.needs_after_photo,
             needs_note=name in ("handle", "close_off", "check_pass"),
+            needs_location=name == "place",
         )
         if form.needs_unit:
             suggested = routed_unit(view) or view.unit_code

@@ -290,8 +290,11 @@ _DESK: dict[Lang, dict[str, str]] = {
         "triage": "无法自动派遣（待人工分拨）",
         "triage_reason": "原因",
         "place_by_hand": "在地图上选择位置",
-        "place_help": "点击地图选择问题的实际位置，再按“定位并派遣”，系统会重新判断所属网格和单位。",
-        "place": "定位并派遣",
+        "place_help": "点击地图选择问题的实际位置（或填写坐标），"
+        "再按“人工定位”，系统会重新判断所属网格和单位。",
+        "place": "定位",
+        "place_lon": "经度（WGS-84）",
+        "place_lat": "纬度（WGS-84）",
         "dispatch_to": "派往 {unit}",
         "dispatch_selected": "派遣所选案件",
         "select": "选择",
@@ -434,7 +437,9 @@ _DESK: dict[Lang, dict[str, str]] = {
         "place_by_hand": "Place on the map",
         "place_help": "Click the map where the problem is, then press Place: grid "
         "and unit are worked out again.",
-        "place": "Place and route",
+        "place": "Place",
+        "place_lon": "Longitude (WGS-84)",
+        "place_lat": "Latitude (WGS-84)",
         "dispatch_to": "Dispatch to {unit}",
         "dispatch_selected": "Dispatch the selected cases",
         "select": "Select",
@@ -501,11 +506,11 @@ _ACTIONS_EN = {
     "claim": "Claim",
     "close_off": "Close off",
     "merge": "Merge",
+    "place": "Place by hand",
     "report": "Reported",
-    "triage_place": "Placed by hand",
 }
 ACTION_LABELS: dict[Lang, dict[str, str]] = {
-    "zh": {**{a.name: a.label_zh for a in ACTIONS.values()}, "report": "上报", "triage_place": "人工定位"},
+    "zh": {**{a.name: a.label_zh for a in ACTIONS.values()}, "report": "上报"},
     "en": _ACTIONS_EN,
 }
 CHANNEL_LABELS: dict[Lang, dict[str, str]] = {

@@ -171,6 +171,8 @@ def act_on_case(
     unit: Annotated[str, Form()] = "",
     units: Annotated[list[str] | None, Form()] = None,
     into: Annotated[str, Form()] = "",
+    lon: Annotated[float | None, Form(description="place: WGS-84 longitude")] = None,
+    lat: Annotated[float | None, Form(description="place: WGS-84 latitude")] = None,
     back: Annotated[str, Form()] = "",
     then: Annotated[str, Form(description="queue: go back to the queue afterwards")] = "case",
     photos: Annotated[list[UploadFile] | None, File()] = None,
@@ -184,6 +186,8 @@ def act_on_case(
         units=units or [],
         into=into or None,
         expected_version=expected_version,
+        lon=lon,
+        lat=lat,
     )
     blobs = [p.file.read() for p in photos or [] if p.filename]
     seen = views.readable_case(session, user.actor, tracking_code)

@@ -370,3 +370,35 @@ def test_the_api_docs_draw_offline(live_server: LiveServer, strict_screen: Offli
     page.goto(f"{live_server.url}/redoc")
     expect(page.locator("h1").first).to_contain_text("gridcase")
     page.screenshot(path=str(artifacts / "docs-redoc.png"))
+
+
+def test_a_triage_report_is_placed_by_hand_on_the_map(
+    live_server: LiveServer, desk: Desk, artifacts: Path
+) -> None:
+    with api(live_server, "operator") as client:
+        answer = client.post(
+            "/api/v1/cases",
+            json={"category": "E0102", "description": "地址不详的来电", "lon": 113.5, "lat": 29.5},
+        )
+        assert answer.status_code == 201, answer.text
+        code = answer.json()["tracking_code"]
+    clerk = desk("operator")
+    clerk.goto(f"{live_server.url}/desk/intake")
+    row = clerk.locator(f"#triage-queue tr[data-code={code}]")
+    expect(row).to_contain_text("not within 50 m")
+    row.locator("a.open").click()
+    clerk.click("#action-place")
+    expect(clerk.locator("#case-map")).to_have_attribute("data-grids", "263")
+    clerk.locator("#case-map").click()  # a click on the map fills the coordinates
+    expect(clerk.locator("#place-lon")).not_to_have_value("")
+    mid = CANAL.interpolate(0.5, normalized=True)
+    lon, lat, _ = Geod(ellps="WGS84").fwd(mid.x, mid.y, 0, 12)
+    clerk.fill("#place-lon", f"{lon:.6f}")
+    clerk.fill("#place-lat", f"{lat:.6f}")
+    shot(clerk, artifacts, "15-triage-place")
+    clerk.locator("#form-place button[type=submit]").click()
+    expect(clerk.locator("#done")).to_be_visible()
+    expect(clerk.locator("#unit")).to_have_text("水利和湖泊局")
+    expect(clerk.locator("#routing")).to_contain_text("专题图层优先于网格")
+    placed = stored(live_server, code)
+    assert placed.unit_code == "WATER" and placed.routing["located_by"] == "placed by hand"

@@ -33,6 +33,25 @@
     if (bounds.isValid()) { map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17 }); }
     else { map.setView([29.72, 113.9], 12); }
     document.getElementById("case-map").dataset.features = String(data.features.features.length);
+
+    // Placing a triage report by hand: the city's grids for orientation, a click fills lon/lat.
+    var lonBox = document.getElementById("place-lon"), latBox = document.getElementById("place-lat");
+    if (lonBox && latBox) {
+      var chosen = null;
+      fetch("/api/v1/dashboard/grids").then(function (r) { return r.ok ? r.json() : null; }).then(function (grids) {
+        if (!grids) { return; }
+        var outlines = L.geoJSON(grids, { style: { color: "#607d8b", weight: 1, fill: false }, interactive: false }).addTo(map);
+        map.fitBounds(outlines.getBounds().extend(bounds.isValid() ? bounds : outlines.getBounds()));
+        document.getElementById("case-map").dataset.grids = String(grids.features.length);
+      });
+      map.on("click", function (e) {
+        lonBox.value = e.latlng.lng.toFixed(6);  // Leaflet's latlng: WGS-84, as the server expects
+        latBox.value = e.latlng.lat.toFixed(6);
+        if (chosen) { chosen.setLatLng(e.latlng); } else { chosen = L.marker(e.latlng).addTo(map); }
+        var details = lonBox.closest("details");
+        if (details) { details.open = true; }
+      });
+    }
   }
 
   // -- countdowns ----------------------------------------------------------------------------
