@@ -7,15 +7,18 @@ Every page asks the access policy (geo/access.py) who may use it; cases come fro
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api import desk_pages as dp
 from api.deps import SessionDep
@@ -36,6 +39,7 @@ from geo.throttle import Throttles, TooManyAttempts
 router = APIRouter(prefix="/desk", include_in_schema=False)
 SIGN_IN_COOKIE = "gridcase_sign_in"  # the sign-in form's own CSRF token (no session yet)
 QUEUE_SIZE = 100
+LIVE_CHECK_SECONDS = 1.0  # how often the live stream looks at the event log
 
 
 # -- sign in and out ------------------------------------------------------------------------------
@@ -378,4 +382,32 @@ def unit_desk(request: Request, user: DeskUser, session: SessionDep) -> Response
     total, rows = _rows(session, user, request, filters, names)
     return page(
         request, "desk/unit.html", user, total=total, rows=rows, unit_name=names.unit(user.actor.unit_code)
+    )
+
+
+# -- live lists: server-sent events fed by the case event log --------------------------------------
+def _latest_event(request: Request) -> int:
+    with request.app.state.store.transaction() as session:
+        return views.latest_event_id(session)
+
+
+@router.get("/events")
+async def live_events(request: Request, user: DeskUser) -> StreamingResponse:
+    """`changed` whenever the case event log grows (only its newest id: the page reloads its lists,
+    which the access policy filters as usual). No database connection is held between looks."""
+
+    async def stream() -> AsyncIterator[str]:
+        last = await run_in_threadpool(_latest_event, request)
+        yield f"retry: 3000\nevent: hello\ndata: {last}\n\n"
+        while not await request.is_disconnected():
+            await asyncio.sleep(LIVE_CHECK_SECONDS)
+            newest = await run_in_threadpool(_latest_event, request)
+            if newest != last:
+                last = newest
+                yield f"event: changed\ndata: {newest}\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -513,3 +513,8 @@ def case_map(session: Session, actor: Actor, ref: int | str) -> dict:
 
 def _feature(kind: str, code: str, name: str, geometry: dict) -> dict:
     return {"type": "Feature", "properties": {"kind": kind, "code": code, "name": name}, "geometry": geometry}
+
+
+def latest_event_id(session: Session) -> int:
+    """The newest entry of the case event log (0 when empty): what the live lists watch."""
+    return session.scalar(select(func.coalesce(func.max(CaseEvent.id), 0))) or 0

@@ -402,3 +402,17 @@ def test_a_triage_report_is_placed_by_hand_on_the_map(
     expect(clerk.locator("#routing")).to_contain_text("专题图层优先于网格")
     placed = stored(live_server, code)
     assert placed.unit_code == "WATER" and placed.routing["located_by"] == "placed by hand"
+
+
+def test_the_dispatch_board_shows_a_newly_filed_case_without_a_reload(
+    live_server: LiveServer, desk: Desk, artifacts: Path
+) -> None:
+    dispatcher = desk("dispatcher")
+    dispatcher.goto(f"{live_server.url}/desk/dispatch")
+    expect(dispatcher.locator("body")).to_have_attribute("data-live", "sse")  # the stream is open
+    dispatcher.evaluate("window.sameDocument = true")  # gone if the page reloads
+    code = canal_report(live_server, 0.75, "刚立案的案件")
+    to_filed(desk, code)  # the clerk verifies and files it in another browser
+    expect(dispatcher.locator(f"#dispatch-queue tr[data-code={code}]")).to_be_visible(timeout=2000)
+    assert dispatcher.evaluate("window.sameDocument") is True
+    shot(dispatcher, artifacts, "16-live")

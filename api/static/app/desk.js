@@ -90,8 +90,15 @@
   if (selected) { selected.scrollIntoView({ block: "nearest" }); }
 
   // -- keyboard on the queues: j/k or arrows, Enter opens, d dispatches ------------------------
-  var rows = Array.prototype.slice.call(document.querySelectorAll("table[data-keyboard] tbody tr[data-href]"));
+  var rows = [];
   var at = -1;
+  function collect() {
+    var current = at >= 0 && rows[at] ? rows[at].dataset.code : null;
+    rows = Array.prototype.slice.call(document.querySelectorAll("table[data-keyboard] tbody tr[data-href]"));
+    at = -1;
+    rows.forEach(function (r, i) { if (r.dataset.code === current) { at = i; r.classList.add("current"); } });
+  }
+  collect();
   function move(to) {
     if (!rows.length) { return; }
     if (at >= 0) { rows[at].classList.remove("current"); }
@@ -111,4 +118,40 @@
       if (button) { button.click(); e.preventDefault(); }
     }
   });
+
+  // -- live lists: the server says when the case event log grew; the lists are fetched again ---
+  var live = document.querySelectorAll("[data-live]");
+  var refreshing = false, again = false;
+  function refresh() {
+    if (refreshing) { again = true; return; }
+    refreshing = true;
+    fetch(window.location.href, { headers: { "Accept": "text/html" } }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (!html) { return; }
+      var fresh = new DOMParser().parseFromString(html, "text/html");
+      live.forEach(function (old) {
+        var next = fresh.getElementById(old.id);
+        if (next) { old.replaceChildren.apply(old, Array.prototype.slice.call(next.childNodes)); }
+      });
+      collect();
+      tick();
+      document.body.dataset.refreshed = String((Number(document.body.dataset.refreshed) || 0) + 1);
+    }).finally(function () {
+      refreshing = false;
+      if (again) { again = false; refresh(); }
+    });
+  }
+  if (live.length) {
+    var poll = null;
+    var startPolling = function () { if (!poll) { poll = setInterval(refresh, 15000); } };
+    if (window.EventSource) {
+      var source = new EventSource("/desk/events");
+      source.addEventListener("changed", refresh);
+      source.addEventListener("hello", function () { document.body.dataset.live = "sse"; });
+      source.onerror = function () { if (source.readyState === EventSource.CLOSED) { startPolling(); } };
+    } else {
+      startPolling();  // no server-sent events: look every 15 s
+    }
+  }
 })();
