@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         summary="Grid mapping and case routing for community governance (网格化管理)",
         version="0.1.0",
         lifespan=lifespan,
-        # /docs and /redoc are drawn from vendored assets (api/routes/docs.py), never a CDN.
+        # /docs is drawn from vendored Swagger UI (api/routes/docs.py), never a CDN; no ReDoc.
         docs_url=None,
         redoc_url=None,
     )

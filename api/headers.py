@@ -51,8 +51,6 @@ def content_security_policy(tiles_url: str | None = None, scripts: list[str] | N
             f"img-src {images}",
             "connect-src 'self'",
             "font-src 'self' data:",
-            # ReDoc renders the spec in a web worker it builds from a blob.
-            "worker-src 'self' blob:",
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",

@@ -373,8 +373,20 @@ def act(
         session, case, actor, name, state, case.state, now, note=data.reason or data.note, data=extra or None
     )
     for photo in ingested:
-        _attach(session, case, event, photo, "after" if action.needs_after_photo else "report")
+        _attach(session, case, event, photo, photo_purpose(action))
     return case
+
+
+#: The photos a check on site (核查) brings are check photos: neither the report's nor the unit's.
+CHECK_ACTIONS = frozenset({"check_pass", "check_fail"})
+
+
+def photo_purpose(action: Action) -> str:
+    """What the photos sent with an action are: after-photos (the unit's), check photos, or more of
+    the report's."""
+    if action.needs_after_photo:
+        return "after"
+    return "check" if action.name in CHECK_ACTIONS else "report"
 
 
 def _authorise(actor: Actor, action: Action, case: Case, state: CaseState, ref: object) -> None:

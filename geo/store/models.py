@@ -305,7 +305,7 @@ class CasePhoto(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("case_event.id"))
-    purpose: Mapped[str] = mapped_column(String(16))  # report | after
+    purpose: Mapped[str] = mapped_column(String(16))  # report | after | check
     original_key: Mapped[str] = mapped_column(String(64))
     public_key: Mapped[str] = mapped_column(String(64), index=True)
     content_type: Mapped[str] = mapped_column(String(32))

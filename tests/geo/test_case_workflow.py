@@ -14,7 +14,7 @@ from geo.accounts import Actor, Role, actor_of
 from geo.cases.service import ActionIn, ReportIn, act, submit_report
 from geo.cases.workflow import ACTIONS, CaseState, possible_actions
 from geo.errors import ActionForbidden, ConcurrentUpdate, InvalidInput, InvalidTransition, NotFound
-from geo.store.models import Account, Case, CaseEvent
+from geo.store.models import Account, Case, CaseEvent, CasePhoto
 from tests.conftest import FIXTURES, rolled_back
 
 AFTER = (FIXTURES / "photos" / "canal_after.jpg").read_bytes()
@@ -175,3 +175,11 @@ def placed_event(session: Session, case_id: int) -> CaseEvent:
     return session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.action == "place")
     ).one()
+
+
+def test_a_check_on_site_keeps_its_photo_as_a_check_photo(tx, context):
+    """The inspector's photo from a check (核查) is neither the report's nor the unit's."""
+    handled = case_in_state(tx, context, CaseState.handled)
+    act(tx, context, actor(tx, "inspector"), handled.id, "check_pass", ActionIn(note="已核查"), [AFTER])
+    purposes = tx.scalars(select(CasePhoto.purpose).where(CasePhoto.case_id == handled.id)).all()
+    assert "check" in purposes and purposes.count("check") == 1

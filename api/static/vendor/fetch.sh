@@ -14,7 +14,7 @@ fetch() {  # fetch <package@version> <target dir> <file in package>...
   rm -rf "$work/package" && tar xzf "$tgz" -C "$work" && rm "$tgz"
   rm -rf "$target" && mkdir -p "$target"
   for f in "$@"; do
-    local to="${f#dist/}"; to="${to#bundles/}"
+    local to="${f#dist/}"
     mkdir -p "$target/$(dirname "$to")"
     install -m 644 "$work/package/$f" "$target/$to"
   done
@@ -27,13 +27,9 @@ fetch leaflet.markercluster@1.5.3 leaflet.markercluster MIT-LICENCE.txt \
   dist/leaflet.markercluster.js dist/MarkerCluster.css dist/MarkerCluster.Default.css
 fetch leaflet.heat@0.2.0 leaflet.heat LICENSE dist/leaflet-heat.js
 fetch jquery@3.7.1 jquery LICENSE.txt dist/jquery.min.js
-# The workstations' pages (htmx) and the API's own docs pages at /docs and /redoc.
+# The workstations' pages (htmx) and the API's docs page at /docs (Swagger UI).
 fetch htmx.org@2.0.11 htmx LICENSE dist/htmx.min.js
 fetch swagger-ui-dist@5.35.0 swagger-ui LICENSE NOTICE swagger-ui-bundle.js swagger-ui.css \
   favicon-32x32.png
-fetch redoc@2.5.4 redoc LICENSE bundles/redoc.standalone.js
-# ReDoc's sidebar draws Redocly's logo from their CDN, whatever its options: point it nowhere (the
-# image's onError then hides it), so the docs never reach outside, not even for a blocked image.
-sed -i 's#src:"https://cdn.redoc.ly/redoc/logo-mini.svg"#src:""#' "$here/redoc/redoc.standalone.js"
 
 cd "$here" && sha256sum -c --quiet SHA256SUMS && echo "vendored assets match SHA256SUMS"
