@@ -13,7 +13,7 @@ from api import errors
 from api.deps import database_slots
 from api.headers import SecurityHeaders
 from api.inputs import text_parameters
-from api.routes import auth, cases, catalogue, health, maps, pages, routing, stats
+from api.routes import auth, cases, catalogue, desk, docs, health, maps, pages, routing, stats
 from api.screen import screen_keys
 from geo.cases.service import CaseContext
 from geo.photos import PhotoLimits
@@ -33,7 +33,9 @@ ROUTERS = (
     catalogue.router,
     maps.router,
     pages.router,
+    desk.router,
     stats.router,
+    docs.router,
 )
 
 
@@ -82,6 +84,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         lifespan=lifespan,
         # One guard for every route: no path or query parameter carries a NUL to PostgreSQL.
         dependencies=[Depends(text_parameters)],
+        # /docs is drawn from vendored Swagger UI (api/routes/docs.py), never a CDN; no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.throttles = Throttles()

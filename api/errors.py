@@ -7,11 +7,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import web
 from geo import errors
 from geo.accounts import AuthenticationFailed, InvalidAccount
 from geo.throttle import TooManyAttempts
@@ -115,13 +116,40 @@ def _error_bodies_as_json(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+#: A page's explanation for each status (the desks draw errors as pages, api/web.py).
+PAGE_KINDS = {403: "err_403", 404: "err_404", 409: "err_409", 422: "err_422"}
+
+
+def page_refusal(status: int, exc: errors.GridcaseError) -> web.PageRefusal:
+    """The page version of a domain error: what the person reads instead of the JSON body."""
+    kind = PAGE_KINDS.get(status, "err_422" if status < 500 else "err_409")
+    return web.PageRefusal(status, kind, detail=exc.message, facts={"field": exc.field})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on an app, and document their bodies in its OpenAPI document."""
     _error_bodies_as_json(app)
+    _install_page_handlers(app)
+    _install_domain_errors(app)
+    _install_http_errors(app)
 
+
+def _install_page_handlers(app: FastAPI) -> None:
+    @app.exception_handler(web.SignInNeeded)
+    async def sign_in_needed(request: Request, exc: web.SignInNeeded) -> Response:
+        return web.sign_in_redirect(request)
+
+    @app.exception_handler(web.PageRefusal)
+    async def page_refused(request: Request, exc: web.PageRefusal) -> Response:
+        return web.refusal_page(request, exc)
+
+
+def _install_domain_errors(app: FastAPI) -> None:
     @app.exception_handler(errors.GridcaseError)
-    async def domain_error(request: Request, exc: errors.GridcaseError) -> JSONResponse:
+    async def domain_error(request: Request, exc: errors.GridcaseError) -> Response:
         status = status_for(exc)
+        if web.is_page_request(request) and status in (403, 404, 409, 422):
+            return web.refusal_page(request, page_refusal(status, exc))
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if status == 503:
             headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -143,7 +171,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if web.is_page_request(request):
+            fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors())
+            return web.refusal_page(request, web.PageRefusal(422, "err_422", detail=fields))
         detail = [
             {
                 "field": ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)),
@@ -154,11 +185,16 @@ def install(app: FastAPI) -> None:
         ]
         return JSONResponse({"detail": detail}, status_code=422)
 
+
+def _install_http_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if web.is_page_request(request) and exc.status_code in PAGE_KINDS:
+            return web.refusal_page(request, web.PageRefusal(exc.status_code, PAGE_KINDS[exc.status_code]))
         # Starlette's own errors say only "Not Found" or "Method Not Allowed": name what is at fault.
+        body: dict[str, Any]
         if isinstance(exc.detail, list):
-            body: dict[str, Any] = {"detail": exc.detail}
+            body = {"detail": exc.detail}
         elif exc.status_code == 404:
             body = error_body("path", f"no such path: {request.url.path}", "http")
         elif exc.status_code == 405:

@@ -79,6 +79,7 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "claim": CLAIMERS,
     "close_off": CLAIMERS,
     "merge": CENTRE,
+    "place": CENTRE,  # the clerk puts a triage report on the map by hand (人工定位)
 }
 #: Actions open to anyone in the role whatever the case's unit or grid (the claim board), but only
 #: on cases in this state: a claimer sees nothing else of cases that are not theirs.
@@ -231,6 +232,35 @@ def may_watch_screen(actor: Actor | None, *, kiosk: bool, open_to_all: bool = Fa
     """The big screen's live feeds: the screen with its kiosk key, command-centre staff and
     planners, or everyone where a deployment explicitly opens them (an intranet's choice)."""
     return open_to_all or kiosk or (actor is not None and actor.role in READ_ALL)
+
+
+# -- desks (the workstation pages) ---------------------------------------------------------------
+class Desk(StrEnum):
+    """The command centre's workstations, each the queue of one job."""
+
+    intake = "intake"  # 受理: verify or reject new reports
+    dispatch = "dispatch"  # 派遣: dispatch filed cases, re-dispatch returned ones
+    chief = "chief"  # 值班长: file, close, approve extensions, supervise
+    unit = "unit"  # 专业部门: sign, return, ask for time, handle
+
+
+#: Who works each desk: the roles of the actions it is for (so the pages cannot drift from them).
+DESK_ROLES: dict[Desk, frozenset[Role]] = {
+    Desk.intake: ACTION_ROLES["verify"],
+    Desk.dispatch: ACTION_ROLES["dispatch"],
+    Desk.chief: ACTION_ROLES["file"] & ACTION_ROLES["close"] & ACTION_ROLES["approve_extension"],
+    Desk.unit: ACTION_ROLES["sign"] & ACTION_ROLES["handle"],
+}
+
+
+def may_use_desk(actor: Actor, desk: Desk) -> bool:
+    """Whether a person works this desk."""
+    return actor.role in DESK_ROLES[desk]
+
+
+def desks_for(actor: Actor) -> list[Desk]:
+    """The desks a person works, in the order a case passes them."""
+    return [desk for desk in Desk if may_use_desk(actor, desk)]
 
 
 # -- actions --------------------------------------------------------------------------------------

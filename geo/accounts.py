@@ -14,7 +14,7 @@ from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from geo.errors import GridcaseError, NotFound
-from geo.store.models import Account, ApiToken, Unit
+from geo.store.models import Account, ApiToken, Unit, WebSession
 
 PASSWORDS = PasswordHash.recommended()
 TOKEN_LIFETIME = timedelta(hours=12)
@@ -96,12 +96,13 @@ def add_account(
     return account
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
+    """The SHA-256 a secret token is stored as (bearer tokens, page sessions)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, username: str, password: str) -> str:
-    """Check the password and return a new bearer token."""
+def check_password(session: Session, username: str, password: str) -> Account:
+    """The active account with this username and password (its hash upgraded if outdated)."""
     account = session.scalar(select(Account).where(Account.username == username))
     if account is None or not account.active:
         PASSWORDS.verify(password, _DUMMY_HASH)  # same work either way: no user enumeration by timing
@@ -111,16 +112,22 @@ def issue_token(session: Session, username: str, password: str) -> str:
         raise AuthenticationFailed("wrong username or password", field="password")
     if new_hash:
         account.password_hash = new_hash
+    return account
+
+
+def issue_token(session: Session, username: str, password: str) -> str:
+    """Check the password and return a new bearer token."""
+    account = check_password(session, username, password)
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     session.execute(delete(ApiToken).where(ApiToken.expires_at < now))
-    session.add(ApiToken(token_hash=_digest(token), account_id=account.id, expires_at=now + TOKEN_LIFETIME))
+    session.add(ApiToken(token_hash=digest(token), account_id=account.id, expires_at=now + TOKEN_LIFETIME))
     return token
 
 
 def authenticate(session: Session, token: str) -> Actor:
     """The actor a bearer token belongs to."""
-    row = session.get(ApiToken, _digest(token))
+    row = session.get(ApiToken, digest(token))
     if row is None or row.expires_at < datetime.now(UTC):
         raise AuthenticationFailed("unknown or expired token; sign in again", field="authorization")
     account = session.get(Account, row.account_id)
@@ -131,16 +138,16 @@ def authenticate(session: Session, token: str) -> Actor:
 
 def revoke_token(session: Session, token: str) -> bool:
     """Sign out: the token stops working at once. Whether it was a live token."""
-    result = cast(
-        CursorResult, session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    )
+    result = cast(CursorResult, session.execute(delete(ApiToken).where(ApiToken.token_hash == digest(token))))
     return bool(result.rowcount)
 
 
 def revoke_tokens(session: Session, account_id: int) -> int:
-    """Every token of an account stops working (a password change, a disabled account)."""
-    result = cast(CursorResult, session.execute(delete(ApiToken).where(ApiToken.account_id == account_id)))
-    return result.rowcount
+    """Every token and page session of an account stops working (a password change, a disabled
+    account)."""
+    ended = cast(CursorResult, session.execute(delete(WebSession).where(WebSession.account_id == account_id)))
+    tokens = cast(CursorResult, session.execute(delete(ApiToken).where(ApiToken.account_id == account_id)))
+    return tokens.rowcount + ended.rowcount
 
 
 def set_password(session: Session, username: str, password: str) -> Account:

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from geoalchemy2.shape import from_shape, to_shape
+from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, Field
-from shapely.geometry import Point
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,6 +29,7 @@ from geo.cases.workflow import (
     CaseState,
     Step,
     action_named,
+    apply_routing,
     check_inputs,
     check_transition,
     possible_actions,
@@ -196,13 +196,7 @@ def _new_case(
     fingerprint: str,
 ) -> Case:
     """The case row of a routed report (not yet added to the session)."""
-    routing = decision.model_dump(mode="json")
-    routing["located_by"] = where.by
-
-    def code(ref: object) -> str | None:
-        return getattr(ref, "code", None)
-
-    return Case(
+    case = Case(
         tracking_code=_tracking_code(now),
         category_code=report.category,
         description=report.description,
@@ -214,22 +208,15 @@ def _new_case(
         reported_crs=where.crs.value,
         reported_lon=where.lon,
         reported_lat=where.lat,
-        # Stored in WGS-84 (EPSG:4326, lon/lat order): the routing's normalised point.
-        location=from_shape(Point(decision.lon, decision.lat), srid=4326),
         state=CaseState.reported.value,
-        grid_area_id=decision.grid.area_id if decision.grid else None,
-        grid_code=code(decision.grid),
-        community_code=code(decision.community),
-        street_code=code(decision.street),
-        district_code=code(decision.district),
-        unit_code=code(decision.primary_unit),
-        cooperating_unit_codes=[u.code for u in decision.cooperating_units],
-        routing=routing,
         idempotency_key=key,
         idempotency_fingerprint=fingerprint,
         created_at=now,
         updated_at=now,
     )
+    # Stored in WGS-84 (EPSG:4326, lon/lat order): the routing's normalised point.
+    apply_routing(case, decision, where.by)
+    return case
 
 
 def _record_intake(
@@ -391,15 +378,27 @@ def act(
     check_inputs(action, data, len(photos))
     check_count(len(photos), ctx.photo_limits)
     ingested = [ingest_photo(p, ctx.blobs, ctx.photo_limits) for p in photos]
-    step = Step(session, ctx.calendar, actor, case, state, data, now, action.target)
+    step = Step(session, ctx.calendar, actor, case, state, data, now, action.target, ctx.router)
     extra = action.effect(step)
     _move(session, case, step.target, now)
     event = _append(
         session, case, actor, name, state, case.state, now, note=data.reason or data.note, data=extra or None
     )
     for photo in ingested:
-        _attach(session, case, event, photo, "after" if action.needs_after_photo else "report")
+        _attach(session, case, event, photo, photo_purpose(action))
     return case
+
+
+#: The photos a check on site (核查) brings are check photos: neither the report's nor the unit's.
+CHECK_ACTIONS = frozenset({"check_pass", "check_fail"})
+
+
+def photo_purpose(action: Action) -> str:
+    """What the photos sent with an action are: after-photos (the unit's), check photos, or more of
+    the report's."""
+    if action.needs_after_photo:
+        return "after"
+    return "check" if action.name in CHECK_ACTIONS else "report"
 
 
 def _authorise(actor: Actor, action: Action, case: Case, state: CaseState, ref: object) -> None:

@@ -9,20 +9,22 @@ pages only serialise these models.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, any_, func, literal, select
 from sqlalchemy.orm import Session
 
 from geo import access
 from geo.accounts import Actor
 from geo.cases.workflow import OPEN, CaseState, possible_actions
 from geo.errors import NotFound
-from geo.store.models import Case, CaseEvent, CaseLink, CasePhoto
+from geo.store.models import Area, Case, CaseEvent, CaseLink, CasePhoto, ResponsibilityLayer
 
 # Cases past due that count as overdue: open and not parked (the clock stops while parked).
 OVERDUE_STATES = frozenset(s.value for s in OPEN if s is not CaseState.parked)
@@ -140,11 +142,17 @@ class CaseFilter(BaseModel):
     category: str | None = None
     overdue: bool | None = None
     triage: bool | None = Field(default=None, description="only cases routing could not place")
+    channel: str | None = None
+    extension_requested: bool | None = Field(default=None, description="an extension request waits")
+    supervised: bool | None = Field(default=None, description="under supervision (督办)")
     reported_from: datetime | None = None
     reported_to: datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
     page: int = Field(default=1, ge=1, le=MAX_PAGE)
     page_size: int = Field(default=50, ge=1, le=500)
+    sort: Literal["newest", "oldest", "deadline"] = Field(
+        default="newest", description="newest or oldest report first, or nearest deadline first"
+    )
 
 
 # -- rules shared by SQL and Python -----------------------------------------------------------------
@@ -264,6 +272,13 @@ def filter_clauses(actor: Actor, filters: CaseFilter, now: datetime) -> list[Col
         clauses.append(clause if filters.overdue else ~clause)
     if filters.triage:
         clauses.append(and_(Case.unit_code.is_(None), Case.state.in_([s.value for s in OPEN])))
+    if filters.channel:
+        clauses.append(Case.channel == filters.channel)
+    if filters.extension_requested is not None:
+        clauses.append(Case.extension_requested.is_(filters.extension_requested))
+    if filters.supervised is not None:
+        supervised = Case.supervised_at.is_not(None)
+        clauses.append(supervised if filters.supervised else ~supervised)
     if filters.reported_from:
         clauses.append(Case.reported_at >= filters.reported_from)
     if filters.reported_to:
@@ -274,15 +289,23 @@ def filter_clauses(actor: Actor, filters: CaseFilter, now: datetime) -> list[Col
     return clauses
 
 
+#: The orders of a case list: queues work oldest first, a unit desk by nearest deadline.
+ORDERS = {
+    "newest": (Case.reported_at.desc(), Case.id.desc()),
+    "oldest": (Case.reported_at.asc(), Case.id.asc()),
+    "deadline": (Case.deadline_at.asc().nulls_last(), Case.reported_at.asc(), Case.id.asc()),
+}
+
+
 def list_cases(session: Session, actor: Actor, filters: CaseFilter, now: datetime | None = None) -> CasePage:
-    """Cases this person may see, filtered and paginated (newest first), in five queries."""
+    """Cases this person may see, filtered, ordered and paginated, in five queries."""
     now = now or datetime.now(UTC)
     where = and_(*filter_clauses(actor, filters, now))
     total = session.scalar(select(func.count()).select_from(Case).where(where)) or 0
     rows = session.scalars(
         select(Case)
         .where(where)
-        .order_by(Case.reported_at.desc(), Case.id.desc())
+        .order_by(*ORDERS[filters.sort])
         .offset((filters.page - 1) * filters.page_size)
         .limit(filters.page_size)
     ).all()
@@ -437,3 +460,64 @@ def _event(event: CaseEvent, public: bool = False) -> EventView:
         note=event.note,
         data=event.data,
     )
+
+
+# -- the case page's map --------------------------------------------------------------------------
+def case_map(session: Session, actor: Actor, ref: int | str) -> dict:
+    """GeoJSON of what a case page draws: the point, its grid and community as they were when it
+    was reported (the grid's boundary generation), and the responsibility zones at the point that
+    cover its category (the layer that fired). WGS-84 lon/lat throughout."""
+    case = readable_case(session, actor, ref)
+    features: list[dict] = []
+    generation = (case.routing or {}).get("generation")
+    if not isinstance(generation, int):  # seeded demo cases keep no generation
+        generation = None
+    areas = []
+    if case.grid_area_id is not None:
+        areas.append(("grid", Area.id == case.grid_area_id))
+    if case.community_code and generation is not None:
+        areas.append(
+            (
+                "community",
+                and_(
+                    Area.level == "community",
+                    Area.code == case.community_code,
+                    Area.generation_low <= generation,
+                    Area.generation_high >= generation,
+                ),
+            )
+        )
+    for kind, where in areas:
+        row = session.execute(
+            select(Area.code, Area.name, func.ST_AsGeoJSON(Area.geom, 6)).where(where)
+        ).first()
+        if row is not None:
+            features.append(_feature(kind, row[0], row[1], json.loads(row[2])))
+    if case.location is not None:
+        layers = session.execute(
+            select(
+                ResponsibilityLayer.code,
+                ResponsibilityLayer.name,
+                func.ST_AsGeoJSON(ResponsibilityLayer.zone, 6),
+            )
+            .where(func.ST_Covers(ResponsibilityLayer.zone, case.location))
+            .where(literal(case.category_code) == any_(ResponsibilityLayer.categories))
+            .order_by(ResponsibilityLayer.priority.desc())
+        ).all()
+        features += [_feature("layer", code, name, json.loads(geom)) for code, name, geom in layers]
+        lon, lat = location_of(case)
+        features.append(
+            _feature(
+                "point", case.tracking_code, case.tracking_code, {"type": "Point", "coordinates": [lon, lat]}
+            )
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _feature(kind: str, code: str, name: str, geometry: dict) -> dict:
+    return {"type": "Feature", "properties": {"kind": kind, "code": code, "name": name}, "geometry": geometry}
+
+
+def latest_event_id(session: Session) -> int:
+    """The newest entry of the case event log (0 when empty): what the live lists watch."""
+    return session.scalar(select(func.coalesce(func.max(CaseEvent.id), 0))) or 0

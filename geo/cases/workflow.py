@@ -18,16 +18,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from geoalchemy2.shape import from_shape
 from pydantic import BaseModel, Field
+from shapely.geometry import Point
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from geo.accounts import Actor
 from geo.cases.timelimits import WorkCalendar, deadline, extend_deadline, resume_deadline
 from geo.errors import InvalidInput, InvalidTransition, NotFound
+from geo.routing.decision import RoutingDecision
 from geo.store.models import Case, CaseLink, Category, Unit
+
+if TYPE_CHECKING:
+    from geo.routing import Router
 
 
 class CaseState(StrEnum):
@@ -73,6 +79,8 @@ class ActionIn(BaseModel):
     expected_version: int | None = Field(
         default=None, description="optimistic lock: the version you last saw; refused if it changed"
     )
+    lon: float | None = Field(default=None, description="place: WGS-84 longitude chosen on the map")
+    lat: float | None = Field(default=None, description="place: WGS-84 latitude chosen on the map")
 
 
 @dataclass
@@ -87,6 +95,7 @@ class Step:
     data: ActionIn
     now: datetime
     target: CaseState | None  # an effect may decide it (unpark returns to where it was)
+    router: Router | None = None  # for the effects that route again (place)
 
 
 # An effect changes the case and returns what the event records about it (or None).
@@ -262,6 +271,44 @@ def merge(step: Step) -> dict[str, Any]:
     return {"into": kept.tracking_code}
 
 
+def apply_routing(case: Case, decision: RoutingDecision, located_by: str) -> None:
+    """Record a routing decision on a case: its point (WGS-84 lon/lat), areas, units and why."""
+    routing = decision.model_dump(mode="json")
+    routing["located_by"] = located_by
+
+    def code(ref: object) -> str | None:
+        return getattr(ref, "code", None)
+
+    case.location = from_shape(Point(decision.lon, decision.lat), srid=4326)
+    case.grid_area_id = decision.grid.area_id if decision.grid else None
+    case.grid_code = code(decision.grid)
+    case.community_code = code(decision.community)
+    case.street_code = code(decision.street)
+    case.district_code = code(decision.district)
+    case.unit_code = code(decision.primary_unit)
+    case.cooperating_unit_codes = [u.code for u in decision.cooperating_units]
+    case.routing = routing
+
+
+def place(step: Step) -> dict[str, Any]:
+    """Put a report on the map by hand (人工定位) and route it again from there: for the triage
+    queue's reports that routing could not place, or that came in at the wrong spot."""
+    data = step.data
+    if data.lon is None or data.lat is None:
+        raise InvalidInput("place needs lon and lat: the point chosen on the map", field="location")
+    if step.router is None:  # act() always passes its router; a caller without one cannot place
+        raise InvalidInput("placing by hand needs the router", field="location")
+    decision = step.router.route(data.lon, data.lat, step.case.category_code, "wgs84", at=step.now)
+    apply_routing(step.case, decision, "placed by hand")
+    return {
+        "lon": decision.lon,
+        "lat": decision.lat,
+        "status": decision.status.value,
+        "grid": step.case.grid_code,
+        "unit": step.case.unit_code,
+    }
+
+
 def _a(
     name: str,
     zh: str,
@@ -307,6 +354,7 @@ ACTIONS: dict[str, Action] = {
         _a("claim", "认领", {S.published}, S.claimed, claim),
         _a("close_off", "销号", {S.claimed}, S.closed, after_photo=True),
         _a("merge", "合并", {S.reported, S.verified, S.filed}, S.merged, merge),
+        _a("place", "人工定位", {S.reported, S.verified, S.filed}, None, place),
     ]
 }
 

@@ -283,6 +283,19 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class WebSession(Base):
+    """A page sign-in (cookie session), stored only as its token's SHA-256, with its CSRF token."""
+
+    __tablename__ = "web_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class CasePhoto(Base):
     """A photo of a case: the private original (with EXIF) and the public copy (without)."""
 
@@ -292,7 +305,7 @@ class CasePhoto(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("case_event.id"))
-    purpose: Mapped[str] = mapped_column(String(16))  # report | after
+    purpose: Mapped[str] = mapped_column(String(16))  # report | after | check
     original_key: Mapped[str] = mapped_column(String(64))
     public_key: Mapped[str] = mapped_column(String(64), index=True)
     content_type: Mapped[str] = mapped_column(String(32))

@@ -41,6 +41,7 @@ EXPECTED_ACTIONS = {
     "claim": {"unit_handler", "resident", "admin"},
     "close_off": {"unit_handler", "resident", "admin"},
     "merge": {"operator", "admin"},
+    "place": {"operator", "admin"},  # 受理员 puts a triage report on the map by hand
 }
 # Role × field and surface: who may see each private part and each restricted surface.
 EXPECTED_SIGHTS = {

@@ -13,12 +13,13 @@ from geo import access
 from geo.accounts import Actor, Role, actor_of
 from geo.cases.service import ActionIn, ReportIn, act, submit_report
 from geo.cases.workflow import ACTIONS, CaseState, possible_actions
-from geo.errors import ActionForbidden, ConcurrentUpdate, InvalidTransition, NotFound
-from geo.store.models import Account, Case
+from geo.errors import ActionForbidden, ConcurrentUpdate, InvalidInput, InvalidTransition, NotFound
+from geo.store.models import Account, Case, CaseEvent, CasePhoto
 from tests.conftest import FIXTURES, rolled_back
 
 AFTER = (FIXTURES / "photos" / "canal_after.jpg").read_bytes()
 CANAL = (113.8999, 29.7249)
+PLACED_AT = {"lon": CANAL[0], "lat": CANAL[1]}  # where a clerk puts a report by hand (place)
 
 
 @pytest.fixture
@@ -74,7 +75,12 @@ def case_in_state(
 
 def fields_for(name: str) -> tuple[ActionIn, list[bytes]]:
     """Everything an action may need: a reason, a unit, cooperating units, an after-photo."""
-    data = ActionIn(reason="测试原因", units=["CGJ"], unit="CGJ" if name == "redispatch" else None)
+    data = ActionIn(
+        reason="测试原因",
+        units=["CGJ"],
+        unit="CGJ" if name == "redispatch" else None,
+        **(PLACED_AT if name == "place" else {}),
+    )
     return data, [AFTER] if ACTIONS[name].needs_after_photo else []
 
 
@@ -149,3 +155,31 @@ def test_concurrent_actions_cannot_both_win(cases_store, context):
         second.close()
     with cases_store.transaction() as session:
         assert session.get(Case, case_id).state == "verified"
+
+
+def test_a_triage_report_placed_by_hand_is_routed_again(tx, context):
+    """An unroutable report (no grid near it) placed on the map gets its grid and unit (人工定位)."""
+    clerk = actor(tx, "operator")
+    lost, _ = submit_report(tx, context, clerk, ReportIn(category="E0102", lon=113.5, lat=29.5))
+    assert lost.unit_code is None and lost.routing["status"] == "unroutable"
+    placed = act(tx, context, clerk, lost.id, "place", ActionIn(**PLACED_AT))
+    assert placed.state == "reported" and placed.grid_code is not None and placed.unit_code is not None
+    assert placed.routing["located_by"] == "placed by hand" and placed.routing["status"] != "unroutable"
+    event = placed_event(tx, placed.id)
+    assert event.data["grid"] == placed.grid_code and event.data["unit"] == placed.unit_code
+    with pytest.raises(InvalidInput, match="lon and lat"):
+        act(tx, context, clerk, lost.id, "place", ActionIn())
+
+
+def placed_event(session: Session, case_id: int) -> CaseEvent:
+    return session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.action == "place")
+    ).one()
+
+
+def test_a_check_on_site_keeps_its_photo_as_a_check_photo(tx, context):
+    """The inspector's photo from a check (核查) is neither the report's nor the unit's."""
+    handled = case_in_state(tx, context, CaseState.handled)
+    act(tx, context, actor(tx, "inspector"), handled.id, "check_pass", ActionIn(note="已核查"), [AFTER])
+    purposes = tx.scalars(select(CasePhoto.purpose).where(CasePhoto.case_id == handled.id)).all()
+    assert "check" in purposes and purposes.count("check") == 1

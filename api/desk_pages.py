@@ -1,0 +1,213 @@
+"""What the desk pages show, shaped for the templates: names instead of codes, China time, forms.
+
+The case itself comes from the read side (`geo/cases/views.py`) and what a person may do from the
+access policy (`geo/access.py`, through `CaseView.allowed_actions`); this module only turns codes
+into the words of the person's language and says which fields each action's form needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.i18n import ACTION_LABELS, CHANNEL_LABELS, REASONS, TIME_UNITS, Lang, rule_text
+from geo.cases.timelimits import WorkCalendar, extend_deadline
+from geo.cases.views import CaseView, EventView
+from geo.cases.workflow import ACTIONS
+from geo.store.models import Category, Unit
+
+CHINA = ZoneInfo("Asia/Shanghai")
+#: Actions whose form picks one unit, and the one that picks several (联办).
+UNIT_ACTIONS = frozenset({"dispatch", "redispatch"})
+#: Actions offered elsewhere on the case page than among the buttons (merge: by the duplicates).
+NOT_A_BUTTON = frozenset({"merge"})
+
+
+def china_time(at: datetime | None) -> str:
+    """A time as people in the command centre read it (Asia/Shanghai), to the minute."""
+    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if at else ""
+
+
+@dataclass
+class Names:
+    """Unit and category names by code (two small reads per page)."""
+
+    units: dict[str, str]
+    categories: dict[str, str]
+
+    @classmethod
+    def load(cls, session: Session, lang: Lang) -> Names:
+        """All units and categories, named in this language (Chinese when no English name)."""
+        units = {
+            code: (name_en if lang == "en" and name_en else name)
+            for code, name, name_en in session.execute(select(Unit.code, Unit.name, Unit.name_en))
+        }
+        categories = {
+            code: (name_en if lang == "en" and name_en else name)
+            for code, name, name_en in session.execute(select(Category.code, Category.name, Category.name_en))
+        }
+        return cls(units, categories)
+
+    def unit(self, code: str | None) -> str:
+        """A unit's name ('—' when none)."""
+        return self.units.get(code or "", code or "—")
+
+    def category(self, code: str) -> str:
+        """A category's name."""
+        return self.categories.get(code, code)
+
+
+@dataclass
+class ActionForm:
+    """One button of the case page and the fields its form needs."""
+
+    name: str
+    label: str
+    reasons: tuple[str, ...] = ()
+    needs_reason: bool = False
+    needs_unit: bool = False
+    needs_units: bool = False
+    needs_photos: bool = False
+    needs_note: bool = False
+    needs_location: bool = False
+    preselected_unit: str | None = None
+    extension: dict[str, str] | None = None
+
+
+@dataclass
+class CaseRow:
+    """A case as a queue's row."""
+
+    view: CaseView
+    category: str
+    grid: str
+    community: str
+    street: str
+    unit: str
+    routed_unit_code: str | None
+    channel: str
+    reported: str
+    waiting: str
+    thumbnail: str | None
+    deadline: str
+    deadline_iso: str | None
+    note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _area_name(routing: dict | None, key: str, code: str | None) -> str:
+    ref = (routing or {}).get(key)  # a router's decision names areas; older seeds keep codes only
+    return str((ref.get("name") if isinstance(ref, dict) else None) or code or "—")
+
+
+def waited(since: datetime, now: datetime, t: dict[str, str]) -> str:
+    """How long something has waited, in days, hours or minutes."""
+    minutes = int((now - since).total_seconds() // 60)
+    if minutes >= 24 * 60:
+        return f"{minutes // (24 * 60)} {t['days']}"
+    if minutes >= 60:
+        return f"{minutes // 60} {t['hours']}"
+    return f"{max(minutes, 0)} {t['minutes']}"
+
+
+def routed_unit(view: CaseView) -> str | None:
+    """The unit routing suggested at intake."""
+    unit = (view.routing or {}).get("primary_unit")
+    return unit.get("code") if isinstance(unit, dict) else None
+
+
+def last_note(view: CaseView, action: str) -> str | None:
+    """The reason or note of the latest event of this action (a return's reason, say)."""
+    for event in reversed(view.events):
+        if event.action == action:
+            return event.note
+    return None
+
+
+def row(view: CaseView, names: Names, lang: Lang, t: dict[str, str], now: datetime) -> CaseRow:
+    """A queue's row for a case."""
+    photo = next((p for p in view.photos if p.purpose == "report"), None)
+    return CaseRow(
+        view=view,
+        category=names.category(view.category_code),
+        grid=_area_name(view.routing, "grid", view.grid_code),
+        community=_area_name(view.routing, "community", view.community_code),
+        street=_area_name(view.routing, "street", view.street_code),
+        unit=names.unit(view.unit_code),
+        routed_unit_code=routed_unit(view) or view.unit_code,
+        channel=CHANNEL_LABELS[lang].get(view.channel, view.channel),
+        reported=china_time(view.reported_at),
+        waiting=waited(view.reported_at, now, t),
+        thumbnail=photo.url if photo else None,
+        deadline=china_time(view.deadline_at),
+        deadline_iso=view.deadline_at.isoformat() if view.deadline_at else None,
+    )
+
+
+def action_forms(
+    view: CaseView, names: Names, lang: Lang, calendar: WorkCalendar, time_limit: tuple[float, str] | None
+) -> list[ActionForm]:
+    """The buttons of the actions this person may take now, each with the fields it needs."""
+    forms = []
+    for name in view.allowed_actions:
+        if name in NOT_A_BUTTON:
+            continue
+        action = ACTIONS[name]
+        form = ActionForm(
+            name=name,
+            label=ACTION_LABELS[lang].get(name, name),
+            reasons=REASONS[lang].get(name, ()),
+            needs_reason=action.needs_reason,
+            needs_unit=name in UNIT_ACTIONS,
+            needs_units=name == "join",
+            needs_photos=action.needs_after_photo,
+            needs_note=name in ("handle", "close_off", "check_pass"),
+            needs_location=name == "place",
+        )
+        if form.needs_unit:
+            suggested = routed_unit(view) or view.unit_code
+            form.preselected_unit = (
+                None if name == "redispatch" and suggested == view.unit_code else suggested
+            )
+        if name == "approve_extension" and view.deadline_at and time_limit:
+            limit, unit = time_limit
+            after = extend_deadline(view.deadline_at, limit, unit, calendar)
+            form.extension = {
+                "now": china_time(view.deadline_at),
+                "after": china_time(after),
+                "limit": f"{limit:g} {TIME_UNITS[lang].get(unit, unit)}",
+            }
+        forms.append(form)
+    return forms
+
+
+def timeline(events: list[EventView], names: Names, lang: Lang) -> list[dict[str, str]]:
+    """The case's events as lines: when, what, who (and for which unit), the note."""
+    return [
+        {
+            "at": china_time(e.at),
+            "what": ACTION_LABELS[lang].get(e.action, e.action),
+            "who": e.actor or "",
+            "unit": names.unit(e.unit_code) if e.unit_code else "",
+            # A report's note is the router's explanation in English; the page explains it in words.
+            "note": "" if e.action == "report" and lang == "zh" else (e.note or ""),
+            "to_state": e.to_state,
+        }
+        for e in events
+    ]
+
+
+def explanation(view: CaseView, lang: Lang) -> list[str]:
+    """The routing decision's steps in this language."""
+    decision = view.routing or {}
+    return [rule_text(lang, step, decision) for step in decision.get("rules", []) if isinstance(step, dict)]
+
+
+def now_utc() -> datetime:
+    """The time a page is drawn at."""
+    return datetime.now(UTC)
