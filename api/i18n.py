@@ -11,29 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from geo.cases.workflow import ACTIONS, CaseState
+from geo.cases.workflow import ACTIONS, STATE_LABELS_ZH, CaseState
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 
-STATES_ZH = {
-    "reported": "待受理",
-    "verified": "已受理",
-    "rejected": "不予立案",
-    "filed": "已立案",
-    "published": "待认领",
-    "claimed": "已认领",
-    "dispatched": "已派遣",
-    "signed": "已签收",
-    "returned": "已回退",
-    "handled": "已处置",
-    "rework": "返工",
-    "checked": "已核查",
-    "closed": "已结案",
-    "parked": "挂账",
-    "voided": "已作废",
-    "merged": "已合并",
-}
+STATES_ZH = STATE_LABELS_ZH  # the domain's words (geo/cases/workflow.py)
 _SCREEN: dict[Lang, dict[str, str]] = {
     "zh": {
         "title": "社区治理指挥中心",

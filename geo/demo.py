@@ -389,7 +389,7 @@ def _history(
     """A routed case's life after its report, up to the outcome it has at the quarter's end."""
     if outcome in ("rejected", "voided"):
         line.step("verify", "reported", "verified", 0.3 + d[0], "operator1", "operator")
-        reason = "not a public-space problem" if outcome == "rejected" else "duplicate report"
+        reason = "不属于城市管理范围" if outcome == "rejected" else "重复上报"
         line.step(
             "reject" if outcome == "rejected" else "void",
             "verified",
@@ -413,13 +413,11 @@ def _history(
             0.5 + d[2],
             unit,
             "unit_handler",
-            "not our responsibility: wrong owner",
+            "非本单位职责：权属有误，请改派",
         )
     elif outcome == "parked":
         line.step("sign", "dispatched", "signed", 0.3 + d[2], unit, "unit_handler")
-        line.step(
-            "park", "signed", "parked", 1 + d[3] * 5, "chief1", "operator", "waiting for budget approval"
-        )
+        line.step("park", "signed", "parked", 1 + d[3] * 5, "chief1", "operator", "等待资金审批")
     elif outcome != "dispatched":
         line.step("sign", "dispatched", "signed", 0.2 + d[2] * 1.5, unit, "unit_handler")
         if outcome != "signed":
@@ -431,13 +429,9 @@ def _handled(
 ) -> None:
     """Handled (about 7% late), then checked on site: reworked, closed, or still awaiting the check."""
     share = 1.1 + d[3] if late else 0.2 + d[3] * 0.7
-    line.step(
-        "handle", "signed", "handled", limit_h * share, unit, "unit_handler", "handled, after-photo attached"
-    )
+    line.step("handle", "signed", "handled", limit_h * share, unit, "unit_handler", "已处置，附处置后照片")
     if outcome == "rework":
-        line.step(
-            "check_fail", "handled", "rework", 1 + d[4] * 3, inspector, "inspector", "still there on site"
-        )
+        line.step("check_fail", "handled", "rework", 1 + d[4] * 3, inspector, "inspector", "现场仍未整改到位")
     elif outcome == "closed":
         line.step("check_pass", "handled", "checked", 1 + d[4] * 3, inspector, "inspector")
         line.step("close", "checked", "closed", 0.2 + d[5], "chief1", "operator")

@@ -57,6 +57,26 @@ class CaseState(StrEnum):
     merged = "merged"
 
 
+#: Each state in the words a command centre uses (shown on pages, maps and reports).
+STATE_LABELS_ZH: dict[str, str] = {
+    "reported": "待受理",
+    "verified": "已受理",
+    "rejected": "不予立案",
+    "filed": "已立案",
+    "published": "待认领",
+    "claimed": "已认领",
+    "dispatched": "已派遣",
+    "signed": "已签收",
+    "returned": "已回退",
+    "handled": "已处置",
+    "rework": "返工",
+    "checked": "已核查",
+    "closed": "已结案",
+    "parked": "挂账",
+    "voided": "已作废",
+    "merged": "已合并",
+}
+
 TERMINAL = frozenset({CaseState.rejected, CaseState.closed, CaseState.voided, CaseState.merged})
 OPEN = frozenset(CaseState) - TERMINAL
 # States in which a unit is working against a deadline.

@@ -26,26 +26,12 @@ from sqlalchemy.orm import Session
 
 from geo.areas import areas_frame, current_generation
 from geo.cases.views import overdue_clause
-from geo.cases.workflow import OPEN, CaseState
+from geo.cases.workflow import OPEN, STATE_LABELS_ZH, CaseState
 from geo.errors import InvalidInput, NotFound, UnknownCategory
 from geo.maps.offline import DEFAULT_PREFIX, localize
 from geo.store.models import Area, Case, Category
 
 OPEN_STATES = sorted(s.value for s in OPEN)
-STATE_ZH: dict[str, str] = {
-    "reported": "已上报",
-    "verified": "已核实",
-    "filed": "已立案",
-    "published": "待认领",
-    "claimed": "已认领",
-    "dispatched": "已派遣",
-    "signed": "已签收",
-    "returned": "已回退",
-    "handled": "已处置",
-    "rework": "返工",
-    "checked": "已核查",
-    "parked": "挂账",
-}
 BACKGROUND = "#eef0ea"  # the plain map background when no tile server is configured
 # ColorBrewer YlOrRd, 7 classes: light = few cases, dark red = many.
 PALETTE = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"]
@@ -296,7 +282,7 @@ def community_heatmap(
             r.lon,
             r.tracking_code if tracking_codes else None,
             f"{r.category_code} {r.name}",
-            f"{STATE_ZH.get(r.state, r.state)} {r.state}",
+            f"{STATE_LABELS_ZH.get(r.state, r.state)} {r.state}",
             max(0.0, round((now - r.reported_at).total_seconds() / 86400, 1)),
         ]
         for r in rows

@@ -223,34 +223,10 @@ class LocalCluster:
                 f"-p {info['port']} -c listen_addresses=127.0.0.1 "
                 f"-c unix_socket_directories={self.socket_dir}"
             )
-            started = self._run(
-                "pg_ctl",
-                "start",
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.log_file),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                options,
-                check=False,
-            )
+            start = ("pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60")
+            started = self._run(*start, "-o", options, check=False)
             if started.returncode != 0 and not self.is_running():
-                self._run(
-                    "pg_ctl",
-                    "start",
-                    "-D",
-                    str(self.data_dir),
-                    "-l",
-                    str(self.log_file),
-                    "-w",
-                    "-t",
-                    "60",
-                    "-o",
-                    options,
-                )  # again, to raise with pg_ctl's words and the log
+                self._run(*start, "-o", options)  # again, to raise with pg_ctl's words and the log
 
     def stop(self) -> None:
         """Stop the cluster if it runs (fast shutdown: open sessions are rolled back)."""
