@@ -78,6 +78,11 @@ class AreaIndex:
         # Prepared geometries answer point tests from a cached edge index: faster in bulk even for
         # small polygons, and O(log n) for long hand-drawn ones. prepare() caches it on the object.
         shapely.prepare(self._geoms)
+        # GEOS builds a prepared polygon's point locator on its first point test, without a lock:
+        # two bulk-lookup threads testing one polygon for the first time could both build it (a
+        # double free, seen once as an abort in the suite). Build every locator here, on one thread.
+        corners = shapely.bounds(self._geoms)
+        shapely.intersects_xy(self._geoms, corners[:, 0], corners[:, 1])
         self._build_cells(cells_per_polygon)
         self._metric: _MetricView | None = None
 
