@@ -135,3 +135,22 @@ def auth(client: TestClient, username: str) -> dict[str, str]:
         assert response.status_code == 200, response.text
         _tokens[username] = response.json()["access_token"]
     return {"Authorization": f"Bearer {_tokens[username]}"}
+
+
+def add_exposed_garbage(session, time_limit: float = 24, unit: str = "urgent_hours") -> None:
+    """The catalogue's event 0102 exposed garbage (暴露垃圾), for tests that build their own data."""
+    from sqlalchemy import insert
+
+    from geo.store.models import Category
+
+    session.execute(
+        insert(Category).values(
+            code="E0102",
+            kind="event",
+            class_code="01",
+            subclass_code="02",
+            name="暴露垃圾",
+            time_limit=time_limit,
+            time_limit_unit=unit,
+        )
+    )

@@ -11,6 +11,7 @@ from geo.cases import service
 from geo.routing import Router
 from geo.storage import LocalBlobStore
 from geo.store.models import Case, CaseLink, Category
+from tests.conftest import add_exposed_garbage
 
 NOW = datetime(2026, 8, 3, 2, tzinfo=UTC)
 LON, LAT = 113.9, 29.72
@@ -40,17 +41,7 @@ def _case(session, code: str, dx_m: float, *, hours_ago: float = 1, state: str =
 
 
 def test_the_nearest_ten_open_cases_within_the_radius_are_linked(session, store, tmp_path):
-    session.execute(
-        insert(Category).values(
-            code="E0102",
-            kind="event",
-            class_code="01",
-            subclass_code="02",
-            name="暴露垃圾",
-            time_limit=24,
-            time_limit_unit="urgent_hours",
-        )
-    )
+    add_exposed_garbage(session)
     for n in range(12):  # 12 open reports at 2, 4, ... 24 m
         _case(session, f"H{n}", 2 + 2 * n)
     _case(session, "FAR", 60)  # outside 50 m

@@ -9,8 +9,8 @@ from sqlalchemy import insert, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from geo.store import migrate
-from geo.store.models import Case, CaseEvent, Category, Unit
-from tests.conftest import fresh_store
+from geo.store.models import Case, CaseEvent, Unit
+from tests.conftest import add_exposed_garbage, fresh_store
 
 TABLES = {
     "boundary_generation",
@@ -55,17 +55,7 @@ def test_up_down_up(settings):
 def add_case(session, reported_at: datetime, **values) -> int:
     """One case of category E0102 for unit U1 (both added here); returns its id."""
     session.execute(insert(Unit).values(code="U1", name="单位", kind="bureau"))
-    session.execute(
-        insert(Category).values(
-            code="E0102",
-            kind="event",
-            class_code="01",
-            subclass_code="02",
-            name="暴露垃圾",
-            time_limit=4,
-            time_limit_unit="working_hours",
-        )
-    )
+    add_exposed_garbage(session, time_limit=4, unit="working_hours")
     return session.execute(
         insert(Case)
         .values(

@@ -11,8 +11,8 @@ from sqlalchemy import insert, text
 
 from geo import dashboard, stats
 from geo.errors import InvalidInput
-from geo.store.models import Case, CaseEvent, Category, Unit
-from tests.conftest import REPO
+from geo.store.models import Case, CaseEvent, Unit
+from tests.conftest import REPO, add_exposed_garbage
 
 CN = stats.CHINA
 WEEK = (date(2026, 3, 2), date(2026, 3, 8))  # Monday to Sunday
@@ -81,17 +81,7 @@ def week(session):
             {"code": "U2", "name": "二号单位", "kind": "bureau"},
         ],
     )
-    session.execute(
-        insert(Category).values(
-            code="E0102",
-            kind="event",
-            class_code="01",
-            subclass_code="02",
-            name="暴露垃圾",
-            time_limit=24,
-            time_limit_unit="urgent_hours",
-        )
-    )
+    add_exposed_garbage(session)
     g1, g2 = "421281001001001", "421281002001001"
     # A: handled in 6 h, closed on time.
     a = add_case(
@@ -348,17 +338,7 @@ def _unit_and_category(session) -> None:
             {"code": "U2", "name": "二号单位", "kind": "bureau"},
         ],
     )
-    session.execute(
-        insert(Category).values(
-            code="E0102",
-            kind="event",
-            class_code="01",
-            subclass_code="02",
-            name="暴露垃圾",
-            time_limit=24,
-            time_limit_unit="urgent_hours",
-        )
-    )
+    add_exposed_garbage(session)
 
 
 def _dispatched(session, start: date, end: date, source: str = "rollup") -> dict:
@@ -402,17 +382,7 @@ def test_a_returned_case_is_not_charged_to_the_returning_unit(session, fold):
 
 def test_a_handled_case_without_a_deadline_is_not_on_time(session):
     session.execute(insert(Unit).values(code="U1", name="一号单位", kind="bureau"))
-    session.execute(
-        insert(Category).values(
-            code="E0102",
-            kind="event",
-            class_code="01",
-            subclass_code="02",
-            name="暴露垃圾",
-            time_limit=24,
-            time_limit_unit="urgent_hours",
-        )
-    )
+    add_exposed_garbage(session)
     case = add_case(
         session, "N", unit="U1", grid="421281001001001", inspector="i1", state="handled", reported=at(2, 9)
     )
@@ -427,17 +397,7 @@ def test_a_handled_case_without_a_deadline_is_not_on_time(session):
 def test_the_published_chibi_quarter_gives_94_29_percent(session):
     """7,389 dispatched and 6,967 closed, as published, give a disposal rate of 94.29%."""
     session.execute(insert(Unit).values(code="WATER", name="水利和湖泊局", kind="bureau"))
-    session.execute(
-        insert(Category).values(
-            code="E0102",
-            kind="event",
-            class_code="01",
-            subclass_code="02",
-            name="暴露垃圾",
-            time_limit=4,
-            time_limit_unit="working_hours",
-        )
-    )
+    add_exposed_garbage(session, time_limit=4, unit="working_hours")
     session.execute(
         text("""
         INSERT INTO cases (tracking_code, category_code, description, channel, reported_at,

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import insert, text
 
 from geo import stats
-from geo.store.models import Case, CaseEvent, Category, Unit
-from tests.conftest import fresh_store
+from geo.store.models import Case, CaseEvent, Unit
+from tests.conftest import add_exposed_garbage, fresh_store
 
 CN = stats.CHINA
 WRITERS = 6
@@ -35,17 +35,7 @@ def fold_store(settings):
             insert(Unit),
             [{"code": f"U{n}", "name": f"{n} 号单位", "kind": "bureau"} for n in range(1, 4)],
         )
-        s.execute(
-            insert(Category).values(
-                code="E0102",
-                kind="event",
-                class_code="01",
-                subclass_code="02",
-                name="暴露垃圾",
-                time_limit=24,
-                time_limit_unit="urgent_hours",
-            )
-        )
+        add_exposed_garbage(s)
     yield store
     store.dispose()
 
@@ -157,17 +147,7 @@ def test_0005_down_and_up_keeps_the_figures(settings):
     try:
         with store.transaction() as s:
             s.execute(insert(Unit), [{"code": u, "name": u, "kind": "bureau"} for u in ("U1", "U2")])
-            s.execute(
-                insert(Category).values(
-                    code="E0102",
-                    kind="event",
-                    class_code="01",
-                    subclass_code="02",
-                    name="暴露垃圾",
-                    time_limit=24,
-                    time_limit_unit="urgent_hours",
-                )
-            )
+            add_exposed_garbage(s)
             case_id = s.execute(
                 insert(Case)
                 .values(
