@@ -15,6 +15,8 @@ from api.headers import SecurityHeaders
 from api.inputs import text_parameters
 from api.routes import auth, cases, catalogue, desk, docs, health, maps, pages, routing, stats
 from api.screen import screen_keys
+from geo.accounts import TokenChecks
+from geo.cases.intake import IntakeWriter
 from geo.cases.service import CaseContext
 from geo.photos import PhotoLimits
 from geo.routing import Router
@@ -22,6 +24,7 @@ from geo.settings import Settings, get_settings
 from geo.stats import RollupFolder
 from geo.storage import LocalBlobStore
 from geo.store import Store
+from geo.store.db import make_engine, make_sessions
 from geo.throttle import Throttles
 
 #: Every router of the API and the pages, by name, in the order they are matched.
@@ -64,6 +67,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.store = store or Store(settings)
         app.state.router = Router(app.state.store.sessions, tolerance_m=settings.route_tolerance_m)
         app.state.cases = case_context(settings, app.state.router)
+        # The intake writer's own connections, one per thread (geo/cases/intake.py).
+        writing = make_engine(app.state.store.url, settings.intake_writers, pre_ping=False)
+        app.state.intake = IntakeWriter(
+            make_sessions(writing),
+            default_radius_m=settings.duplicate_radius_m,
+            default_window_h=settings.duplicate_window_h,
+            writers=settings.intake_writers,
+        )
         app.state.db_slots = database_slots(app.state.store)
         folder = None
         if settings.fold_seconds > 0:
@@ -73,6 +84,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         finally:
             if folder is not None:
                 folder.stop()
+            app.state.intake.close()
+            writing.dispose()
             app.state.router.close()
             if own:
                 app.state.store.dispose()
@@ -90,6 +103,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.state.settings = settings
     app.state.throttles = Throttles()
+    app.state.tokens = TokenChecks(settings.token_check_seconds)
     app.state.screen_keys = screen_keys(settings)
     errors.install(app)
     app.add_middleware(SecurityHeaders, tiles_url=settings.tiles_url)

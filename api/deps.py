@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from geo.store import Store
 
 # Connections kept back from requests: the rollup folder, /healthz, a router cache miss elsewhere.
+# (The intake writer has connections of its own.)
 RESERVED_CONNECTIONS = 2
 
 

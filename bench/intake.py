@@ -1,33 +1,42 @@
-"""Report intake over HTTP: today's design (main) against this branch's, measured in the same run.
+"""Report intake over HTTP: the designs before this one against this one, measured in the same run.
 
-Run: `.venv/bin/python bench/intake.py [--clients 16] [--seconds 20] [--processes 1,2] [--designs today,new]`
+Run: `.venv/bin/python bench/intake.py [--clients 16] [--seconds 20] [--processes 1,2]
+[--designs filed,request,batched] [--baseline REV]`
 
 The database `gridcase_bench_intake_template` of the managed cluster is recreated, migrated and
 loaded with the Chibi demo (reference data, accounts and the seeded quarter of 7,534 cases); every
 run starts on a fresh copy of it (`CREATE DATABASE ... TEMPLATE`), so no run inherits the cases
 of the one before (the duplicate search reads the last 24 hours' cases). For each design and
 number of server processes, `uvicorn` serves the app (`--workers N`) on a free port and
-`--clients` concurrent HTTP/1.1 keep-alive clients (one asyncio process, httpx) post reports for
-`--seconds` after a short warm-up, signed in as the demo inspector:
+`--clients` concurrent HTTP/1.1 keep-alive connections post reports for `--seconds` after a short
+warm-up, signed in as the demo inspector:
 
 - JSON reports (`POST /api/v1/cases`, a point in the demo's grids, category 暴露垃圾 E0102);
 - photo reports (multipart, one 2000×1500 JPEG of about 1 MB with GPS in its EXIF and no lon/lat:
   the position comes from the photo).
 
-Designs, switched in the same database and server code:
-- `today`: main as it was: the statement trigger upserts `stats_daily` in the request's
-  transaction (0004's `stats_daily_add`, `ON CONFLICT DO UPDATE`); the public photo copy is the
-  full-size image, decoded in full; the duplicate search casts every candidate to geography
-  (no index can serve it).
-- `new`: the trigger appends deltas to `stats_delta` (0005) and a fold runs every second
-  (`RollupFolder`, in this benchmark process, as the periodic job would); JPEGs are decoded at
-  the public size (draft mode, ≤ 1000 px); the duplicate search is prefiltered on the geometry's
-  GiST index.
+The client is raw asyncio streams sending prepared requests (a few µs of work per request), so
+the cores go to the server and PostgreSQL, not to the load generator.
 
-Printed per run: reports/s acknowledged (HTTP 201), p50/p99 latency, errors, and the CPU seconds
-of the server processes, of PostgreSQL and of the client, per report. After each run every
-acknowledged report must be in `stats_daily` exactly once (after a last fold). At the end, the
-ratios new ÷ today. Everything runs on this machine: client, server and database share its cores.
+Designs (the older two are the code of `--baseline`, default the main of stop 18, exported with
+`git archive` and served from there, on the same database):
+- `filed`: as the issue measured it: the statement trigger upserts `stats_daily` in the request's
+  transaction (0004's `stats_daily_add`, `ON CONFLICT DO UPDATE`); the public photo copy is the
+  full-size image, decoded in full; the duplicate search casts every candidate to geography.
+- `request`: the baseline as it is: deltas appended (0005) and folded every 2 s, JPEGs decoded at
+  the public size, the duplicate search through the GiST index, but one transaction per report
+  with about 14 round trips (token, account, category, savepoint, case, event, duplicates,
+  commit, and 5 queries to read the case back for the answer).
+- `batched`: this tree: the token checked from memory when it was checked in the last 2 s, the
+  report prepared without the database (routing from the cached index), then filed by the
+  intake writer together with every report that arrived meanwhile (one statement per table and
+  one duplicate query per batch, one commit), and answered from the rows written.
+
+Printed per run: reports/s acknowledged (HTTP 201), p50/p99 latency, errors, commits per report
+(from `pg_stat_database`), and the CPU seconds of the server processes, of PostgreSQL and of the
+client, per report. After each run every acknowledged report must be in `stats_daily` exactly
+once (after a last fold). At the end, the ratios batched ÷ the others. Everything runs on this
+machine: client, server and database share its 2 cores.
 """
 
 from __future__ import annotations
@@ -51,20 +60,28 @@ sys.path.insert(0, str(REPO))  # run as a script from a checkout
 DATABASE = "gridcase_bench_intake"
 TEMPLATE = "gridcase_bench_intake_template"
 VERSIONS = REPO / "geo" / "migrations" / "versions"
+BASELINE = "1a769f6"  # main at stop 18: per-request transactions (the `filed` and `request` designs)
 
 
 # -- the two designs, inside the server process ------------------------------------------------
 def make_app():  # noqa: ANN201 - the uvicorn factory: `bench/intake.py` is the server target too
-    """The app for uvicorn (`--factory`), with today's photo and duplicate code when asked."""
+    """The app for uvicorn (`--factory`), with the filed design's photo and duplicate code when asked."""
+    if code := os.environ.get("BENCH_CODE"):
+        # The baseline's packages, not this tree's: the editable install's finder goes first.
+        sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+        sys.path.insert(0, code)
+    import api.app
     from api.app import create_app
 
-    if os.environ.get("BENCH_DESIGN") == "today":
-        _install_today()
+    print(f"bench: {os.environ.get('BENCH_DESIGN')} design served from {api.app.__file__}", file=sys.stderr)
+    if os.environ.get("BENCH_DESIGN") == "filed":
+        _install_filed()
     return create_app()
 
 
-def _install_today() -> None:
-    """main's public photo copy (full size) and duplicate search (geography cast per row)."""
+def _install_filed() -> None:
+    """The public photo copy at full size and the duplicate search casting each row to geography
+    (patched into the baseline's code, whose functions these replace)."""
     import functools
     from datetime import timedelta
 
@@ -117,8 +134,8 @@ def _revision(stem: str):  # noqa: ANN202 - a migration module
 
 
 def trigger_function_sql(design: str) -> str:
-    """The `stats_daily_add()` of 0004 (today: upserts `stats_daily`) or of 0005 (new: appends)."""
-    module = _revision("0004_stats_handling_facts" if design == "today" else "0005_stats_cohort_append_only")
+    """The `stats_daily_add()` of 0004 (filed: upserts `stats_daily`) or of 0005 (appends)."""
+    module = _revision("0004_stats_handling_facts" if design == "filed" else "0005_stats_cohort_append_only")
     statements: list[str] = []
 
     class Op:
@@ -133,7 +150,7 @@ def trigger_function_sql(design: str) -> str:
 
 
 def use_trigger(store, design: str) -> None:  # noqa: ANN001
-    """Install today's or the new trigger function."""
+    """Install the design's trigger function."""
     from sqlalchemy import text
 
     with store.transaction() as s:
@@ -196,6 +213,7 @@ class Result:
     server_cpu: float
     db_cpu: float
     client_cpu: float
+    commits_per_report: float
 
     @property
     def rate(self) -> float:
@@ -208,8 +226,9 @@ class Result:
     def line(self) -> str:
         """One console line."""
         return (
-            f"{self.kind:5s} {self.design:5s} {self.processes} process(es): {self.rate:7.1f} reports/s, "
-            f"p50 {self.pct(0.5):6.0f} ms, p99 {self.pct(0.99):6.0f} ms, {self.errors} errors; CPU ms "
+            f"{self.kind:5s} {self.design:7s} {self.processes} process(es): {self.rate:7.1f} reports/s, "
+            f"p50 {self.pct(0.5):6.0f} ms, p99 {self.pct(0.99):6.0f} ms, {self.errors} errors, "
+            f"{self.commits_per_report:.2f} commits/report; CPU ms "
             f"per report: server {self.per_report(self.server_cpu):5.1f}, PostgreSQL "
             f"{self.per_report(self.db_cpu):5.1f}, client {self.per_report(self.client_cpu):5.1f}"
         )
@@ -221,14 +240,38 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def load(
-    base: str, token: str, kind: str, clients: int, seconds: float, warmup: float, pts, photo: bytes | None
-) -> tuple[int, int, list[float], float, int]:
-    """`clients` keep-alive clients posting for warmup + seconds; counts only after the warm-up
-    (the last value: every acknowledged report, warm-up included)."""
-    import httpx
+def requests_for(token: str, kind: str, pts, photo: bytes | None) -> list[bytes]:  # noqa: ANN001
+    """Every request a client will send, prepared once: HTTP/1.1 keep-alive POSTs."""
+    head = (
+        "POST /api/v1/cases HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: {kind}\r\nContent-Length: {length}\r\n\r\n"
+    )
+    if photo is not None:
+        boundary = "benchboundary7MA4YWxkTrZu0gW"
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="category"\r\n\r\nE0102\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="description"\r\n\r\nbench\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; filename="p.jpg"\r\n'
+                "Content-Type: image/jpeg\r\n\r\n"
+            ).encode()
+            + photo
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        kind_header = f"multipart/form-data; boundary={boundary}"
+        return [head.format(token=token, kind=kind_header, length=len(body)).encode() + body]
+    out = []
+    for lon, lat in pts:
+        body = f'{{"category":"E0102","description":"bench","lon":{lon},"lat":{lat}}}'.encode()
+        out.append(head.format(token=token, kind="application/json", length=len(body)).encode() + body)
+    return out
 
-    headers = {"Authorization": f"Bearer {token}"}
+
+async def load(
+    port: int, prepared: list[bytes], clients: int, seconds: float, warmup: float
+) -> tuple[int, int, list[float], float, int]:
+    """`clients` keep-alive connections posting for warmup + seconds; counts only after the
+    warm-up (the last value: every acknowledged report, warm-up included)."""
     ok = errors = total = 0
     latencies: list[float] = []
     t0 = time.perf_counter()
@@ -236,33 +279,27 @@ async def load(
 
     async def client(n: int) -> None:
         nonlocal ok, errors, total
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
-            i = n
-            while (now := time.perf_counter()) < stop:
-                lon, lat = pts[i % len(pts)]
-                i += clients
-                t = time.perf_counter()
-                if photo is None:
-                    response = await http.post(
-                        "/api/v1/cases",
-                        json={"category": "E0102", "description": "bench", "lon": lon, "lat": lat},
-                    )
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = n
+        while (now := time.perf_counter()) < stop:
+            t = time.perf_counter()
+            writer.write(prepared[i % len(prepared)])
+            i += clients
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            await reader.readexactly(length)
+            done = time.perf_counter()
+            total += status == 201
+            if now >= start and done <= stop:
+                if status == 201:
+                    ok += 1
+                    latencies.append(done - t)
                 else:
-                    response = await http.post(
-                        "/api/v1/cases",
-                        data={"category": "E0102", "description": "bench"},
-                        files={"photos": ("p.jpg", photo, "image/jpeg")},
-                    )
-                done = time.perf_counter()
-                total += response.status_code == 201
-                if now >= start and done <= stop:
-                    if response.status_code == 201:
-                        ok += 1
-                        latencies.append(done - t)
-                    else:
-                        errors += 1
-                elif response.status_code != 201:
                     errors += 1
+            elif status != 201:
+                errors += 1
+        writer.close()
 
     await asyncio.gather(*(client(n) for n in range(clients)))
     return ok, errors, latencies, seconds, total
@@ -313,12 +350,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(url: str, design: str, processes: int, state: Path) -> tuple[subprocess.Popen, str]:
-    """Start uvicorn on a free port; wait until /health answers."""
+def serve(
+    url: str, design: str, processes: int, state: Path, baseline: Path
+) -> tuple[subprocess.Popen, str, int]:
+    """Start uvicorn on a free port (the baseline's code for the older designs); wait until
+    /healthz answers."""
     import httpx
 
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "GRIDCASE_STATE_DIR": str(state), "BENCH_DESIGN": design}
+    # `python -m` puts its working directory first on sys.path: the baseline's packages are
+    # imported from there for the older designs (before this tree, installed editable).
+    code = REPO if design == "batched" else baseline
+    if design != "batched":
+        env["BENCH_CODE"] = str(baseline)
     server = subprocess.Popen(
         [
             sys.executable,
@@ -339,13 +384,13 @@ def serve(url: str, design: str, processes: int, state: Path) -> tuple[subproces
             "--no-access-log",
         ],
         env=env,
-        cwd=REPO,
+        cwd=code,
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return server, base
+                return server, base, port
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
@@ -370,7 +415,18 @@ def fresh_copy(settings):  # noqa: ANN001, ANN201
     return Store(settings, url=url), url
 
 
-def run_one(settings, design, processes, kind, args, pts, photo, state) -> Result:  # noqa: ANN001
+def commits(store) -> int:  # noqa: ANN001
+    """Transactions committed in the bench database so far."""
+    from sqlalchemy import text
+
+    with store.sessions() as s:
+        s.execute(text("SELECT pg_stat_clear_snapshot()"))
+        return int(
+            s.scalar(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"))
+        )
+
+
+def run_one(settings, design, processes, kind, args, pts, photo, state, baseline) -> Result:  # noqa: ANN001
     import httpx
     from sqlalchemy import text
 
@@ -381,18 +437,19 @@ def run_one(settings, design, processes, kind, args, pts, photo, state) -> Resul
     with store.sessions() as s:
         reports_before = s.scalar(text("SELECT count(*) FROM case_event WHERE action = 'report'"))
     use_trigger(store, design)
-    server, base = serve(url, design, processes, state)
-    folder = stats.RollupFolder(store.transaction, interval_s=1.0).start() if design == "new" else None
+    server, base, port = serve(url, design, processes, state, baseline)
     try:
         token = httpx.post(
             base + "/api/v1/auth/token", data={"username": "inspector", "password": DEMO_PASSWORD}, timeout=30
         ).json()["access_token"]
+        prepared = requests_for(token, kind, pts, photo)
         postmaster = postgres_pids(store)[0]
+        commits0 = commits(store)
         cpu0 = (cpu_of(tree(server.pid)), cpu_of(tree(postmaster)), time.process_time())
         seconds = args.seconds if kind == "json" else args.photo_seconds
         # CPU is counted over warm-up and measurement alike; divided by the reports of both.
         ok, errors, latencies, measured, total = asyncio.run(
-            load(base, token, kind, args.clients, seconds, args.warmup, pts, photo)
+            load(port, prepared, args.clients, seconds, args.warmup)
         )
         cpu1 = (
             cpu_since(cpu0[0], tree(server.pid)),
@@ -402,8 +459,8 @@ def run_one(settings, design, processes, kind, args, pts, photo, state) -> Resul
     finally:
         server.terminate()
         server.wait(timeout=60)
-        if folder is not None:
-            folder.stop()
+    # Read once the server's backends have exited (a backend reports its counts when it ends).
+    committed = commits(store) - commits0 - 1  # less commits()'s own read
     with store.transaction() as s:
         stats.fold_rollup(s)
     with store.sessions() as s:
@@ -425,7 +482,15 @@ def run_one(settings, design, processes, kind, args, pts, photo, state) -> Resul
         cpu1[0] * share,
         cpu1[1] * share,
         cpu1[2] * share,
+        committed / max(total, 1),
     )
+
+
+def export(rev: str, into: Path) -> Path:
+    """The tree of a commit, as files (`git archive`), to serve the older designs from."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def main() -> None:
@@ -435,8 +500,9 @@ def main() -> None:
     parser.add_argument("--photo-seconds", type=float, default=20.0, help="measured seconds per photo run")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--processes", default="1,2")
-    parser.add_argument("--designs", default="today,new")
+    parser.add_argument("--designs", default="filed,request,batched")
     parser.add_argument("--kinds", default="json,photo")
+    parser.add_argument("--baseline", default=BASELINE, help="the commit the older designs are served from")
     args = parser.parse_args()
 
     from geo.demo import load_demo
@@ -458,34 +524,39 @@ def main() -> None:
     photo = photo_jpeg()
     print(f"photo: 2000×1500 JPEG, {len(photo):,} bytes; {args.clients} clients", flush=True)
     results: list[Result] = []
-    with tempfile.TemporaryDirectory() as state:
+    with tempfile.TemporaryDirectory() as state, tempfile.TemporaryDirectory() as old:
+        baseline = export(args.baseline, Path(old))
         for kind in args.kinds.split(","):
             for processes in (int(p) for p in args.processes.split(",")):
                 for design in args.designs.split(","):
                     photo_or_none = photo if kind == "photo" else None
-                    r = run_one(settings, design, processes, kind, args, pts, photo_or_none, Path(state))
+                    r = run_one(
+                        settings, design, processes, kind, args, pts, photo_or_none, Path(state), baseline
+                    )
                     results.append(r)
                     print(r.line(), flush=True)
     print("\nrollup check passed: after each run every acknowledged report is in stats_daily once")
     print(
-        "\n| kind | design | processes | reports/s | p50 ms | p99 ms | errors "
-        "| server CPU ms/report | PostgreSQL CPU ms/report |"
+        "\n| kind | design | processes | reports/s | p50 ms | p99 ms | errors | commits/report "
+        "| server CPU ms/report | PostgreSQL CPU ms/report | client CPU ms/report |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(
             f"| {r.kind} | {r.design} | {r.processes} | {r.rate:,.1f} | {r.pct(0.5):,.0f} | "
-            f"{r.pct(0.99):,.0f} | {r.errors} | {r.per_report(r.server_cpu):.1f} | "
-            f"{r.per_report(r.db_cpu):.1f} |"
+            f"{r.pct(0.99):,.0f} | {r.errors} | {r.commits_per_report:.2f} | "
+            f"{r.per_report(r.server_cpu):.1f} | {r.per_report(r.db_cpu):.1f} | "
+            f"{r.per_report(r.client_cpu):.2f} |"
         )
     by = {(r.kind, r.design, r.processes): r for r in results}
     for (kind, design, processes), r in by.items():
-        if design == "new" and (kind, "today", processes) in by:
-            before = by[(kind, "today", processes)]
-            print(
-                f"{kind}, {processes} process(es): new ÷ today = {r.rate / before.rate:.1f}× reports/s, "
-                f"p99 {r.pct(0.99):,.0f} ms vs {before.pct(0.99):,.0f} ms"
-            )
+        for other in ("filed", "request"):
+            if design == "batched" and (kind, other, processes) in by:
+                before = by[(kind, other, processes)]
+                print(
+                    f"{kind}, {processes} process(es): batched ÷ {other} = {r.rate / before.rate:.1f}× "
+                    f"reports/s, p99 {r.pct(0.99):,.0f} ms vs {before.pct(0.99):,.0f} ms"
+                )
 
 
 if __name__ == "__main__":

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import cast
 
 from pwdlib import PasswordHash
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, delete, event, select
 from sqlalchemy.orm import Session
 
 from geo.errors import GridcaseError, NotFound
@@ -126,19 +130,31 @@ def issue_token(session: Session, username: str, password: str) -> str:
 
 
 def authenticate(session: Session, token: str) -> Actor:
-    """The actor a bearer token belongs to."""
-    row = session.get(ApiToken, digest(token))
+    """The actor a bearer token belongs to (checked in PostgreSQL; see `TokenChecks` for the
+    cached check of API requests)."""
+    return _authenticate(session, digest(token))[0]
+
+
+def _authenticate(session: Session, hashed: str) -> tuple[Actor, datetime]:
+    """The actor of a token's SHA-256 and when the token expires: one query."""
+    row = session.execute(
+        select(ApiToken.expires_at, Account)
+        .join(Account, Account.id == ApiToken.account_id)
+        .where(ApiToken.token_hash == hashed)
+    ).first()
     if row is None or row.expires_at < datetime.now(UTC):
         raise AuthenticationFailed("unknown or expired token; sign in again", field="authorization")
-    account = session.get(Account, row.account_id)
-    if account is None or not account.active:
+    expires_at, account = row
+    if not account.active:
         raise AuthenticationFailed("account disabled", field="authorization")
-    return actor_of(account)
+    return actor_of(account), expires_at
 
 
 def revoke_token(session: Session, token: str) -> bool:
     """Sign out: the token stops working at once. Whether it was a live token."""
-    result = cast(CursorResult, session.execute(delete(ApiToken).where(ApiToken.token_hash == digest(token))))
+    hashed = digest(token)
+    result = cast(CursorResult, session.execute(delete(ApiToken).where(ApiToken.token_hash == hashed)))
+    _forget(session, lambda check: check.forget_token(hashed))
     return bool(result.rowcount)
 
 
@@ -147,7 +163,78 @@ def revoke_tokens(session: Session, account_id: int) -> int:
     account)."""
     ended = cast(CursorResult, session.execute(delete(WebSession).where(WebSession.account_id == account_id)))
     tokens = cast(CursorResult, session.execute(delete(ApiToken).where(ApiToken.account_id == account_id)))
+    _forget(session, lambda check: check.forget_account(account_id))
     return tokens.rowcount + ended.rowcount
+
+
+class TokenChecks:
+    """Bearer tokens this process checked against PostgreSQL in the last `seconds`.
+
+    A request with a token checked moments ago needs no database round trip to say who it is.
+    Revoking in this process (sign-out, a password change, a disabled account) forgets the token
+    at once, and again when the revoking transaction commits (so a check racing the commit cannot
+    keep it); a token revoked by another process stops working here within `seconds`. A token
+    is never remembered past its own expiry. `seconds=0` checks every request.
+    """
+
+    def __init__(self, seconds: float = 2.0, size: int = 10_000):
+        self.seconds = seconds
+        self.size = size
+        self._lock = threading.Lock()
+        self._checked: dict[str, tuple[float, datetime, Actor]] = {}
+        _CHECKS.add(self)
+
+    def authenticate(self, session: Session, token: str) -> Actor:
+        """The token's actor, from a recent check or from PostgreSQL."""
+        hashed = digest(token)
+        if (actor := self._recent(hashed)) is not None:
+            return actor
+        actor, expires_at = _authenticate(session, hashed)
+        if self.seconds > 0:
+            with self._lock:
+                if len(self._checked) >= self.size:
+                    self._checked.clear()  # a flood of distinct tokens: start over, stay bounded
+                self._checked[hashed] = (time.monotonic(), expires_at, actor)
+        return actor
+
+    def recent(self, token: str) -> Actor | None:
+        """The actor of a token checked within `seconds` and not expired, else None."""
+        return self._recent(digest(token))
+
+    def _recent(self, hashed: str) -> Actor | None:
+        with self._lock:
+            found = self._checked.get(hashed)
+        if found is None:
+            return None
+        checked, expires_at, actor = found
+        if time.monotonic() - checked > self.seconds or expires_at < datetime.now(UTC):
+            with self._lock:
+                self._checked.pop(hashed, None)
+            return None
+        return actor
+
+    def forget_token(self, hashed: str) -> None:
+        with self._lock:
+            self._checked.pop(hashed, None)
+
+    def forget_account(self, account_id: int) -> None:
+        with self._lock:
+            for hashed in [h for h, (_, _, a) in self._checked.items() if a.id == account_id]:
+                del self._checked[hashed]
+
+
+_CHECKS: weakref.WeakSet[TokenChecks] = weakref.WeakSet()
+
+
+def _forget(session: Session, what: Callable[[TokenChecks], None]) -> None:
+    """Forget revoked tokens in every live cache now and once the revoking transaction commits."""
+
+    def forget(*_: object) -> None:
+        for check in list(_CHECKS):
+            what(check)
+
+    forget()
+    event.listen(session, "after_commit", forget, once=True)
 
 
 def set_password(session: Session, username: str, password: str) -> Account:

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     # 0: never, e.g. when `gridcase fold-stats --every N` runs beside several servers).
     fold_seconds: float = 2.0
     screen_open: bool = False
+    # A bearer token checked within this many seconds is taken from memory (0: check every
+    # request in PostgreSQL); a token revoked by another process stops working within it.
+    token_check_seconds: float = 2.0
+    # Threads that file API reports in shared transactions (group commit, geo/cases/intake.py).
+    intake_writers: int = 2
 
     @property
     def state_path(self) -> Path:

@@ -2,64 +2,47 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 
-from geoalchemy2.shape import to_shape
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from geo import access
 from geo.accounts import Actor
+from geo.cases.intake import (
+    TRACKING_ALPHABET,
+    Channel,
+    ReportIn,
+    file_reports,
+    photo_row,
+    prepare_report,
+    replay,
+    report_fingerprint,
+    scoped_key,
+)
 from geo.cases.timelimits import WorkCalendar
 from geo.cases.views import find_case
 from geo.cases.workflow import (
     ENDED,
-    OPEN,
     Action,
     ActionIn,
     CaseState,
     Step,
     action_named,
-    apply_routing,
     check_inputs,
     check_transition,
     possible_actions,
 )
-from geo.coords import CoordinateSystem
-from geo.errors import (
-    ActionForbidden,
-    ConcurrentUpdate,
-    IdempotencyConflict,
-    InvalidInput,
-    UnknownCategory,
-)
+from geo.errors import ActionForbidden, ConcurrentUpdate
 from geo.photos import Photo, PhotoLimits, check_count, ingest_photo
-from geo.routing import Router, RoutingDecision, RoutingStatus
+from geo.routing import Router
 from geo.storage import BlobStore
-from geo.store.models import Case, CaseEvent, CaseLink, CasePhoto, Category
+from geo.store.models import Case, CaseEvent, CasePhoto
 
-__all__ = ["ActionIn", "CaseContext", "Channel", "ReportIn", "act", "submit_report"]
-
-TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone
-
-
-class Channel(StrEnum):
-    """Where a report came from."""
-
-    inspector = "inspector"
-    resident = "resident"
-    hotline_12345 = "hotline_12345"
-    video_patrol = "video_patrol"
-    referral = "referral"
+__all__ = ["TRACKING_ALPHABET", "ActionIn", "CaseContext", "Channel", "ReportIn", "act", "submit_report"]
 
 
 @dataclass
@@ -74,47 +57,6 @@ class CaseContext:
     duplicate_window_h: float = 24.0
 
 
-class ReportIn(BaseModel):
-    """A new report. Location may be omitted when a photo carries GPS."""
-
-    category: str = Field(min_length=1, max_length=16, description="category code, e.g. E0102")
-    description: str = Field(default="", max_length=2000)
-    lon: float | None = Field(default=None, description="longitude in `crs`")
-    lat: float | None = Field(default=None, description="latitude in `crs`")
-    crs: CoordinateSystem = CoordinateSystem.wgs84
-    channel: Channel | None = Field(default=None, description="default: the reporting role's own channel")
-    reporter_contact: str | None = Field(
-        default=None, max_length=200, description="private: never shown publicly"
-    )
-
-
-@dataclass(frozen=True)
-class Located:
-    """Where a report is, in its own coordinate system, and how that was found."""
-
-    lon: float
-    lat: float
-    crs: CoordinateSystem
-    by: str  # "report" or "photo EXIF GPS"
-
-
-def _tracking_code(now: datetime) -> str:
-    tail = "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(8))
-    return f"GC{now:%y%m%d}{tail}"
-
-
-def _fingerprint(actor: Actor, report: ReportIn, photos: list[bytes]) -> str:
-    body = json.dumps(
-        {
-            "by": actor.id,
-            **report.model_dump(mode="json"),
-            "photos": [hashlib.sha256(p).hexdigest() for p in photos],
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
 # -- intake -------------------------------------------------------------------------------------
 def submit_report(
     session: Session,
@@ -125,131 +67,34 @@ def submit_report(
     idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> tuple[Case, bool]:
-    """File a report: store photos, locate (from EXIF GPS if needed), route, link duplicates.
+    """File one report in the session's transaction (the API files through `IntakeWriter`).
 
     Returns the case and whether it was created; a retry with the same Idempotency-Key returns
-    the first case and creates nothing.
+    the first case and creates nothing (its photos are not stored again).
     """
-    access.require(actor, access.Sight.submit_report)
-    channel = access.channel_for(actor, report.channel.value if report.channel else None)
     photos = photos or []
     now = now or datetime.now(UTC)
-    key = _scoped_key(actor, idempotency_key)
-    fingerprint = _fingerprint(actor, report, photos)
+    access.require(actor, access.Sight.submit_report)
+    key = scoped_key(actor, idempotency_key)
     if key and (existing := session.scalar(select(Case).where(Case.idempotency_key == key))):
-        return _replay(existing, fingerprint), False
-    check_count(len(photos), ctx.photo_limits)
-    category = session.get(Category, report.category)
-    if category is None:
-        raise UnknownCategory(f"category {report.category!r} is not in the catalogue", field="category")
-    ingested = [ingest_photo(data, ctx.blobs, ctx.photo_limits) for data in photos]
-    where = _locate(report, ingested)
-    # On the request's own connection: one request never needs two pooled connections.
-    decision = ctx.router.route(where.lon, where.lat, category.code, where.crs, at=now, session=session)
-    case = _new_case(actor, report, channel, where, decision, now, key, fingerprint)
+        return replay(existing, report_fingerprint(actor, report, photos)).answer().case, False
+    prepared = prepare_report(
+        ctx.router, ctx.blobs, ctx.photo_limits, actor, report, photos, idempotency_key, now, session=session
+    )
     try:
         with session.begin_nested():
-            session.add(case)
-            session.flush()
+            (filed,) = file_reports(session, [prepared], ctx.duplicate_radius_m, ctx.duplicate_window_h)
     except IntegrityError:
         # A concurrent retry with the same key won the race: answer with its case.
         winner = session.scalar(select(Case).where(Case.idempotency_key == key)) if key else None
         if winner is None:
             raise
-        return _replay(winner, fingerprint), False
-    _record_intake(session, ctx, actor, case, category, decision, where, ingested, now)
-    return case, True
-
-
-def _scoped_key(actor: Actor, idempotency_key: str | None) -> str | None:
-    """Keys are scoped per account: two people's key "1" are different reports."""
-    if not idempotency_key:
-        return None
-    if len(idempotency_key) > 100:
-        raise InvalidInput("Idempotency-Key must be at most 100 characters", field="Idempotency-Key")
-    return f"{actor.id}:{idempotency_key}"
-
-
-def _locate(report: ReportIn, photos: list[Photo]) -> Located:
-    """The report's own lon/lat, or else the first photo's EXIF GPS (always WGS-84)."""
-    if (report.lon is None) != (report.lat is None):
-        raise InvalidInput(
-            "give both lon and lat, or neither (then a photo must carry GPS)",
-            field="lon" if report.lon is None else "lat",
-        )
-    if report.lon is not None and report.lat is not None:
-        return Located(report.lon, report.lat, report.crs, "report")
-    for photo in photos:
-        if photo.lon is not None and photo.lat is not None:
-            return Located(photo.lon, photo.lat, CoordinateSystem.wgs84, "photo EXIF GPS")
-    raise InvalidInput("no location: give lon/lat, or a photo with GPS in its EXIF", field="location")
-
-
-def _new_case(
-    actor: Actor,
-    report: ReportIn,
-    channel: str,
-    where: Located,
-    decision: RoutingDecision,
-    now: datetime,
-    key: str | None,
-    fingerprint: str,
-) -> Case:
-    """The case row of a routed report (not yet added to the session)."""
-    case = Case(
-        tracking_code=_tracking_code(now),
-        category_code=report.category,
-        description=report.description,
-        channel=channel,
-        reporter_contact=report.reporter_contact,
-        reported_by=actor.username,
-        reporter_account_id=actor.id,
-        reported_at=now,
-        reported_crs=where.crs.value,
-        reported_lon=where.lon,
-        reported_lat=where.lat,
-        state=CaseState.reported.value,
-        idempotency_key=key,
-        idempotency_fingerprint=fingerprint,
-        created_at=now,
-        updated_at=now,
-    )
-    # Stored in WGS-84 (EPSG:4326, lon/lat order): the routing's normalised point.
-    apply_routing(case, decision, where.by)
-    return case
-
-
-def _record_intake(
-    session: Session,
-    ctx: CaseContext,
-    actor: Actor,
-    case: Case,
-    category: Category,
-    decision: RoutingDecision,
-    where: Located,
-    photos: list[Photo],
-    now: datetime,
-) -> None:
-    """The report event with the routing explanation, its photos, and suggested duplicates."""
-    note = (
-        "unroutable: " + (decision.reason or "") + " → triage queue"
-        if decision.status == RoutingStatus.unroutable
-        else decision.explain()
-    )
-    data = {"routing_status": decision.status.value, "located_by": where.by}
-    event = _append(session, case, actor, "report", None, CaseState.reported, now, note=note, data=data)
-    for photo in photos:
-        _attach(session, case, event, photo, "report")
-    _suggest_duplicates(session, ctx, case, category, now)
-
-
-def _replay(existing: Case, fingerprint: str) -> Case:
-    if existing.idempotency_fingerprint != fingerprint:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was used for a different report; use a new key for a new report",
-            field="Idempotency-Key",
-        )
-    return existing
+        return replay(winner, prepared.fingerprint).answer().case, False
+    filed.answer()
+    # The rows were written by statement: the session's own copy of the case, for its caller.
+    case = session.get(Case, filed.case.id) if filed.created else filed.case
+    assert case is not None
+    return case, filed.created
 
 
 def _attach(session: Session, case: Case, event: CaseEvent, photo: Photo, purpose: str) -> None:
@@ -258,64 +103,7 @@ def _attach(session: Session, case: Case, event: CaseEvent, photo: Photo, purpos
     )
     if exists:
         return
-    session.add(
-        CasePhoto(
-            case_id=case.id,
-            event_id=event.id,
-            purpose=purpose,
-            original_key=photo.original_key,
-            public_key=photo.public_key,
-            content_type=photo.content_type,
-            public_content_type=photo.public_content_type,
-            width=photo.width,
-            height=photo.height,
-            lon=photo.lon,
-            lat=photo.lat,
-            taken_at=photo.taken_at,
-        )
-    )
-
-
-def _suggest_duplicates(
-    session: Session, ctx: CaseContext, case: Case, category: Category, now: datetime
-) -> None:
-    """Link open cases of the same category within the category's distance and time window."""
-    radius = category.duplicate_radius_m or ctx.duplicate_radius_m
-    window = category.duplicate_window_h or ctx.duplicate_window_h
-    stored = to_shape(case.location)  # WGS-84: x is the longitude
-    lon, lat = stored.x, stored.y
-    point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
-    # Candidates first through the GiST index on the geometry: a box in degrees that holds the
-    # whole radius (a degree of longitude, the shorter, is 111.32 km × cos(latitude); 10% to
-    # spare). Then the exact test on the geography: metres on the spheroid, not degrees.
-    degrees = radius * 1.1 / (111_320 * max(math.cos(math.radians(min(abs(lat) + 0.01, 89.9))), 1e-3))
-    here = func.geography(point)
-    distance = func.ST_Distance(func.geography(Case.location), here).label("m")
-    rows = session.execute(
-        select(Case.id, Case.reported_at, distance)
-        .where(
-            func.ST_DWithin(Case.location, point, degrees),
-            Case.category_code == case.category_code,
-            Case.id != case.id,
-            Case.state.in_([s.value for s in OPEN]),
-            Case.reported_at >= now - timedelta(hours=window),
-            func.ST_DWithin(func.geography(Case.location), here, radius),
-        )
-        # The nearest few are the suggestion: at a hotspot with hundreds of open reports, linking
-        # each new one to all of them would grow every report's work with the pile.
-        .order_by(distance, Case.reported_at.desc(), Case.id)
-        .limit(10)
-    ).all()
-    for other_id, reported_at, metres in rows:
-        session.add(
-            CaseLink(
-                case_id=case.id,
-                other_case_id=other_id,
-                distance_m=float(metres),
-                hours_apart=abs((now - reported_at).total_seconds()) / 3600,
-            )
-        )
-    session.flush()
+    session.add(photo_row(case, event, photo, purpose))
 
 
 def _append(

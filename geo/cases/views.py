@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from geo import access
 from geo.accounts import Actor
+from geo.cases.intake import Suggested
 from geo.cases.workflow import OPEN, CaseState, possible_actions
 from geo.errors import NotFound
 from geo.store.models import Area, Case, CaseEvent, CaseLink, CasePhoto, ResponsibilityLayer
@@ -343,6 +344,27 @@ def case_views(
     ]
 
 
+def new_case_view(
+    actor: Actor,
+    case: Case,
+    event: CaseEvent,
+    photos: Sequence[CasePhoto],
+    links: Sequence[Suggested],
+    now: datetime | None = None,
+) -> CaseView:
+    """The view of a case just filed, from the rows written with it (no second read): the same
+    as `case_detail` would answer right after the commit."""
+    original = access.may(actor, access.Sight.original_photos)
+    return _view(
+        actor,
+        case,
+        now or datetime.now(UTC),
+        [_photo(p, original=original) for p in sorted(photos, key=lambda p: p.id)],
+        [_event(event)],
+        [_duplicate(link, link.tracking_code) for link in sorted(links, key=lambda link: link.other_case_id)],
+    )
+
+
 def _view(
     actor: Actor,
     case: Case,
@@ -396,18 +418,20 @@ def _photos_of(session: Session, ids: Iterable[int], *, original: bool) -> dict[
     if not ids:
         return found
     for p in session.scalars(select(CasePhoto).where(CasePhoto.case_id.in_(ids)).order_by(CasePhoto.id)):
-        found[p.case_id].append(
-            PhotoView(
-                id=p.id,
-                url=f"/api/v1/photos/{p.public_key}",
-                purpose=p.purpose,
-                width=p.width,
-                height=p.height,
-                taken_at=p.taken_at,
-                original_url=f"/api/v1/cases/{p.case_id}/photos/{p.id}/original" if original else None,
-            )
-        )
+        found[p.case_id].append(_photo(p, original=original))
     return found
+
+
+def _photo(p: CasePhoto, *, original: bool) -> PhotoView:
+    return PhotoView(
+        id=p.id,
+        url=f"/api/v1/photos/{p.public_key}",
+        purpose=p.purpose,
+        width=p.width,
+        height=p.height,
+        taken_at=p.taken_at,
+        original_url=f"/api/v1/cases/{p.case_id}/photos/{p.id}/original" if original else None,
+    )
 
 
 def _events_of(session: Session, ids: Iterable[int]) -> dict[int, list[CaseEvent]]:
@@ -432,15 +456,17 @@ def _links_of(session: Session, ids: Iterable[int]) -> dict[int, list[DuplicateV
         .order_by(CaseLink.case_id, CaseLink.other_case_id)
     ).all()
     for link, code in rows:
-        found[link.case_id].append(
-            DuplicateView(
-                tracking_code=code,
-                distance_m=round(link.distance_m, 1),
-                hours_apart=round(link.hours_apart, 2),
-                status=link.status,
-            )
-        )
+        found[link.case_id].append(_duplicate(link, code))
     return found
+
+
+def _duplicate(link: CaseLink | Suggested, code: str) -> DuplicateView:
+    return DuplicateView(
+        tracking_code=code,
+        distance_m=round(link.distance_m, 1),
+        hours_apart=round(link.hours_apart, 2),
+        status=link.status,
+    )
 
 
 def _event(event: CaseEvent, public: bool = False) -> EventView:

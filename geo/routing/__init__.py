@@ -143,6 +143,12 @@ class Router:
                         cache.snapshots[generation] = found
                 return found
 
+    def answers_from_memory(self, at: datetime | None = None) -> bool:
+        """Whether a lookup at `at` would be answered from the cache, with no database round trip
+        (then it is CPU work of microseconds, fine on an event loop)."""
+        cached, fresh = self._cached(at)
+        return cached is not None and (fresh or self._checking.locked())
+
     def _cached(self, at: datetime | None) -> tuple[Snapshot | None, bool]:
         """The cached snapshot for `at` (None if not cached), and whether the version check is fresh."""
         with self._lock:

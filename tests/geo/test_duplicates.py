@@ -1,4 +1,4 @@
-"""The duplicate search (`_suggest_duplicates`): metres on the spheroid, candidates through the
+"""The duplicate search (`suggest_duplicates`): metres on the spheroid, candidates through the
 geometry's GiST index, and only the nearest few linked at a hotspot."""
 
 from __future__ import annotations
@@ -7,10 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from geo.cases import service
-from geo.routing import Router
-from geo.storage import LocalBlobStore
-from geo.store.models import Case, CaseLink, Category
+from geo.cases.intake import link_duplicates, suggest_duplicates
+from geo.store.models import Case, CaseLink
 from tests.conftest import add_exposed_garbage
 
 NOW = datetime(2026, 8, 3, 2, tzinfo=UTC)
@@ -40,7 +38,7 @@ def _case(session, code: str, dx_m: float, *, hours_ago: float = 1, state: str =
     return session.get(Case, case_id)
 
 
-def test_the_nearest_ten_open_cases_within_the_radius_are_linked(session, store, tmp_path):
+def test_the_nearest_ten_open_cases_within_the_radius_are_linked(session):
     add_exposed_garbage(session)
     for n in range(12):  # 12 open reports at 2, 4, ... 24 m
         _case(session, f"H{n}", 2 + 2 * n)
@@ -48,8 +46,8 @@ def test_the_nearest_ten_open_cases_within_the_radius_are_linked(session, store,
     _case(session, "OLD", 1, hours_ago=30)  # outside the 24 h window
     _case(session, "SHUT", 1, state="closed")
     new = _case(session, "NEW", 0, hours_ago=0)
-    ctx = service.CaseContext(router=Router(store.sessions), blobs=LocalBlobStore(tmp_path))
-    service._suggest_duplicates(session, ctx, new, session.get(Category, "E0102"), NOW)
+    found = suggest_duplicates(session, [new], default_radius_m=50, default_window_h=24)
+    link_duplicates(session, found[new.id])
     links = session.execute(
         select(Case.tracking_code, CaseLink.distance_m)
         .join(Case, Case.id == CaseLink.other_case_id)
