@@ -125,10 +125,15 @@ async def create_case(
         prepared = prepare_report(*args)  # routing from the cached index: microseconds
     # Filed with the reports that arrived meanwhile, in one transaction; answered after its commit.
     filed = await asyncio.wrap_future(request.app.state.intake.submit(prepared))
-    response.headers["Location"] = f"/api/v1/cases/{filed.case.id}"
+    location = {"Location": f"/api/v1/cases/{filed.case.id}"}
     if filed.created:
         assert filed.event is not None
-        return views.new_case_view(actor, filed.case, filed.event, filed.photos, filed.links, now)
+        view = views.new_case_view(actor, filed.case, filed.event, filed.photos, filed.links, now)
+        # Serialised once, here (the view is a CaseOut already: no second validation).
+        return Response(  # type: ignore[return-value]
+            view.model_dump_json(), 201, headers=location, media_type="application/json"
+        )
+    response.headers.update(location)
     response.status_code = 200  # a retry: the first report's case as it is now
     async with request.app.state.db_slots:
         return await run_in_threadpool(_read_detail, request, actor, filed.case.id)

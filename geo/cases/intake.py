@@ -42,7 +42,7 @@ from geo.photos import Photo, PhotoLimits, check_count, ingest_photo
 from geo.routing import Router, RoutingDecision, RoutingStatus
 from geo.storage import BlobStore
 from geo.store.bulk import BulkInsert
-from geo.store.models import Case, CaseEvent, CasePhoto, Category
+from geo.store.models import Case, CaseEvent, CasePhoto
 
 __all__ = ["Channel", "Filed", "IntakeWriter", "Prepared", "ReportIn", "file_reports", "prepare_report"]
 
@@ -245,8 +245,7 @@ def file_reports(
         _insert_events(session, events)  # one statement: the trigger appends the deltas once for all
         photos = [photo_rows(p, case, event) for (_, p, case), event in zip(new, events, strict=True)]
         _insert_photos(session, [row for rows in photos for row in rows])
-        links = suggest_duplicates(session, cases, default_radius_m, default_window_h)
-        link_duplicates(session, [link for found in links.values() for link in found])
+        links = suggest_duplicates(session, cases, default_radius_m, default_window_h)  # and linked
         for (i, _, case), event, rows in zip(new, events, photos, strict=True):
             results[i] = Filed(case, created=True, event=event, photos=rows, links=links[case.id])
     for i, p in enumerate(reports):
@@ -291,12 +290,6 @@ PHOTOS = BulkInsert(
     lat float8, taken_at timestamptz""",
     returning="id, case_id, original_key",
 )
-LINKS = BulkInsert(
-    "case_link",
-    "case_id bigint, other_case_id bigint, distance_m float8, hours_apart float8",
-    returning="id",
-    computed={"status": "'suggested'"},
-)
 
 
 def _insert_cases(session: Session, cases: Sequence[Case]) -> None:
@@ -328,11 +321,6 @@ def _insert_photos(session: Session, photos: Sequence[CasePhoto]) -> None:
     ids = {(case_id, key): id_ for id_, case_id, key in PHOTOS.insert(session, rows)}
     for p in photos:
         p.id = ids[(p.case_id, p.original_key)]
-
-
-def link_duplicates(session: Session, links: Sequence[Suggested]) -> None:
-    """Write suggested duplicates as case links."""
-    LINKS.insert(session, [{name: getattr(link, name) for name in LINKS.names} for link in links])
 
 
 def replay(existing: Case, fingerprint: str) -> Filed:
@@ -436,28 +424,37 @@ def photo_row(case: Case, event: CaseEvent, photo: Photo, purpose: str) -> CaseP
 # in metres on the spheroid. A new case sees the cases filed before it, in its own batch too.
 DUPLICATES_SQL = text(
     """
-    SELECT n.id, d.id, d.tracking_code, d.reported_at, d.m
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:radius AS float8[]), CAST(:window AS float8[]))
-         AS n(id, radius, window_h)
-    JOIN cases me ON me.id = n.id
-    CROSS JOIN LATERAL (
-        SELECT c.id, c.tracking_code, c.reported_at,
-               ST_Distance(geography(c.location), geography(me.location)) AS m
-        FROM cases c
-        WHERE ST_DWithin(
-                c.location, me.location,
-                n.radius * 1.1
-                / (111320 * greatest(cos(radians(least(abs(ST_Y(me.location)) + 0.01, 89.9))), 1e-3)))
-          AND c.category_code = me.category_code
-          AND c.id <> me.id
-          AND NOT (c.id = ANY(CAST(:ids AS bigint[])) AND c.id > me.id)
-          AND c.state = ANY(CAST(:open AS text[]))
-          AND c.reported_at >= me.reported_at - make_interval(secs => n.window_h * 3600)
-          AND ST_DWithin(geography(c.location), geography(me.location), n.radius)
-        ORDER BY m, c.reported_at DESC, c.id
-        LIMIT 10
-    ) d
-    ORDER BY n.id, d.m, d.reported_at DESC, d.id
+    WITH found AS (
+        SELECT me.id AS case_id, d.id AS other_case_id, d.tracking_code, d.m AS distance_m,
+               abs(extract(epoch FROM me.reported_at - d.reported_at)) / 3600 AS hours_apart
+        FROM cases me
+        JOIN category k ON k.code = me.category_code
+        CROSS JOIN LATERAL (SELECT coalesce(k.duplicate_radius_m, :radius) AS radius,
+                                   coalesce(k.duplicate_window_h, :window) AS window_h) w
+        CROSS JOIN LATERAL (
+            SELECT c.id, c.tracking_code, c.reported_at,
+                   ST_Distance(geography(c.location), geography(me.location)) AS m
+            FROM cases c
+            WHERE ST_DWithin(
+                    c.location, me.location,
+                    w.radius * 1.1
+                    / (111320 * greatest(cos(radians(least(abs(ST_Y(me.location)) + 0.01, 89.9))), 1e-3)))
+              AND c.category_code = me.category_code
+              AND c.id <> me.id
+              AND NOT (c.id = ANY(CAST(:ids AS bigint[])) AND c.id > me.id)
+              AND c.state = ANY(CAST(:open AS text[]))
+              AND c.reported_at >= me.reported_at - make_interval(secs => w.window_h * 3600)
+              AND ST_DWithin(geography(c.location), geography(me.location), w.radius)
+            ORDER BY m, c.reported_at DESC, c.id
+            LIMIT 10
+        ) d
+        WHERE me.id = ANY(CAST(:ids AS bigint[]))
+    ), linked AS (
+        INSERT INTO case_link (case_id, other_case_id, distance_m, hours_apart, status)
+        SELECT case_id, other_case_id, distance_m, hours_apart, 'suggested' FROM found
+    )
+    SELECT case_id, other_case_id, tracking_code, distance_m, hours_apart FROM found
+    ORDER BY case_id, distance_m, other_case_id
     """
 )
 
@@ -465,32 +462,22 @@ DUPLICATES_SQL = text(
 def suggest_duplicates(
     session: Session, cases: Sequence[Case], default_radius_m: float, default_window_h: float
 ) -> dict[int, list[Suggested]]:
-    """Suggested duplicates of new (written) cases, found in one query for all of them."""
+    """Link each new (written) case to its suggested duplicates, for all of them in one statement
+    (the category's own radius and window, else the defaults); what was linked."""
     found: dict[int, list[Suggested]] = {case.id: [] for case in cases}
     if not cases:
         return found
-    codes = {case.category_code for case in cases}
-    windows = {
-        code: (radius or default_radius_m, window or default_window_h)
-        for code, radius, window in session.execute(
-            select(Category.code, Category.duplicate_radius_m, Category.duplicate_window_h).where(
-                Category.code.in_(codes)
-            )
-        )
-    }
-    at = {case.id: case.reported_at for case in cases}
     rows = session.execute(
         DUPLICATES_SQL,
         {
             "ids": [case.id for case in cases],
-            "radius": [windows[case.category_code][0] for case in cases],
-            "window": [windows[case.category_code][1] for case in cases],
+            "radius": default_radius_m,
+            "window": default_window_h,
             "open": [s.value for s in OPEN],
         },
-    ).all()
-    for case_id, other_id, code, reported_at, metres in rows:
-        hours = abs((at[case_id] - reported_at).total_seconds()) / 3600
-        found[case_id].append(Suggested(case_id, other_id, code, float(metres), hours))
+    )
+    for case_id, other_id, code, metres, hours in rows:
+        found[case_id].append(Suggested(case_id, other_id, code, float(metres), float(hours)))
     return found
 
 

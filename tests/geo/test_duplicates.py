@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from geo.cases.intake import link_duplicates, suggest_duplicates
+from geo.cases.intake import suggest_duplicates
 from geo.store.models import Case, CaseLink
 from tests.conftest import add_exposed_garbage
 
@@ -47,7 +47,7 @@ def test_the_nearest_ten_open_cases_within_the_radius_are_linked(session):
     _case(session, "SHUT", 1, state="closed")
     new = _case(session, "NEW", 0, hours_ago=0)
     found = suggest_duplicates(session, [new], default_radius_m=50, default_window_h=24)
-    link_duplicates(session, found[new.id])
+    assert [link.tracking_code for link in found[new.id]] == [f"H{n}" for n in range(10)]
     links = session.execute(
         select(Case.tracking_code, CaseLink.distance_m)
         .join(Case, Case.id == CaseLink.other_case_id)
