@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.i18n import ACTION_LABELS, CHANNEL_LABELS, REASONS, TIME_UNITS, Lang, rule_text
+from api.i18n import ACTION_LABELS, CHANNEL_LABELS, REASONS, TIME_UNITS, Lang, calendar_notice, rule_text
 from geo.cases.timelimits import WorkCalendar, extend_deadline
 from geo.cases.views import CaseView, EventView
+from geo.cases.work_calendar import calendar_status
 from geo.cases.workflow import ACTIONS
 from geo.store.models import Category, Unit
 
@@ -211,3 +213,8 @@ def explanation(view: CaseView, lang: Lang) -> list[str]:
 def now_utc() -> datetime:
     """The time a page is drawn at."""
     return datetime.now(UTC)
+
+
+def calendar_warning(request: Request, session: Session, lang: Lang) -> str | None:
+    """The work calendar's warning for a page (from 60 days before it ends), or None."""
+    return calendar_notice(lang, calendar_status(request.app.state.cases.calendar_for(session)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from geo.cases.work_calendar import CalendarStatus
 from geo.cases.workflow import ACTIONS, STATE_LABELS_ZH, CaseState
 
 Lang = Literal["zh", "en"]
@@ -218,6 +219,13 @@ _DESK: dict[Lang, dict[str, str]] = {
         "time_left": "剩余时间",
         "overdue_by": "已超期",
         "no_deadline": "派遣后开始计时",
+        "provisional": "暂定",
+        "provisional_help": "截止时间超出已导入的工作日历，按无节假日计算；导入该年日历后自动重算",
+        "calendar_ending": "工作日历将于 {ends} 到期（还剩 {days} 天）：请导入 {year} 年节假日安排"
+        "（gridcase calendar import 文件），否则之后的截止时间按无节假日计算，标为暂定。",
+        "calendar_ended": "工作日历已于 {ends} 到期：{year} 年的截止时间按无节假日计算，均为暂定。"
+        "请导入 {year} 年节假日安排（gridcase calendar import 文件）。",
+        "calendar_missing": "尚未导入工作日历：按时限计算的截止时间均未考虑节假日。",
         "parked_clock": "挂账中，计时暂停",
         "extensions": "已延期次数",
         "extension_waiting": "有延期申请待审批",
@@ -363,6 +371,14 @@ _DESK: dict[Lang, dict[str, str]] = {
         "time_left": "Time left",
         "overdue_by": "Overdue by",
         "no_deadline": "The clock starts at dispatch",
+        "provisional": "provisional",
+        "provisional_help": "The deadline falls past the loaded work calendar and was counted without "
+        "holidays; it is recomputed when that year's calendar is loaded",
+        "calendar_ending": "The work calendar ends on {ends} ({days} days left): load the {year} holidays "
+        "(gridcase calendar import FILE), or later deadlines are counted without holidays, as provisional.",
+        "calendar_ended": "The work calendar ended on {ends}: deadlines in {year} are counted without "
+        "holidays and are provisional. Load the {year} holidays (gridcase calendar import FILE).",
+        "calendar_missing": "No work calendar is loaded: deadlines ignore holidays.",
         "parked_clock": "Parked: the clock is stopped",
         "extensions": "Extensions",
         "extension_waiting": "An extension request waits for approval",
@@ -609,3 +625,14 @@ STATE_LABELS: dict[Lang, dict[str, str]] = {"zh": STATES_ZH, "en": {s.value: s.v
 def messages(lang: Lang) -> dict[str, str]:
     """Every string of a page in this language, states as `state_<code>`, roles as `role_<code>`."""
     return {**MESSAGES[lang], **{f"state_{k}": v for k, v in STATE_LABELS[lang].items()}}
+
+
+def calendar_notice(lang: Lang, status: CalendarStatus) -> str | None:
+    """The warning that the work calendar is ending, has ended or is missing; None when it is far off."""
+    if not status.warning:
+        return None
+    t = MESSAGES[lang]
+    if status.ends is None:
+        return t["calendar_missing"]
+    facts = {"ends": status.ends.isoformat(), "days": status.days_left, "year": status.next_year}
+    return t["calendar_ended" if (status.days_left or 0) < 0 else "calendar_ending"].format(**facts)
