@@ -80,10 +80,16 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_admin_log_at"), "admin_log", ["at"])
     rows = _seed_rows()
+    years = sorted({r["day"].year for r in rows})
     op.bulk_insert(day, rows)
-    op.bulk_insert(
-        year,
-        [{"year": y, "source": f"data/calendar/{SEED.name}"} for y in sorted({r["day"].year for r in rows})],
+    op.bulk_insert(year, [{"year": y, "source": f"data/calendar/{SEED.name}"} for y in years])
+    # Open cases already due past the seeded years were counted without that year's holidays.
+    op.execute(
+        sa.text(
+            "UPDATE cases SET deadline_provisional = true WHERE deadline_at >= CAST(:past AS timestamptz) "
+            "AND time_limit_unit IN ('working_hours', 'working_days') "
+            "AND state NOT IN ('closed', 'rejected', 'voided')"
+        ).bindparams(past=f"{years[-1] + 1}-01-01 00:00:00+08")
     )
 
 
