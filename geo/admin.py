@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from geo import access
@@ -179,7 +179,7 @@ def reset_password(session: Session, by: Admin, username: str, password: str) ->
     return account
 
 
-_KEEP: Any = object()  # "leave as it is" for change_account's optional fields
+KEEP: Any = object()  # "leave as it is" for change_account's optional fields
 
 
 def change_account(
@@ -188,16 +188,16 @@ def change_account(
     username: str,
     *,
     role: str | None = None,
-    unit_code: str | None = _KEEP,
+    unit_code: str | None = KEEP,
     grid_codes: list[str] | None = None,
-    display_name: str | None = _KEEP,
+    display_name: str | None = KEEP,
 ) -> Account:
     """Change an account's role, unit, grids or name; what it may see changes at its next request."""
     by.authorise(AdminAction.change_account)
     account = get_account(session, username)
     before = account_facts(account)
     new_role = _role(role) if role else Role(account.role)
-    unit = account.unit_code if unit_code is _KEEP else (unit_code or None)
+    unit = account.unit_code if unit_code is KEEP else (unit_code or None)
     grids = list(account.grid_codes or []) if grid_codes is None else _current_grids(session, grid_codes)
     if unit and session.get(Unit, unit) is None:
         raise InvalidAccount(f"unit {unit!r} does not exist", field="unit")
@@ -210,7 +210,7 @@ def change_account(
     account.role = new_role.value
     account.unit_code = unit
     account.grid_codes = grids
-    if display_name is not _KEEP:
+    if display_name is not KEEP:
         account.display_name = display_name or None
     after = account_facts(account)
     if after != before:
@@ -367,8 +367,3 @@ def change_category(
         record(session, by, AdminAction.change_category, "category", code, before, after)
         bump_reference_version(session, "categories")
     return category
-
-
-def count_accounts(session: Session) -> int:
-    """How many accounts there are."""
-    return int(session.scalar(select(func.count()).select_from(Account)) or 0)

@@ -152,7 +152,7 @@ def _register_accounts(user: typer.Typer) -> None:
                     _by(),
                     name,
                     role=role,
-                    unit_code=admin._KEEP if unit is None else unit,
+                    unit_code=admin.KEEP if unit is None else unit,
                     grid_codes=list(grid) if grid else None,
                 )
                 facts = admin.account_facts(account)

@@ -28,7 +28,9 @@ def tx(cases_store):
 
 
 def _units(session, grid: str) -> set[str]:
-    return set(session.scalars(select(GridResponsibility.unit_code).where(GridResponsibility.grid_code == grid)))
+    return set(
+        session.scalars(select(GridResponsibility.unit_code).where(GridResponsibility.grid_code == grid))
+    )
 
 
 def _community_file(session, tmp_path, change) -> str:
