@@ -13,7 +13,7 @@ from api import errors
 from api.deps import database_slots
 from api.headers import SecurityHeaders
 from api.inputs import text_parameters
-from api.routes import auth, cases, catalogue, desk, docs, health, maps, pages, routing, stats
+from api.routes import admin_desk, auth, cases, catalogue, desk, docs, health, maps, pages, routing, stats
 from api.screen import screen_keys
 from geo.accounts import TokenChecks
 from geo.cases.intake import IntakeWriter
@@ -36,6 +36,7 @@ ROUTERS = (
     catalogue.router,
     maps.router,
     pages.router,
+    admin_desk.router,
     desk.router,
     stats.router,
     docs.router,

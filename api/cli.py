@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from api.commands import admin as admin_commands
 from api.commands import maps as map_commands
 from api.commands import stats as stats_commands
 from geo.errors import GridcaseError, InvalidImport
@@ -135,6 +136,7 @@ class ImportOptions(TypedDict, total=False):
     source_crs: str | None
     repair: bool
     tolerance_m2: float
+    allow_unassigned: bool
 
 
 def _run_import(kind: str, file: Path, **options: Unpack[ImportOptions]) -> None:
@@ -167,6 +169,8 @@ def _run_import(kind: str, file: Path, **options: Unpack[ImportOptions]) -> None
             f"note: {finding.message}" + (f" — {finding.repair}" if finding.repair else ""), markup=False
         )
     console.print(result.summary())
+    for line in result.succession_lines():
+        console.print(line, markup=False)
 
 
 SourceCrs = Annotated[
@@ -183,13 +187,18 @@ def import_grids(
     tolerance: Annotated[
         float | None, typer.Option(help="gap/overlap tolerance in m² (default GRIDCASE_IMPORT_TOLERANCE_M2)")
     ] = None,
+    allow_unassigned: Annotated[
+        bool, typer.Option(help="load a generation even if it leaves a grid without a responsible unit")
+    ] = False,
 ) -> None:
-    """Areas (district/street/community/grid/compound) as a new boundary generation."""
+    """Areas (district/street/community/grid/compound) as a new boundary generation; a retired grid's
+    units and inspectors go to the grids that took over its area (listed in the report)."""
     _run_import(
         "grids",
         file,
         source_crs=source_crs,
         repair=repair,
+        allow_unassigned=allow_unassigned,
         tolerance_m2=tolerance if tolerance is not None else _settings().import_tolerance_m2,
     )
 
@@ -241,8 +250,8 @@ def user_add(
 
 @user_app.command("password")
 def user_password(name: Annotated[str, typer.Argument(help="username")]) -> None:
-    """Set a new password (read from standard input); the account's sign-ins end."""
-    from geo.accounts import set_password
+    """Set a new password (read from standard input); the account's sign-ins end (logged)."""
+    from geo import admin
 
     password = sys.stdin.readline().rstrip("\n")
     if not password:
@@ -251,7 +260,7 @@ def user_password(name: Annotated[str, typer.Argument(help="username")]) -> None
     store = _store()
     try:
         with store.transaction() as session:
-            set_password(session, name, password)
+            admin.reset_password(session, admin_commands._by(), name, password)
         console.print(f"password of {name} changed; its tokens are revoked", markup=False)
     finally:
         store.dispose()
@@ -364,6 +373,7 @@ def screen_url(
 # The commands of further areas, by name (nothing is added because a file sits in a folder).
 for area in (map_commands, stats_commands):
     area.register(app)
+admin_commands.register(app, user=user_app)
 
 
 def main() -> None:

@@ -12,14 +12,16 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.i18n import ACTION_LABELS, CHANNEL_LABELS, REASONS, TIME_UNITS, Lang, rule_text
+from api.i18n import ACTION_LABELS, CHANNEL_LABELS, REASONS, TIME_UNITS, Lang, calendar_notice, rule_text
 from geo.cases.timelimits import WorkCalendar, extend_deadline
 from geo.cases.views import CaseView, EventView
+from geo.cases.work_calendar import calendar_status
 from geo.cases.workflow import ACTIONS
-from geo.store.models import Category, Unit
+from geo.store.models import AdminLog, Category, Unit
 
 CHINA = ZoneInfo("Asia/Shanghai")
 #: Actions whose form picks one unit, and the one that picks several (联办).
@@ -211,3 +213,43 @@ def explanation(view: CaseView, lang: Lang) -> list[str]:
 def now_utc() -> datetime:
     """The time a page is drawn at."""
     return datetime.now(UTC)
+
+
+def calendar_warning(request: Request, session: Session, lang: Lang) -> str | None:
+    """The work calendar's warning for a page (from 60 days before it ends), or None."""
+    return calendar_notice(lang, calendar_status(request.app.state.cases.calendar_for(session)))
+
+
+@dataclass(frozen=True)
+class AdminLogRow:
+    """One admin log entry as the admin page shows it."""
+
+    at: str
+    actor: str
+    via: str
+    action: str
+    subject: str
+    before: str
+    after: str
+
+
+def _facts_text(facts: dict | None) -> str:
+    if not facts:
+        return "—"
+    return "；".join(
+        f"{key}={'、'.join(map(str, value)) if isinstance(value, list) else value}"
+        for key, value in facts.items()
+    )
+
+
+def admin_log_row(entry: AdminLog) -> AdminLogRow:
+    """What the page says of one change: when (China time), who, through what, before and after."""
+    return AdminLogRow(
+        china_time(entry.at),
+        entry.actor,
+        entry.via,
+        entry.action,
+        f"{entry.subject_kind} {entry.subject}",
+        _facts_text(entry.before),
+        _facts_text(entry.after),
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from geo.cases.work_calendar import CalendarStatus
 from geo.cases.workflow import ACTIONS, STATE_LABELS_ZH, CaseState
 
 Lang = Literal["zh", "en"]
@@ -218,6 +219,79 @@ _DESK: dict[Lang, dict[str, str]] = {
         "time_left": "剩余时间",
         "overdue_by": "已超期",
         "no_deadline": "派遣后开始计时",
+        "desk_admin": "系统管理",
+        "desk_admin_help": "账号、责任单位与包保网格、问题类别与时限；每次修改都记入操作日志。",
+        "admin_accounts": "账号",
+        "admin_units": "责任单位与包保网格",
+        "admin_categories": "问题类别与时限",
+        "admin_accounts_help": "停用账号或修改密码后，该账号的所有令牌和网页登录立即失效。",
+        "admin_units_help": "包保网格以网格编码填写，用空格、逗号或换行分隔；只能填写现行网格。",
+        "admin_categories_help": "修改时限只影响之后派遣的案件；已派遣的案件保留原截止时间。",
+        "admin_role": "角色",
+        "admin_unit": "所属单位",
+        "admin_grids": "网格",
+        "admin_state": "状态",
+        "admin_active": "正常",
+        "admin_disabled": "已停用",
+        "admin_edit": "修改",
+        "admin_save": "保存",
+        "admin_display_name": "姓名/说明",
+        "admin_new_password": "新密码（至少 8 位）",
+        "admin_reset_password": "重置密码",
+        "admin_disable": "停用账号",
+        "admin_enable": "启用账号",
+        "admin_remove_demo": "删除演示账号",
+        "admin_remove_demo_help": "删除仍使用演示密码的演示账号（inspector、operator 等）；"
+        "上报或认领过案件的只停用，保留历史。",
+        "admin_orphans": "没有包保单位的现行网格：{n} 个",
+        "admin_new_unit": "新增单位",
+        "admin_code": "编码",
+        "admin_name": "名称",
+        "admin_name_en": "英文名称",
+        "admin_kind": "类型",
+        "admin_department": "责任部门",
+        "admin_time_limit": "时限",
+        "admin_time_unit": "时限单位",
+        "admin_log": "操作日志",
+        "admin_log_empty": "还没有修改记录。",
+        "admin_when": "时间",
+        "admin_who": "操作人",
+        "admin_what": "操作",
+        "admin_subject": "对象",
+        "admin_before": "修改前",
+        "admin_after": "修改后",
+        "admin_done": "已完成",
+        "admin_action_disable_account": "停用账号",
+        "admin_action_enable_account": "启用账号",
+        "admin_action_reset_password": "重置密码",
+        "admin_action_change_account": "修改账号",
+        "admin_action_remove_demo_accounts": "删除演示账号",
+        "admin_action_save_unit": "保存单位与包保网格",
+        "admin_action_change_category": "修改类别时限",
+        "admin_action_import_calendar": "导入工作日历",
+        "unit_kind_bureau": "职能部门",
+        "unit_kind_street_office": "街道办事处",
+        "unit_kind_community_committee": "社区居委会",
+        "unit_kind_property_company": "物业公司",
+        "unit_kind_utility": "公用事业单位",
+        "err_field_password": "密码：至少 8 个字符。",
+        "err_field_role": "角色：请选择列表中的角色；管理员不能取消自己的管理员角色。",
+        "err_field_grids": "网格：请填写现行网格的编码（15 位）；网格员至少需要一个网格。",
+        "err_field_username": "账号：该账号不存在，或不能对自己执行此操作。",
+        "err_field_code": "编码：请填写 1–32 个字符的单位编码。",
+        "err_field_name": "名称：请填写单位名称。",
+        "err_field_kind": "类型：请选择列表中的单位类型。",
+        "err_field_time_limit": "时限：请填写大于 0 的数字。",
+        "err_field_time_limit_unit": "时限单位：请选择紧急小时、工作小时、工作日或自然日。",
+        "err_field_department": "责任部门：请选择已有的单位。",
+        "err_field_category": "类别：该问题类别不存在。",
+        "provisional": "暂定",
+        "provisional_help": "截止时间超出已导入的工作日历，按无节假日计算；导入该年日历后自动重算",
+        "calendar_ending": "工作日历将于 {ends} 到期（还剩 {days} 天）：请导入 {year} 年节假日安排"
+        "（gridcase calendar import 文件），否则之后的截止时间按无节假日计算，标为暂定。",
+        "calendar_ended": "工作日历已于 {ends} 到期：{year} 年的截止时间按无节假日计算，均为暂定。"
+        "请导入 {year} 年节假日安排（gridcase calendar import 文件）。",
+        "calendar_missing": "尚未导入工作日历：按时限计算的截止时间均未考虑节假日。",
         "parked_clock": "挂账中，计时暂停",
         "extensions": "已延期次数",
         "extension_waiting": "有延期申请待审批",
@@ -363,6 +437,86 @@ _DESK: dict[Lang, dict[str, str]] = {
         "time_left": "Time left",
         "overdue_by": "Overdue by",
         "no_deadline": "The clock starts at dispatch",
+        "desk_admin": "Administration",
+        "desk_admin_help": "Accounts, units and their grids, categories and time limits; every change is "
+        "logged.",
+        "admin_accounts": "Accounts",
+        "admin_units": "Units and their grids",
+        "admin_categories": "Categories and time limits",
+        "admin_accounts_help": "Disabling an account or changing its password ends all its tokens and page "
+        "sign-ins at once.",
+        "admin_units_help": "Grids by code, separated by spaces, commas or new lines; only current grids.",
+        "admin_categories_help": "A new time limit applies to cases dispatched from now on; dispatched "
+        "cases keep their deadline.",
+        "admin_role": "Role",
+        "admin_unit": "Unit",
+        "admin_grids": "Grids",
+        "admin_state": "State",
+        "admin_active": "Active",
+        "admin_disabled": "Disabled",
+        "admin_edit": "Change",
+        "admin_save": "Save",
+        "admin_display_name": "Name / note",
+        "admin_new_password": "New password (at least 8 characters)",
+        "admin_reset_password": "Reset password",
+        "admin_disable": "Disable account",
+        "admin_enable": "Enable account",
+        "admin_remove_demo": "Remove the demo accounts",
+        "admin_remove_demo_help": "Removes the demo accounts (inspector, operator, …) that still have the d"
+        "emo password; those that reported or claimed cases are disabled instead, for their history.",
+        "admin_orphans": "Current grids without a unit: {n}",
+        "admin_new_unit": "New unit",
+        "admin_code": "Code",
+        "admin_name": "Name",
+        "admin_name_en": "English name",
+        "admin_kind": "Kind",
+        "admin_department": "Department",
+        "admin_time_limit": "Time limit",
+        "admin_time_unit": "Unit of the limit",
+        "admin_log": "Admin log",
+        "admin_log_empty": "No changes yet.",
+        "admin_when": "When",
+        "admin_who": "Who",
+        "admin_what": "What",
+        "admin_subject": "Subject",
+        "admin_before": "Before",
+        "admin_after": "After",
+        "admin_done": "Done",
+        "admin_action_disable_account": "Disable account",
+        "admin_action_enable_account": "Enable account",
+        "admin_action_reset_password": "Reset password",
+        "admin_action_change_account": "Change account",
+        "admin_action_remove_demo_accounts": "Remove demo accounts",
+        "admin_action_save_unit": "Save unit and grids",
+        "admin_action_change_category": "Change category time limit",
+        "admin_action_import_calendar": "Import work calendar",
+        "unit_kind_bureau": "Bureau",
+        "unit_kind_street_office": "Street office",
+        "unit_kind_community_committee": "Community committee",
+        "unit_kind_property_company": "Property company",
+        "unit_kind_utility": "Utility",
+        "err_field_password": "Password: at least 8 characters.",
+        "err_field_role": "Role: choose one from the list; an administrator cannot remove their own "
+        "administration.",
+        "err_field_grids": "Grids: give codes of current grids (15 digits); an inspector needs at least "
+        "one grid.",
+        "err_field_username": "Account: it does not exist, or you cannot do this to your own account.",
+        "err_field_code": "Code: a unit code of 1–32 characters.",
+        "err_field_name": "Name: give the unit's name.",
+        "err_field_kind": "Kind: choose a kind of unit from the list.",
+        "err_field_time_limit": "Time limit: a number greater than 0.",
+        "err_field_time_limit_unit": "Unit of the limit: urgent hours, working hours, working days or "
+        "natural days.",
+        "err_field_department": "Department: choose an existing unit.",
+        "err_field_category": "Category: no such category.",
+        "provisional": "provisional",
+        "provisional_help": "The deadline falls past the loaded work calendar and was counted without "
+        "holidays; it is recomputed when that year's calendar is loaded",
+        "calendar_ending": "The work calendar ends on {ends} ({days} days left): load the {year} holidays "
+        "(gridcase calendar import FILE), or later deadlines are counted without holidays, as provisional.",
+        "calendar_ended": "The work calendar ended on {ends}: deadlines in {year} are counted without "
+        "holidays and are provisional. Load the {year} holidays (gridcase calendar import FILE).",
+        "calendar_missing": "No work calendar is loaded: deadlines ignore holidays.",
         "parked_clock": "Parked: the clock is stopped",
         "extensions": "Extensions",
         "extension_waiting": "An extension request waits for approval",
@@ -609,3 +763,14 @@ STATE_LABELS: dict[Lang, dict[str, str]] = {"zh": STATES_ZH, "en": {s.value: s.v
 def messages(lang: Lang) -> dict[str, str]:
     """Every string of a page in this language, states as `state_<code>`, roles as `role_<code>`."""
     return {**MESSAGES[lang], **{f"state_{k}": v for k, v in STATE_LABELS[lang].items()}}
+
+
+def calendar_notice(lang: Lang, status: CalendarStatus) -> str | None:
+    """The warning that the work calendar is ending, has ended or is missing; None when it is far off."""
+    if not status.warning:
+        return None
+    t = MESSAGES[lang]
+    if status.ends is None:
+        return t["calendar_missing"]
+    facts = {"ends": status.ends.isoformat(), "days": status.days_left, "year": status.next_year}
+    return t["calendar_ended" if (status.days_left or 0) < 0 else "calendar_ending"].format(**facts)

@@ -6,7 +6,8 @@ policy answers four kinds of question:
 - **cases**: may this person read this case (`may_see_case`, and `visible_cases` as SQL for lists);
 - **fields**: may they see a private part of a case they can read (`may_see`, `Sight`);
 - **actions**: may they do this workflow action on this case (`authorise`, `actions_for`);
-- **other surfaces**: statistics and reports, tracking codes on maps, submitting reports (`may`).
+- **other surfaces**: statistics and reports, tracking codes on maps, submitting reports (`may`);
+- **administration**: who may change accounts, units, the catalogue and the calendar (`may_administer`).
 
 Roles follow 数字城管 practice (DOMAIN.md): the operator is the acceptance clerk and duty chief
 (受理员/值班长), the dispatcher sends cases out (派遣员), a unit handler works for one responsible unit
@@ -242,6 +243,38 @@ class Desk(StrEnum):
     dispatch = "dispatch"  # 派遣: dispatch filed cases, re-dispatch returned ones
     chief = "chief"  # 值班长: file, close, approve extensions, supervise
     unit = "unit"  # 专业部门: sign, return, ask for time, handle
+    admin = "admin"  # 系统管理: accounts, units and their grids, categories and time limits
+
+
+class AdminAction(StrEnum):
+    """What an administrator changes (系统管理); every change is written to the admin log."""
+
+    disable_account = "disable_account"
+    enable_account = "enable_account"
+    reset_password = "reset_password"
+    change_account = "change_account"  # role, unit, grids, display name
+    remove_demo_accounts = "remove_demo_accounts"
+    save_unit = "save_unit"  # a unit and its 包保 grids
+    change_category = "change_category"  # department and time limit
+    import_calendar = "import_calendar"
+
+
+#: Who may do each administrative change: the administrator alone.
+ADMIN_ROLES: dict[AdminAction, frozenset[Role]] = {action: frozenset({R.admin}) for action in AdminAction}
+
+
+def may_administer(actor: Actor, action: AdminAction) -> bool:
+    """Whether a person may make this administrative change."""
+    return actor.role in ADMIN_ROLES[action]
+
+
+def require_admin(actor: Actor, action: AdminAction) -> None:
+    """Refuse an administrative change the person may not make (403-class, naming who may)."""
+    if not may_administer(actor, action):
+        raise ActionForbidden(
+            f"role {actor.role.value} may not {action.value.replace('_', ' ')}; administrators may",
+            field="role",
+        )
 
 
 #: Who works each desk: the roles of the actions it is for (so the pages cannot drift from them).
@@ -250,6 +283,7 @@ DESK_ROLES: dict[Desk, frozenset[Role]] = {
     Desk.dispatch: ACTION_ROLES["dispatch"],
     Desk.chief: ACTION_ROLES["file"] & ACTION_ROLES["close"] & ACTION_ROLES["approve_extension"],
     Desk.unit: ACTION_ROLES["sign"] & ACTION_ROLES["handle"],
+    Desk.admin: frozenset.intersection(*ADMIN_ROLES.values()),
 }
 
 

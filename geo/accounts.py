@@ -226,6 +226,12 @@ class TokenChecks:
 _CHECKS: weakref.WeakSet[TokenChecks] = weakref.WeakSet()
 
 
+def forget_checks(session: Session, account_id: int) -> None:
+    """An account's role, unit or grids changed: its tokens are checked afresh at their next use
+    in this process (other processes within their `TokenChecks.seconds`)."""
+    _forget(session, lambda check: check.forget_account(account_id))
+
+
 def _forget(session: Session, what: Callable[[TokenChecks], None]) -> None:
     """Forget revoked tokens in every live cache now and once the revoking transaction commits."""
 

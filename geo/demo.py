@@ -130,6 +130,8 @@ def load_demo(
 
 
 DEMO_PASSWORD = "gridcase-demo"
+#: The demo's accounts, one per role and named after it (`gridcase user remove-demo` removes them).
+DEMO_USERNAMES = ("inspector", "resident", "operator", "dispatcher", "unit_handler", "admin", "planner")
 
 
 class AccountExtras(TypedDict, total=False):

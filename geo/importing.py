@@ -25,6 +25,7 @@ from geo import validation
 from geo.areas import areas_frame, current_generation
 from geo.errors import InvalidImport
 from geo.store.models import (
+    Account,
     Area,
     BoundaryGeneration,
     Category,
@@ -60,6 +61,8 @@ class ImportResult:
     retired: int = 0
     generation: int | None = None
     findings: list[Finding] = field(default_factory=list)
+    carried: list[CarriedGrid] = field(default_factory=list)
+    unassigned: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the console."""
@@ -71,6 +74,36 @@ class ImportResult:
         if self.generation is not None:
             parts.append(f"generation {self.generation}")
         return ", ".join(parts)
+
+    def succession_lines(self) -> list[str]:
+        """Every grid whose units and inspectors were carried over, and every grid left without a unit."""
+        lines = [c.line() for c in self.carried]
+        if self.unassigned:
+            lines.append(f"grids without a unit ({len(self.unassigned)}): {', '.join(self.unassigned)}")
+        return lines
+
+
+@dataclass(frozen=True)
+class CarriedGrid:
+    """A retired grid's 包保 units and inspectors, carried to a grid that took over part of its area."""
+
+    retired: str
+    successor: str
+    share: float  # of the retired grid's area that lies in the successor
+    units: list[str]
+    inspectors: list[str]
+
+    def line(self) -> str:
+        """The import report's line for it."""
+        return (
+            f"carried {self.retired} → {self.successor} ({self.share:.0%} of it): "
+            f"units {', '.join(self.units) or 'none'}; inspectors {', '.join(self.inspectors) or 'none'}"
+        )
+
+
+#: A retired grid passes its units and inspectors to every new grid that covers at least this share
+#: of it, or of which it makes up at least this share: redrawn edges (slivers) do not count.
+SUCCESSION_SHARE = 0.05
 
 
 def bump_reference_version(session: Session, name: str) -> None:
@@ -117,6 +150,7 @@ def import_areas(
     description: str | None = None,
     valid_from: datetime | None = None,
     progress: Progress | None = None,
+    allow_unassigned: bool = False,
 ) -> ImportResult:
     """Load district/street/community/grid/compound polygons as a new boundary generation.
 
@@ -125,6 +159,10 @@ def import_areas(
     polygon or name gets a new row, an unchanged one is carried into the new generation.
     Areas of groups the file does not mention are carried over as they are. Loading a file
     identical to what is current changes nothing and creates no generation.
+
+    A retired grid's 包保 units and its inspectors go to the grids that took over its area
+    (`SUCCESSION_SHARE`). Once units are assigned, a generation that would leave a grid without
+    a unit is refused (nothing written) unless `allow_unassigned`.
     """
     path = Path(path)
     areas, findings = validation.read_areas(path, source_crs=source_crs)
@@ -188,7 +226,7 @@ def import_areas(
     )
     if not new_rows and not retired_codes:
         return result  # identical to what is current: no new generation
-
+    _plan_succession(session, path, result, (current, areas, remaining), retired_codes, allow_unassigned)
     previous = current_generation(session)
     if valid_from is not None and previous is not None:
         before = session.get(BoundaryGeneration, previous)
@@ -219,8 +257,110 @@ def import_areas(
         if progress:
             progress(min(start + BATCH, len(new_rows)), len(new_rows))
     result.inserted = len(new_rows)
+    _carry(session, result.carried)
     bump_reference_version(session, "areas")
     return result
+
+
+def _plan_succession(
+    session: Session,
+    path: Path,
+    result: ImportResult,
+    frames: tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame, gpd.GeoDataFrame],
+    retired_codes: set[str],
+    allow_unassigned: bool,
+) -> None:
+    """Fill in what the import carries over and leaves unassigned; refuse it (before any write) if a
+    grid would have no unit while units are in use, unless allowed."""
+    current, areas, remaining = frames
+    succession = _successors(current, areas, retired_codes)
+    result.carried, result.unassigned, in_use = _succession_plan(session, succession, areas, remaining)
+    if result.unassigned and in_use and not allow_unassigned:
+        raise InvalidImport(
+            f"areas file {path.name} would leave {len(result.unassigned)} grid(s) without a responsible "
+            f"unit: {', '.join(result.unassigned)}; nothing was written. Give --allow-unassigned to load "
+            "it anyway, then assign units (gridcase import units, or the admin desk)",
+            field="grids",
+        )
+
+
+def _successors(
+    current: gpd.GeoDataFrame | None, areas: gpd.GeoDataFrame, retired_codes: set[str]
+) -> list[tuple[str, str, float]]:
+    """(retired grid, successor, share of the retired grid) for every overlap that counts.
+
+    Shares are ratios of areas in degrees²: within one community the cos(latitude) factor is the
+    same for both polygons, so the ratio is as good as one in metres.
+    """
+    if current is None:
+        return []
+    grids = areas[areas["level"] == "grid"]
+    pairs = []
+    for code in sorted(retired_codes):
+        old = current.loc[code]
+        if old.level != "grid" or old.geometry.area == 0:
+            continue
+        for new in grids[grids.intersects(old.geometry)].itertuples(index=False):
+            shared = old.geometry.intersection(new.geometry).area
+            of_old, of_new = shared / old.geometry.area, shared / max(new.geometry.area, 1e-18)
+            if max(of_old, of_new) >= SUCCESSION_SHARE:
+                pairs.append((code, str(new.code), of_old))
+    return pairs
+
+
+def _succession_plan(
+    session: Session,
+    succession: list[tuple[str, str, float]],
+    areas: gpd.GeoDataFrame,
+    remaining: gpd.GeoDataFrame,
+) -> tuple[list[CarriedGrid], list[str], bool]:
+    """What each successor receives, the grids left without a unit, and whether units are in use."""
+    responsible: dict[str, set[str]] = {}
+    for unit_code, grid_code in session.execute(
+        select(GridResponsibility.unit_code, GridResponsibility.grid_code)
+    ):
+        responsible.setdefault(grid_code, set()).add(unit_code)
+    retired = sorted({r for r, _, _ in succession})
+    inspectors: dict[str, list[str]] = {}
+    if retired:
+        rows = session.execute(
+            select(Account.username, Account.grid_codes).where(Account.grid_codes.overlap(retired))
+        )
+        for username, grids in rows:
+            for grid in grids:
+                inspectors.setdefault(grid, []).append(username)
+    carried = [
+        CarriedGrid(r, s, share, sorted(responsible.get(r, ())), sorted(inspectors.get(r, [])))
+        for r, s, share in succession
+    ]
+    units_after = {
+        code: set(responsible.get(code, ())) for code in areas.loc[areas["level"] == "grid", "code"]
+    }
+    for c in carried:
+        units_after[c.successor] |= set(c.units)
+    for code in remaining.loc[remaining["level"] == "grid", "code"] if len(remaining) else []:
+        units_after.setdefault(code, set(responsible.get(code, ())))
+    unassigned = sorted(code for code, units in units_after.items() if not units)
+    return carried, unassigned, bool(responsible)
+
+
+def _carry(session: Session, carried: list[CarriedGrid]) -> None:
+    """Give the successors their predecessors' units, and the inspectors their new grids.
+
+    The retired grids' responsibility rows stay (by code, for history); an inspector's retired
+    grids are replaced by their successors.
+    """
+    rows = [{"unit_code": u, "grid_code": c.successor} for c in carried for u in c.units]
+    if rows:
+        session.execute(pg_insert(GridResponsibility).values(rows).on_conflict_do_nothing())
+    successors: dict[str, list[str]] = {}
+    for c in carried:
+        successors.setdefault(c.retired, []).append(c.successor)
+    names = sorted({name for c in carried for name in c.inspectors})
+    for account in session.scalars(select(Account).where(Account.username.in_(names))):
+        grids = [g2 for g in account.grid_codes for g2 in successors.get(g, [g])]
+        account.grid_codes = list(dict.fromkeys(grids))
+    session.flush()
 
 
 # -- tables from CSV ----------------------------------------------------------------------------

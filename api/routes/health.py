@@ -1,33 +1,52 @@
-"""Liveness and versions: `GET /healthz`."""
+"""Liveness, versions and what needs attention: `GET /healthz`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from datetime import date
 
-from api.deps import StoreDep
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from api.deps import SessionDep, StoreDep
+from api.i18n import calendar_notice
+from geo.cases.work_calendar import calendar_status
 from geo.store import migrate
 from geo.store.db import server_versions
 
 router = APIRouter(tags=["health"])
 
 
-class Health(BaseModel):
-    """What /healthz reports."""
+class CalendarHealth(BaseModel):
+    """How far the loaded work calendar reaches."""
 
-    status: str
+    ends: date | None = Field(description="the last day whose holidays are loaded (31 December of a year)")
+    days_left: int | None = Field(description="days from today (China time) to `ends`; negative once past")
+    next_year: int = Field(description="the year whose holidays to load next")
+
+
+class Health(BaseModel):
+    """What /healthz reports: `warning` when something needs a person (see `warnings`)."""
+
+    status: str = Field(description="ok, or warning when `warnings` is not empty")
     postgresql: str
     postgis: str
     schema_revision: str | None
+    calendar: CalendarHealth
+    warnings: list[str] = Field(default_factory=list, description="what needs attention, in words")
 
 
 @router.get("/healthz", response_model=Health)
-def healthz(store: StoreDep) -> Health:
-    """Database and PostGIS versions, and the schema revision."""
+def healthz(request: Request, store: StoreDep, session: SessionDep) -> Health:
+    """Database and PostGIS versions, the schema revision, and the work calendar's end (a warning
+    from 60 days before it)."""
     versions = server_versions(store.engine)
+    status = calendar_status(request.app.state.cases.calendar_for(session))
+    warnings = [w for w in [calendar_notice("en", status)] if w]
     return Health(
-        status="ok",
+        status="warning" if warnings else "ok",
         postgresql=versions["postgresql"],
         postgis=versions["postgis"],
         schema_revision=migrate.current_revision(store.engine),
+        calendar=CalendarHealth(ends=status.ends, days_left=status.days_left, next_year=status.next_year),
+        warnings=warnings,
     )

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api import screen
 from api.deps import SessionDep
+from api.desk_pages import calendar_warning
 from api.i18n import Lang, messages
 from api.params import MonthQuery
 from api.schemas import CaseList
@@ -80,7 +81,8 @@ def command_center(
         return answer
     if not screen.may_watch(request, session, token):
         return _page(request, "screen_key.html", lang, status_code=401, wrong_key=False)
-    return _page(request, "command_center.html", lang, month=month)
+    warning = calendar_warning(request, session, lang)
+    return _page(request, "command_center.html", lang, month=month, calendar_warning=warning)
 
 
 @router.get("/inspector", response_class=HTMLResponse, include_in_schema=False)

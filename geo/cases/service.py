@@ -25,6 +25,7 @@ from geo.cases.intake import (
 )
 from geo.cases.timelimits import WorkCalendar
 from geo.cases.views import find_case
+from geo.cases.work_calendar import stored_calendar
 from geo.cases.workflow import (
     ENDED,
     Action,
@@ -40,7 +41,7 @@ from geo.errors import ActionForbidden, ConcurrentUpdate
 from geo.photos import Photo, PhotoLimits, check_count, ingest_photo
 from geo.routing import Router
 from geo.storage import BlobStore
-from geo.store.models import Case, CaseEvent, CasePhoto
+from geo.store.models import Case, CaseEvent, CasePhoto, ReferenceVersion
 
 __all__ = ["TRACKING_ALPHABET", "ActionIn", "CaseContext", "Channel", "ReportIn", "act", "submit_report"]
 
@@ -51,10 +52,31 @@ class CaseContext:
 
     router: Router
     blobs: BlobStore
-    calendar: WorkCalendar = field(default_factory=WorkCalendar.china)
+    #: A fixed calendar, or None for the stored one (reloaded when `gridcase calendar import` changed it).
+    calendar: WorkCalendar | None = None
     photo_limits: PhotoLimits = field(default_factory=PhotoLimits)
     duplicate_radius_m: float = 50.0
     duplicate_window_h: float = 24.0
+    _stored: tuple[tuple, WorkCalendar] | None = field(default=None, init=False, repr=False)
+
+    def calendar_for(self, session: Session) -> WorkCalendar:
+        """The work calendar deadlines are counted on: the fixed one, or the stored one as it is now."""
+        if self.calendar is not None:
+            return self.calendar
+        # The counter and when it moved: a counter alone could repeat after a rolled-back import.
+        version = tuple(
+            session.execute(
+                select(ReferenceVersion.version, ReferenceVersion.changed_at).where(
+                    ReferenceVersion.name == "calendar"
+                )
+            ).one_or_none()
+            or (0, None)
+        )
+        stored = self._stored
+        if stored is None or stored[0] != version:
+            stored = (version, stored_calendar(session))
+            self._stored = stored  # one assignment: threads see the old or the new pair, never half
+        return stored[1]
 
 
 # -- intake -------------------------------------------------------------------------------------
@@ -166,7 +188,7 @@ def act(
     check_inputs(action, data, len(photos))
     check_count(len(photos), ctx.photo_limits)
     ingested = [ingest_photo(p, ctx.blobs, ctx.photo_limits) for p in photos]
-    step = Step(session, ctx.calendar, actor, case, state, data, now, action.target, ctx.router)
+    step = Step(session, ctx.calendar_for(session), actor, case, state, data, now, action.target, ctx.router)
     extra = action.effect(step)
     _move(session, case, step.target, now)
     event = _append(

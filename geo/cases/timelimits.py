@@ -74,6 +74,10 @@ class WorkCalendar:
     weekend: frozenset[int] = frozenset({5, 6})  # date.weekday(): Monday is 0
     holidays: frozenset[date] = frozenset()  # days off (放假), weekend or not
     workdays: frozenset[date] = frozenset()  # weekend days that are worked (调休上班)
+    # The last day whose holidays are known (the end of the last loaded year); None: no such limit.
+    # Past it the calendar still counts, but as if there were no holidays: those deadlines are
+    # provisional (`is_provisional`) until the year is loaded.
+    ends: date | None = None
 
     def __post_init__(self) -> None:
         """Refuse periods that are empty, unordered or overlapping, and contradictory days."""
@@ -149,6 +153,16 @@ class WorkCalendar:
             total += min(finish, hi) - max(begin, lo)
         return total.total_seconds() / 3600
 
+    def is_provisional(self, due: datetime, unit: TimeLimitUnit | str) -> bool:
+        """Whether a deadline on this clock falls past the loaded days (counted without that year's
+        holidays); a 24/7 or natural-day clock never is."""
+        _aware(due, "due")
+        return (
+            TimeLimitUnit(unit) in _WORKING_UNITS
+            and self.ends is not None
+            and due.astimezone(self.tz).date() > self.ends
+        )
+
     def with_days(self, holidays: Iterable[date] = (), workdays: Iterable[date] = ()) -> WorkCalendar:
         """A copy with more days off and make-up days; a day given here overrides its old kind."""
         holidays, workdays = frozenset(holidays), frozenset(workdays)
@@ -167,6 +181,8 @@ class WorkCalendar:
             if missing := sorted(wanted - {d.year for d, _ in rows}):
                 raise ValueError(f"{path} has no days for {missing}; add them from that year's notice")
             rows = [(d, kind) for d, kind in rows if d.year in wanted]
+        if rows:  # the file's last year is where its holidays stop being known
+            fields.setdefault("ends", date(max(d.year for d, _ in rows), 12, 31))
         return cls(**fields).with_days(
             holidays=[d for d, kind in rows if kind == "holiday"],
             workdays=[d for d, kind in rows if kind == "workday"],

@@ -93,6 +93,11 @@ class CaseView(BaseModel):
     cooperating_unit_codes: list[str]
     routing: dict | None
     deadline_at: datetime | None
+    deadline_provisional: bool = Field(
+        default=False,
+        description="the deadline falls past the loaded work calendar (counted without that year's "
+        "holidays); it is recomputed when the year is loaded",
+    )
     overdue: bool
     extensions: int
     extension_requested: bool
@@ -398,6 +403,7 @@ def _view(
         cooperating_unit_codes=list(case.cooperating_unit_codes or []),
         routing=case.routing,
         deadline_at=case.deadline_at,
+        deadline_provisional=case.deadline_provisional,
         overdue=is_overdue(case, now),
         extensions=case.extensions,
         extension_requested=case.extension_requested,

@@ -160,8 +160,19 @@ def _start_clock(step: Step, unit: str) -> dict[str, Any]:
     case.dispatched_at = step.now
     case.time_limit = category.time_limit
     case.time_limit_unit = category.time_limit_unit
-    case.deadline_at = deadline(step.now, float(category.time_limit), category.time_limit_unit, step.calendar)
-    extra["deadline_at"] = case.deadline_at.isoformat()
+    due = deadline(step.now, float(category.time_limit), category.time_limit_unit, step.calendar)
+    extra |= _set_deadline(step, due)
+    return extra
+
+
+def _set_deadline(step: Step, due: datetime) -> dict[str, Any]:
+    """Set the case's deadline; past the loaded calendar it is provisional (暂定), what the event says."""
+    case = step.case
+    case.deadline_at = due
+    case.deadline_provisional = step.calendar.is_provisional(due, case.time_limit_unit or "natural_days")
+    extra: dict[str, Any] = {"deadline_at": due.isoformat()}
+    if case.deadline_provisional:
+        extra["deadline_provisional"] = True
     return extra
 
 
@@ -210,12 +221,10 @@ def approve_extension(step: Step) -> dict[str, Any]:
         raise InvalidTransition(f"at most {MAX_EXTENSIONS} extensions", field="action")
     if case.deadline_at is None or case.time_limit is None or case.time_limit_unit is None:
         raise InvalidTransition(f"case {case.tracking_code} has no time limit to extend", field="action")
-    case.deadline_at = extend_deadline(
-        case.deadline_at, float(case.time_limit), case.time_limit_unit, step.calendar
-    )
+    due = extend_deadline(case.deadline_at, float(case.time_limit), case.time_limit_unit, step.calendar)
     case.extensions += 1
     case.extension_requested = False
-    return {"deadline_at": case.deadline_at.isoformat(), "extensions": case.extensions}
+    return _set_deadline(step, due) | {"extensions": case.extensions}
 
 
 def park(step: Step) -> None:
@@ -229,8 +238,9 @@ def unpark(step: Step) -> dict[str, Any]:
     case = step.case
     step.target = CaseState(case.parked_from_state or CaseState.dispatched)
     if case.deadline_at and case.parked_at and case.time_limit_unit:
-        case.deadline_at = resume_deadline(
-            case.deadline_at, case.parked_at, step.now, case.time_limit_unit, step.calendar
+        _set_deadline(
+            step,
+            resume_deadline(case.deadline_at, case.parked_at, step.now, case.time_limit_unit, step.calendar),
         )
     parked_hours = round((step.now - case.parked_at).total_seconds() / 3600, 2) if case.parked_at else None
     case.parked_at = None

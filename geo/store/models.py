@@ -6,7 +6,7 @@ indexes. Schema changes go through Alembic migrations in geo/migrations.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -14,6 +14,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -228,6 +229,8 @@ class Case(Base):
     cooperating_unit_codes: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
     routing: Mapped[dict | None] = mapped_column(JSONB)
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Counted past the loaded work calendar (as if that year had no holidays): recomputed on loading it.
+    deadline_provisional: Mapped[bool] = mapped_column(default=False, server_default="false")
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     # Hash of the first request with that key: a retry with a different body is refused.
@@ -350,3 +353,41 @@ class CaseEvent(Base):
     unit_code: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class WorkCalendarYear(Base):
+    """A year whose official holidays and make-up days are loaded (from that year's notice)."""
+
+    __tablename__ = "work_calendar_year"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    loaded_by: Mapped[str | None] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WorkCalendarDay(Base):
+    """A day off (放假, `holiday`) or a weekend day worked (调休上班, `workday`) of a loaded year."""
+
+    __tablename__ = "work_calendar_day"
+    __table_args__ = (CheckConstraint("kind IN ('holiday','workday')", name="kind"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class AdminLog(Base):
+    """One change an administrator made: who, when, through what, to what, before and after."""
+
+    __tablename__ = "admin_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16))  # cli | web
+    action: Mapped[str] = mapped_column(String(32))
+    subject_kind: Mapped[str] = mapped_column(String(16))  # account | unit | category | calendar
+    subject: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)
