@@ -25,7 +25,7 @@ from api.deps import SessionDep
 from api.i18n import ACTION_LABELS, messages
 from api.routes.auth import client_address
 from api.web import COOKIE, DeskUser, PageRefusal, PostingUser, lang_of, local_path, page, require_desk
-from geo import access, web_sessions
+from geo import access, stats, web_sessions
 from geo.access import Desk
 from geo.accounts import AuthenticationFailed
 from geo.cases import views
@@ -381,7 +381,31 @@ def unit_desk(request: Request, user: DeskUser, session: SessionDep) -> Response
     filters = CaseFilter(state=states, unit=user.actor.unit_code, sort="deadline")
     total, rows = _rows(session, user, request, filters, names)
     return page(
-        request, "desk/unit.html", user, total=total, rows=rows, unit_name=names.unit(user.actor.unit_code)
+        request,
+        "desk/unit.html",
+        user,
+        total=total,
+        rows=rows,
+        unit_name=names.unit(user.actor.unit_code),
+        figures=_unit_figures(session, user, request),
+    )
+
+
+def _unit_figures(session: Session, user: DeskUser, request: Request) -> list[dict[str, str]] | None:
+    """The signed-in unit's own figures this month and last (None for someone of no unit)."""
+    unit = user.actor.unit_code
+    if unit is None or not access.may_read_unit_statistics(user.actor, unit):
+        return None
+    now = dp.now_utc()
+    today = now.astimezone(dp.CHINA).date()
+    this = stats.month_period(today)
+    last = stats.month_period(this.start - timedelta(days=1))
+    overdue_now = views.count_cases(session, user.actor, CaseFilter(unit=unit, overdue=True), now)
+    return dp.unit_figures(
+        stats.unit_totals(session, unit, start=this.start, end=this.end),
+        stats.unit_totals(session, unit, start=last.start, end=last.end),
+        overdue_now,
+        messages(lang_of(request)),
     )
 
 

@@ -317,6 +317,12 @@ def list_cases(session: Session, actor: Actor, filters: CaseFilter, now: datetim
     )
 
 
+def count_cases(session: Session, actor: Actor, filters: CaseFilter, now: datetime | None = None) -> int:
+    """How many of the cases this person may see match the filters (one query)."""
+    where = and_(*filter_clauses(actor, filters, now or datetime.now(UTC)))
+    return session.scalar(select(func.count()).select_from(Case).where(where)) or 0
+
+
 def own_reports(session: Session, actor: Actor, limit: int = 50) -> CasePage:
     """The cases a person reported, newest first (an inspector's 我的上报)."""
     rows = session.scalars(
