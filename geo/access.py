@@ -211,7 +211,10 @@ _SIGHT_TEXT = {
     Sight.reporter_identity: ("see who reported a case", "command-centre staff"),
     Sight.original_photos: ("see original photos", "operators and admins"),
     Sight.statistics: ("read statistics", "planners and command-centre staff"),
-    Sight.unit_statistics: ("read a unit's figures", "the unit's own handlers, planners and command-centre staff"),
+    Sight.unit_statistics: (
+        "read a unit's figures",
+        "the unit's own handlers, planners and command-centre staff",
+    ),
     Sight.map_tracking_codes: ("see tracking codes on maps", "planners and command-centre staff"),
     Sight.submit_report: ("submit reports", "inspectors, residents and command-centre staff"),
 }

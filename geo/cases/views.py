@@ -24,7 +24,7 @@ from geo import access
 from geo.accounts import Actor
 from geo.cases.workflow import OPEN, CaseState, possible_actions
 from geo.errors import NotFound
-from geo.store.models import Area, Case, CaseEvent, CaseLink, CasePhoto, ResponsibilityLayer
+from geo.store.models import Area, Case, CaseEvent, CaseLink, CasePhoto, ResponsibilityLayer, Unit
 
 # Cases past due that count as overdue: open and not parked (the clock stops while parked).
 OVERDUE_STATES = frozenset(s.value for s in OPEN if s is not CaseState.parked)
@@ -131,6 +131,19 @@ class PublicCaseView(BaseModel):
     lat: float | None
     photos: list[PhotoView]
     events: list[EventView]
+
+
+class CheckTask(BaseModel):
+    """A handled case to check on site (核查), as the inspector's phone shows it: the case with
+    the names of its unit and grid, the unit's note, and the grid's outline for a small map."""
+
+    case: CaseView
+    unit_name: str | None
+    grid_name: str | None
+    handle_note: str | None = Field(description="what the unit wrote when it reported back (回告)")
+    grid_outline: dict | None = Field(
+        default=None, description="GeoJSON geometry of the grid as it was at report time (WGS-84 lon/lat)"
+    )
 
 
 class CaseFilter(BaseModel):
@@ -321,6 +334,47 @@ def count_cases(session: Session, actor: Actor, filters: CaseFilter, now: dateti
     """How many of the cases this person may see match the filters (one query)."""
     where = and_(*filter_clauses(actor, filters, now or datetime.now(UTC)))
     return session.scalar(select(func.count()).select_from(Case).where(where)) or 0
+
+
+def check_tasks(
+    session: Session, actor: Actor, lang: str = "zh", limit: int = 50, now: datetime | None = None
+) -> list[CheckTask]:
+    """The handled cases this person may check now, oldest first, with names (unit, grid; English
+    where `lang` is "en" and there is an English name) and each grid's outline: six queries."""
+    now = now or datetime.now(UTC)
+    where = and_(*filter_clauses(actor, CaseFilter(state=[CaseState.handled.value]), now))
+    rows = session.scalars(select(Case).where(where).order_by(*ORDERS["oldest"]).limit(limit)).all()
+    cases = [v for v in case_views(session, actor, rows, now) if "check_pass" in v.allowed_actions]
+    area_ids = {c.id: c.grid_area_id for c in rows}
+    english = lang == "en"
+    units = {
+        code: (name_en if english and name_en else name)
+        for code, name, name_en in session.execute(
+            select(Unit.code, Unit.name, Unit.name_en).where(Unit.code.in_({c.unit_code for c in cases}))
+        )
+    }
+    grids = {
+        area_id: (name_en if english and name_en else name, json.loads(outline))
+        for area_id, name, name_en, outline in session.execute(
+            select(Area.id, Area.name, Area.name_en, func.ST_AsGeoJSON(Area.geom, 6)).where(
+                Area.id.in_({i for i in area_ids.values() if i is not None})
+            )
+        )
+    }
+    tasks = []
+    for view in cases:
+        grid = grids.get(area_ids[view.id] or -1)
+        note = next((e.note for e in reversed(view.events) if e.action == "handle"), None)
+        tasks.append(
+            CheckTask(
+                case=view,
+                unit_name=units.get(view.unit_code or ""),
+                grid_name=grid[0] if grid else None,
+                handle_note=note,
+                grid_outline=grid[1] if grid else None,
+            )
+        )
+    return tasks
 
 
 def own_reports(session: Session, actor: Actor, limit: int = 50) -> CasePage:

@@ -156,7 +156,9 @@ def test_a_unit_desk_shows_its_own_months_figures_and_no_other_units(app, case_c
         water = stats.unit_totals(session, "WATER", start=month.start, end=month.end)
         cgj = stats.unit_totals(session, "CGJ", start=month.start, end=month.end)
         overdue = views.count_cases(
-            session, Actor(0, "unit_handler", Role.unit_handler, "WATER", ()), views.CaseFilter(unit="WATER", overdue=True)
+            session,
+            Actor(0, "unit_handler", Role.unit_handler, "WATER", ()),
+            views.CaseFilter(unit="WATER", overdue=True),
         )
     with browser(app) as client:
         sign_in(client, "unit_handler")
