@@ -123,14 +123,6 @@ def routed_unit(view: CaseView) -> str | None:
     return unit.get("code") if isinstance(unit, dict) else None
 
 
-def last_note(view: CaseView, action: str) -> str | None:
-    """The reason or note of the latest event of this action (a return's reason, say)."""
-    for event in reversed(view.events):
-        if event.action == action:
-            return event.note
-    return None
-
-
 def row(view: CaseView, names: Names, lang: Lang, t: dict[str, str], now: datetime) -> CaseRow:
     """A queue's row for a case."""
     photo = next((p for p in view.photos if p.purpose == "report"), None)

@@ -242,9 +242,12 @@ def _conflict(session: Session, tracking_code: str, lang: str, detail: str) -> P
 def _rows(
     session: Session, user: DeskUser, request: Request, filters: CaseFilter, names: dp.Names
 ) -> tuple[int, list[dp.CaseRow]]:
+    """A queue's total and its first rows (a row shows no timeline: no events are read)."""
     lang = lang_of(request)
     now = dp.now_utc()
-    found = views.list_cases(session, user.actor, filters.model_copy(update={"page_size": QUEUE_SIZE}), now)
+    found = views.list_cases(
+        session, user.actor, filters.model_copy(update={"page_size": QUEUE_SIZE}), now, with_events=False
+    )
     t = messages(lang)
     return found.total, [dp.row(v, names, lang, t, now) for v in found.items]
 
@@ -315,8 +318,9 @@ def dispatch_board(request: Request, user: DeskUser, session: SessionDep) -> Res
     returned_total, returned = _rows(
         session, user, request, CaseFilter(state=[CaseState.returned.value], sort="oldest"), names
     )
+    reasons = views.latest_notes(session, [r.view.id for r in returned], "return")
     for r in returned:
-        r.note = dp.last_note(r.view, "return")
+        r.note = reasons.get(r.view.id)
     return page(
         request,
         "desk/dispatch.html",
