@@ -342,12 +342,12 @@ def latest_notes(session: Session, case_ids: Sequence[int], action: str) -> dict
     """The note of each case's latest event of this action (a return's reason), in one query."""
     if not case_ids:
         return {}
-    rows = session.execute(
-        select(CaseEvent.case_id, CaseEvent.note)
+    latest = (
+        select(func.max(CaseEvent.id))
         .where(CaseEvent.case_id.in_(case_ids), CaseEvent.action == action)
-        .order_by(CaseEvent.case_id, CaseEvent.id.desc())
-        .distinct(CaseEvent.case_id)
+        .group_by(CaseEvent.case_id)
     )
+    rows = session.execute(select(CaseEvent.case_id, CaseEvent.note).where(CaseEvent.id.in_(latest)))
     return {case_id: note for case_id, note in rows}
 
 

@@ -10,7 +10,6 @@ from geo.areas import count_by_level
 from geo.demo import QUARTER_DAYS, QUARTER_START, TODAY, add_todays_cases, load_demo
 from geo.store.models import Case, CaseEvent, GridResponsibility, Unit
 
-
 QUARTER_END = QUARTER_START + timedelta(days=QUARTER_DAYS)  # 1 October, 00:00 China time
 
 
