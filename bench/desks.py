@@ -30,7 +30,8 @@ Live lists: the dispatcher's browser keeps `/desk/events` open (server-sent even
 files a verified case (`POST /desk/cases/{code}/actions/file`, as the page's form does); the
 time is from the start of that post to the dispatcher's client having the `changed` event AND
 the refreshed dispatch queue that shows the case (what desk.js fetches on `changed`), `--live`
-times. The stream looks at the event log every `LIVE_CHECK_SECONDS`, so half that on average.
+times, each at a random moment of the stream's cycle. The stream looks at the event log every
+`LIVE_CHECK_SECONDS`, so it adds half that on average.
 
 The obvious alternative, measured in the same run on the same rows: a queue page of 100 cases
 read one case at a time (photos, events and links queried per case: 3 statements per row)
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import queue
+import random
 import re
 import socket
 import statistics
@@ -340,7 +342,11 @@ def live_latency(url: str, store: Store, times: int) -> list[float]:
             {"n": times},
         ).all()
     results = []
+    phase = random.Random(421281)
     for code, version in verified:
+        # A person acts at any moment of the stream's cycle: without this pause every post would
+        # come just after the look that reported the one before, and wait a whole cycle.
+        time.sleep(phase.uniform(0, LIVE_CHECK_SECONDS))
         t0 = time.perf_counter()
         answer = operator.post(
             f"/desk/cases/{code}/actions/file",
