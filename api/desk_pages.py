@@ -7,6 +7,7 @@ into the words of the person's language and says which fields each action's form
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from geo.cases.timelimits import WorkCalendar, extend_deadline
 from geo.cases.views import CaseView, EventView
 from geo.cases.work_calendar import calendar_status
 from geo.cases.workflow import ACTIONS
+from geo.stats import BY_NAME
 from geo.store.models import AdminLog, Category, Unit
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -123,14 +125,6 @@ def routed_unit(view: CaseView) -> str | None:
     return unit.get("code") if isinstance(unit, dict) else None
 
 
-def last_note(view: CaseView, action: str) -> str | None:
-    """The reason or note of the latest event of this action (a return's reason, say)."""
-    for event in reversed(view.events):
-        if event.action == action:
-            return event.note
-    return None
-
-
 def row(view: CaseView, names: Names, lang: Lang, t: dict[str, str], now: datetime) -> CaseRow:
     """A queue's row for a case."""
     photo = next((p for p in view.photos if p.purpose == "report"), None)
@@ -208,6 +202,52 @@ def explanation(view: CaseView, lang: Lang) -> list[str]:
     """The routing decision's steps in this language."""
     decision = view.routing or {}
     return [rule_text(lang, step, decision) for step in decision.get("rules", []) if isinstance(step, dict)]
+
+
+#: A unit desk's own figures, in the order shown (indicators of geo/stats.py).
+UNIT_FIGURES = (
+    "dispatched",
+    "handled",
+    "closed",
+    "disposal_rate",
+    "on_time_disposal_rate",
+    "returned",
+    "return_rate",
+    "extended",
+    "handling_hours_mean",
+)
+# Not the month's 超期数 (due in the month − closed on time): in a month still running it counts
+# cases due later this month as overdue; the desk shows the cases overdue now instead.
+
+
+def figure(value: Any, kind: str, t: dict[str, str]) -> str:
+    """An indicator as people read it: counts as whole numbers, rates in percent, hours."""
+    if value is None:
+        return "—"
+    if kind == "rate":
+        return f"{float(value) * 100:.2f}%"
+    if kind == "hours":
+        return f"{float(value):.1f} {t['hours']}"
+    return f"{int(value):,}"
+
+
+def unit_figures(
+    this: Mapping[str, Any], last: Mapping[str, Any], overdue_now: int, t: dict[str, str]
+) -> list[dict[str, str]]:
+    """The unit desk's table: one line per indicator, this month and last."""
+    lines = [
+        {
+            "key": name,
+            "label": t[f"fig_{name}"],
+            "this": figure(this[name], BY_NAME[name].kind, t),
+            "last": figure(last[name], BY_NAME[name].kind, t),
+        }
+        for name in UNIT_FIGURES
+    ]
+    lines.append(
+        {"key": "overdue_now", "label": t["fig_overdue_now"], "this": f"{overdue_now:,}", "last": "—"}
+    )
+    return lines
 
 
 def now_utc() -> datetime:

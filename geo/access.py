@@ -96,6 +96,7 @@ class Sight(StrEnum):
     reporter_identity = "reporter_identity"  # who reported it (their username)
     original_photos = "original_photos"  # uploads with their EXIF (location, device)
     statistics = "statistics"  # indicators, weekly and monthly reports, unit rankings
+    unit_statistics = "unit_statistics"  # one unit's own figures (a unit desk's month)
     map_tracking_codes = "map_tracking_codes"  # tracking codes in map popups (they open cases)
     submit_report = "submit_report"
 
@@ -107,6 +108,9 @@ SIGHTS: dict[Sight, frozenset[Role]] = {
     Sight.reporter_identity: frozenset(Role),
     Sight.original_photos: CENTRE,
     Sight.statistics: READ_ALL,
+    # Whoever reads all statistics reads any unit's; a unit handler only their own unit's
+    # (`may_read_unit_statistics`), never another unit's or the ranking.
+    Sight.unit_statistics: READ_ALL | UNITS,
     Sight.map_tracking_codes: READ_ALL,
     Sight.submit_report: REPORTERS,
 }
@@ -208,10 +212,23 @@ _SIGHT_TEXT = {
     Sight.reporter_identity: ("see who reported a case", "command-centre staff"),
     Sight.original_photos: ("see original photos", "operators and admins"),
     Sight.statistics: ("read statistics", "planners and command-centre staff"),
+    Sight.unit_statistics: (
+        "read a unit's figures",
+        "the unit's own handlers, planners and command-centre staff",
+    ),
     Sight.map_tracking_codes: ("see tracking codes on maps", "planners and command-centre staff"),
     Sight.submit_report: ("submit reports", "inspectors, residents and command-centre staff"),
 }
 _SIGHT_FIELDS = {Sight.original_photos: "photo", Sight.submit_report: "role"}
+
+
+def may_read_unit_statistics(actor: Actor | None, unit_code: str | None) -> bool:
+    """Whether a person may read this unit's figures: those who read all statistics, any unit's;
+    a unit handler, their own unit's only."""
+    if unit_code is None or not may(actor, Sight.unit_statistics):
+        return False
+    assert actor is not None  # `may` says no to nobody
+    return may(actor, Sight.statistics) or actor.unit_code == unit_code
 
 
 def channel_for(actor: Actor, asked: str | None) -> str:

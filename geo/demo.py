@@ -31,6 +31,7 @@ from geo.areas import areas_frame, count_by_level
 from geo.store import Store
 from geo.store.models import (
     Account,
+    BoundaryGeneration,
     Case,
     CaseEvent,
     Category,
@@ -45,6 +46,7 @@ QUARTER_START = datetime(2026, 7, 1, tzinfo=CHINA)
 QUARTER_DAYS = 92
 REPORTED, DISPATCHED, CLOSED = 7534, 7389, 6967
 DEMO_MARKER = "demo_cases"
+TODAY_MARKER = "demo_today"
 
 # Open cases at the end of the quarter (dispatched but not closed: 7,389 − 6,967 = 422).
 OPEN_STATES = {"dispatched": 80, "signed": 120, "handled": 110, "returned": 22, "parked": 40, "rework": 50}
@@ -68,6 +70,7 @@ class DemoReport:
 
     imports: list[importing.ImportResult] = field(default_factory=list)
     cases_created: int = 0
+    today_created: int = 0  # today's cases in the early queues (TODAY), once
     accounts_created: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -79,6 +82,8 @@ class DemoReport:
             if self.cases_created
             else "cases: demo quarter already loaded"
         )
+        if self.today_created:
+            lines.append(f"today's cases: {self.today_created} created in the early queues")
         if self.accounts_created:
             lines.append(
                 f"demo accounts: {self.accounts_created} created (password {DEMO_PASSWORD!r}: see README)"
@@ -116,6 +121,8 @@ def load_demo(
             stats.fold_rollup(session)  # the bulk load's rollup deltas, folded at once
     with store.transaction() as session:
         report.accounts_created = create_demo_accounts(session)
+    if cases:
+        report.today_created = add_todays_cases(store)
     if report.cases_created:
         # Fresh statistics after the bulk load, or the planner guesses row counts badly.
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -177,6 +184,133 @@ def create_demo_accounts(session: Session) -> int:
 
 
 # -- the seeded quarter of cases ----------------------------------------------------------------
+# -- today's cases: the early queues a newcomer works first ---------------------------------------
+class _TodayCase(TypedDict):
+    where: str  # "canal" (the water bureau's North Canal), "grid" (anywhere in the core), "outside"
+    category: str
+    text: str
+    by: str  # the account that reports it
+    channel: str | None
+    upto: str  # the last action done to it
+
+
+#: Today's cases and the queue each ends in: 待受理 (two of them unroutable, in triage), 待立案,
+#: 待派遣, the water bureau's 待签收 and 已签收 (one asking for more time). The seeded quarter ends
+#: on 30 September, so without these every early queue of a fresh demo is empty.
+_UPTO = ("report", "verify", "file", "dispatch", "sign", "request_extension")
+TODAY: tuple[_TodayCase, ...] = tuple(
+    _TodayCase(where=w, category=c, text=t, by=b, channel=ch, upto=u)
+    for w, c, t, b, ch, u in [
+        ("canal", "E0102", "北渠边有少量垃圾", "inspector", None, "report"),
+        ("canal", "E0106", "北渠水面漂浮塑料袋", "inspector", None, "report"),
+        ("grid", "C0110", "路灯不亮，晚上很黑", "operator", "hotline_12345", "report"),
+        ("grid", "E0104", "路面有大片油污", "operator", "video_patrol", "report"),
+        ("grid", "C0205", "人行道板松动，容易绊倒", "inspector", None, "report"),
+        ("grid", "E0105", "楼道口乱堆建材", "operator", "resident", "report"),
+        ("grid", "C0302", "垃圾箱破损", "inspector", None, "report"),
+        ("outside", "E0102", "来电称路边有垃圾，地址说不清", "operator", "hotline_12345", "report"),
+        ("outside", "E0105", "来电称有人乱堆杂物，位置不详", "operator", "hotline_12345", "report"),
+        ("canal", "E0102", "渠边垃圾堆积", "inspector", None, "verify"),
+        ("grid", "C0402", "行道树枝条断裂悬挂", "inspector", None, "verify"),
+        ("grid", "E0101", "屋顶加建彩钢棚", "operator", "referral", "verify"),
+        ("grid", "C0203", "道路护栏被撞歪", "inspector", None, "verify"),
+        ("grid", "E0103", "拆迁后渣土未清运", "operator", "hotline_12345", "verify"),
+        ("canal", "C0602", "北渠护栏缺了一段", "inspector", None, "file"),
+        ("canal", "E0102", "渠边有人倾倒生活垃圾", "inspector", None, "file"),
+        ("grid", "C0301", "公厕水龙头坏了", "operator", "hotline_12345", "file"),
+        ("grid", "C0201", "路口信号灯不亮", "inspector", None, "file"),
+        ("grid", "E0108", "空地有人焚烧垃圾", "operator", "video_patrol", "file"),
+        ("grid", "C0204", "公交站亭玻璃破裂", "inspector", None, "file"),
+        ("canal", "E0102", "北渠桥下垃圾", "inspector", None, "dispatch"),
+        ("canal", "E0106", "渠面有油污", "inspector", None, "dispatch"),
+        ("canal", "C0601", "防汛沙袋破损", "inspector", None, "dispatch"),
+        ("grid", "E0104", "菜市场门口路面脏", "inspector", None, "dispatch"),
+        ("grid", "C0403", "绿地被踩出裸土", "inspector", None, "dispatch"),
+        ("grid", "E0107", "小区旁绿地有垃圾", "operator", "hotline_12345", "dispatch"),
+        ("canal", "E0102", "北渠边垃圾未清", "inspector", None, "sign"),
+        ("canal", "C0602", "护栏锈蚀松动", "inspector", None, "sign"),
+        ("canal", "C0601", "防汛闸门漏水，需要更换配件", "inspector", None, "request_extension"),
+    ]
+)
+#: Far outside the urban core's grids: routing sends an event there to triage (a component would
+#: still go to its owner: 部件先属主).
+OUTSIDE = (113.5, 29.5)
+
+
+def add_todays_cases(store: Store, now: datetime | None = None) -> int:
+    """Today's cases in the early queues (TODAY), through the same intake and workflow as people's
+    (real routing with names, events, deadlines, rollup), once; none while today is still within
+    a month of the seeded quarter (its published figures are tested). The number created."""
+    from geo.accounts import actor_of
+    from geo.cases.service import CaseContext, Channel, ReportIn, act, submit_report
+    from geo.cases.workflow import ActionIn
+    from geo.routing import Router
+    from geo.storage import LocalBlobStore
+
+    now = now or datetime.now(CHINA)
+    if now < QUARTER_START + timedelta(days=QUARTER_DAYS + 31):
+        return 0
+    with store.transaction() as session:
+        session.execute(text("SELECT pg_advisory_xact_lock(421282)"))
+        if session.scalar(select(ReferenceVersion.version).where(ReferenceVersion.name == TODAY_MARKER)):
+            return 0
+        actors = {a.username: actor_of(a) for a in session.scalars(select(Account))}
+        points = _today_points(session, np.random.default_rng(SEED + 1))
+        # Spread over the last three hours of today (China time), oldest first; but routed by the
+        # boundaries in force, so not before they were loaded (on a fresh demo: moments ago).
+        loaded = session.scalar(select(func.max(BoundaryGeneration.valid_from)))
+        midnight = now.astimezone(CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = max(midnight, now - timedelta(hours=3), loaded + timedelta(seconds=1) if loaded else now)
+        step = (now - start) / (len(TODAY) + 1)
+        with Router(store.sessions) as router:
+            ctx = CaseContext(router=router, blobs=LocalBlobStore(store.settings.state_path / "files"))
+            for i, spec in enumerate(TODAY):
+                at = start + step * i
+                lon, lat = points[spec["where"]].pop()
+                report = ReportIn(
+                    category=spec["category"],
+                    description=spec["text"],
+                    lon=lon,
+                    lat=lat,
+                    channel=Channel(spec["channel"]) if spec["channel"] else None,
+                )
+                case, _ = submit_report(session, ctx, actors[spec["by"]], report, now=at)
+                for k, action in enumerate(_UPTO[1 : _UPTO.index(spec["upto"]) + 1], 1):
+                    who = {"verify": "operator", "file": "operator", "dispatch": "dispatcher"}.get(
+                        action, "unit_handler"
+                    )
+                    reason = "需采购配件" if action == "request_extension" else None
+                    act(
+                        session,
+                        ctx,
+                        actors[who],
+                        case.id,
+                        action,
+                        ActionIn(reason=reason),
+                        now=at + step * k / 6,
+                    )
+        session.add(ReferenceVersion(name=TODAY_MARKER, version=1))
+        stats.fold_rollup(session)
+    return len(TODAY)
+
+
+def _today_points(session: Session, rng: np.random.Generator) -> dict[str, list[tuple[float, float]]]:
+    """Enough WGS-84 points for TODAY: inside the North Canal's zone, inside grids, outside."""
+    canal = shapely.from_wkb(
+        session.scalar(text("SELECT ST_AsBinary(zone) FROM responsibility_layer WHERE name = '北渠'"))
+    )
+    grids = areas_frame(session, levels=["grid"]).reset_index(drop=True)
+    n = len(TODAY)
+    zone = gpd.GeoSeries([canal.intersection(shapely.union_all(grids.geometry.to_numpy()))], crs=4326)
+    lon_c, lat_c, _ = _sample_in(zone, np.ones(1), n, rng)
+    lon_g, lat_g, _ = _sample_in(grids.geometry, np.ones(len(grids)), n, rng)
+    return {
+        "canal": [(round(float(x), 7), round(float(y), 7)) for x, y in zip(lon_c, lat_c, strict=True)],
+        "grid": [(round(float(x), 7), round(float(y), 7)) for x, y in zip(lon_g, lat_g, strict=True)],
+        "outside": [OUTSIDE, (OUTSIDE[0] + 0.01, OUTSIDE[1])],
+    }
+
+
 def _sample_in(
     polys: gpd.GeoSeries, weights: np.ndarray, n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -272,6 +406,7 @@ def generate_cases(session: Session, seed: int = SEED) -> int:
     weights = np.array([6.0 if c.code == "E0102" else 3.0 if c.kind == "event" else 1.5 for c in categories])
     category_idx = rng.choice(len(categories), size=REPORTED, p=weights / weights.sum())
     zones, baobao = _demo_routing_tables(session)
+    names = _demo_names(session)
     grid_hit = np.full(REPORTED, -1)
     pts_idx, grid_idx = tree.query(shapely.points(lon, lat), predicate="intersects")
     grid_hit[pts_idx] = grid_idx  # edges: last wins, good enough for seeded history
@@ -298,12 +433,7 @@ def generate_cases(session: Session, seed: int = SEED) -> int:
         )
         if unit:
             _history(line, outcomes[i], unit, cat, draws.durations[i], inspector, draws.overdue[i] < 0.07)
-        routing = {
-            "source": "demo seed",
-            "rule": rule,
-            "unit": unit,
-            "grid": grid.code if grid is not None else None,
-        }
+        routing = _demo_routing(rule, unit, grid, names)
         case_rows.append(_case_row(i, cat, channel, inspector, lon[i], lat[i], grid, unit, routing, line))
         event_plans.append(line.steps)
     return _insert_cases(session, case_rows, event_plans)
@@ -337,6 +467,44 @@ def _report_locations(
     outside = ~np.isin(np.arange(n), tree.query(shapely.points(lon, lat), predicate="intersects")[0])
     lon[outside], lat[outside], _ = _sample_in(grids.geometry, area, int(outside.sum()), rng)
     return lon, lat
+
+
+@dataclass(frozen=True)
+class _Names:
+    """Names by code for the seeded routing: areas of the current generation, and units."""
+
+    generation: int | None
+    areas: dict[str, str]
+    units: dict[str, tuple[str, str]]  # code → (name, kind)
+
+
+def _demo_names(session: Session) -> _Names:
+    frame = areas_frame(session, levels=["street", "community", "grid"])
+    units = {
+        code: (name, kind) for code, name, kind in session.execute(select(Unit.code, Unit.name, Unit.kind))
+    }
+    generation = session.scalar(text("SELECT max(id) FROM boundary_generation"))
+    return _Names(generation, dict(zip(frame["code"], frame["name"], strict=True)), units)
+
+
+def _demo_routing(rule: str, unit: str | None, grid: pd.Series | None, names: _Names) -> dict[str, Any]:
+    """A seeded case's routing, shaped like a router's decision where pages read it: the grid,
+    community, street and unit by code and name (so desks show names, not codes)."""
+
+    def area(code: str | None) -> dict[str, str] | None:
+        return {"code": code, "name": names.areas.get(code, code)} if code else None
+
+    grid_code = grid.code if grid is not None else None
+    unit_name, unit_kind = names.units.get(unit or "", (unit, ""))
+    return {
+        "source": "demo seed",
+        "rule": rule,
+        "generation": names.generation if grid is not None else None,
+        "grid": area(grid_code),
+        "community": area(grid.parent_code if grid is not None else None),
+        "street": area(grid_code[:9] if grid_code else None),
+        "primary_unit": {"code": unit, "name": unit_name, "kind": unit_kind} if unit else None,
+    }
 
 
 def _demo_routing_tables(session: Session) -> tuple[list[Zone], dict[str, str]]:
@@ -461,7 +629,7 @@ def _case_row(
     lat: float,
     grid: pd.Series | None,
     unit: str | None,
-    routing: dict[str, str | None],
+    routing: dict[str, Any],
     line: _Timeline,
 ) -> dict[str, Any]:
     """The `cases` row of seeded case number i."""

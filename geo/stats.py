@@ -441,8 +441,9 @@ def _handling_rows(group_by: str | None, source: Source) -> str:
         GROUP BY 1"""
 
 
-def indicators_sql(group_by: str | None, source: Source = "rollup") -> str:
-    """The one SQL statement behind `indicators` (parameters :d0 :d1 :t0 :t1 :dim).
+def indicators_sql(group_by: str | None, source: Source = "rollup", *, one_key: bool = False) -> str:
+    """The one SQL statement behind `indicators` (parameters :d0 :d1 :t0 :t1 :dim, and :key for
+    `one_key`: only the group with that key, which PostgreSQL pushes down into every part).
 
     Parts per group key, added up: the flows and the cohort (rollup and unfolded deltas, or the
     raw log), the due cases (`cases` by deadline), and the handling hours (`stats_handling` or
@@ -466,7 +467,7 @@ FROM (
     ) x
     GROUP BY key
 ) a
-WHERE NOT ({empty} AND handling_hours_mean IS NULL)
+WHERE NOT ({empty} AND handling_hours_mean IS NULL){" AND key = :key" if one_key else ""}
 ORDER BY key"""
 
 
@@ -484,18 +485,22 @@ def indicators(
     end: date,
     group_by: GroupBy | str | None = None,
     source: Source = "rollup",
+    key: str | None = None,
 ) -> pd.DataFrame:
-    """Every indicator for the period, one row per group (or one row when `group_by` is None).
+    """Every indicator for the period, one row per group (or one row when `group_by` is None);
+    with `key`, only that group's row (none when it had no activity).
 
     Columns: the group key (named after `group_by`) and its `name`, then `COLUMNS` (counts as
     integers, rates as fractions with None when the denominator is 0, hours as floats), then the
     auxiliary counts `AUXILIARY`. Groups with no activity at all are absent.
     """
     _check_group(group_by)
+    if key is not None and group_by is None:
+        raise InvalidInput("a key needs a group_by", field="group_by")
     p = period(start, end)
     result = session.execute(
-        text(indicators_sql(group_by, source)),
-        {"d0": p.start, "d1": p.end, "t0": p.t0, "t1": p.t1, "dim": _DIM_ROLLUP[group_by]},
+        text(indicators_sql(group_by, source, one_key=key is not None)),
+        {"d0": p.start, "d1": p.end, "t0": p.t0, "t1": p.t1, "dim": _DIM_ROLLUP[group_by], "key": key},
     )
     # Plain tuples: pandas probes each Row's attributes, slow at 10,000 rows.
     frame = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
@@ -527,6 +532,25 @@ def totals(session: Session, *, start: date, end: date, source: Source = "rollup
     frame = indicators(session, start=start, end=end, source=source)
     # iloc on a frame of int and float columns would upcast every count to float.
     return pd.Series({c: _scalar(frame[c].iloc[0]) for c in frame.columns}, dtype=object)
+
+
+def unit_totals(
+    session: Session, unit_code: str, *, start: date, end: date, source: Source = "rollup"
+) -> pd.Series:
+    """One unit's indicators for the period, as in the unit ranking (zero counts and no rates
+    when nothing happened there): what a unit desk shows of its own unit."""
+    frame = indicators(session, start=start, end=end, group_by="unit", source=source, key=unit_code)
+    if frame.empty:
+        counted = {c for c in (*COLUMNS, *AUXILIARY) if c not in BY_NAME or BY_NAME[c].kind == "count"}
+        zero = {c: 0 if c in counted else None for c in (*COLUMNS, *AUXILIARY)}
+        return pd.Series({"unit": unit_code, **zero}, dtype=object)
+    return pd.Series({c: _scalar(frame[c].iloc[0]) for c in frame.columns}, dtype=object)
+
+
+def month_period(day: date) -> Period:
+    """The calendar month containing `day` (China time, both ends included)."""
+    first = day.replace(day=1)
+    return period(first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1))
 
 
 def _scalar(value: object) -> object:

@@ -25,7 +25,7 @@ from api.deps import SessionDep
 from api.i18n import ACTION_LABELS, messages
 from api.routes.auth import client_address
 from api.web import COOKIE, DeskUser, PageRefusal, PostingUser, lang_of, local_path, page, require_desk
-from geo import access, web_sessions
+from geo import access, stats, web_sessions
 from geo.access import Desk
 from geo.accounts import AuthenticationFailed
 from geo.cases import views
@@ -242,9 +242,12 @@ def _conflict(session: Session, tracking_code: str, lang: str, detail: str) -> P
 def _rows(
     session: Session, user: DeskUser, request: Request, filters: CaseFilter, names: dp.Names
 ) -> tuple[int, list[dp.CaseRow]]:
+    """A queue's total and its first rows (a row shows no timeline: no events are read)."""
     lang = lang_of(request)
     now = dp.now_utc()
-    found = views.list_cases(session, user.actor, filters.model_copy(update={"page_size": QUEUE_SIZE}), now)
+    found = views.list_cases(
+        session, user.actor, filters.model_copy(update={"page_size": QUEUE_SIZE}), now, with_events=False
+    )
     t = messages(lang)
     return found.total, [dp.row(v, names, lang, t, now) for v in found.items]
 
@@ -315,8 +318,9 @@ def dispatch_board(request: Request, user: DeskUser, session: SessionDep) -> Res
     returned_total, returned = _rows(
         session, user, request, CaseFilter(state=[CaseState.returned.value], sort="oldest"), names
     )
+    reasons = views.latest_notes(session, [r.view.id for r in returned], "return")
     for r in returned:
-        r.note = dp.last_note(r.view, "return")
+        r.note = reasons.get(r.view.id)
     return page(
         request,
         "desk/dispatch.html",
@@ -382,7 +386,31 @@ def unit_desk(request: Request, user: DeskUser, session: SessionDep) -> Response
     filters = CaseFilter(state=states, unit=user.actor.unit_code, sort="deadline")
     total, rows = _rows(session, user, request, filters, names)
     return page(
-        request, "desk/unit.html", user, total=total, rows=rows, unit_name=names.unit(user.actor.unit_code)
+        request,
+        "desk/unit.html",
+        user,
+        total=total,
+        rows=rows,
+        unit_name=names.unit(user.actor.unit_code),
+        figures=_unit_figures(session, user, request),
+    )
+
+
+def _unit_figures(session: Session, user: DeskUser, request: Request) -> list[dict[str, str]] | None:
+    """The signed-in unit's own figures this month and last (None for someone of no unit)."""
+    unit = user.actor.unit_code
+    if unit is None or not access.may_read_unit_statistics(user.actor, unit):
+        return None
+    now = dp.now_utc()
+    today = now.astimezone(dp.CHINA).date()
+    this = stats.month_period(today)
+    last = stats.month_period(this.start - timedelta(days=1))
+    overdue_now = views.count_cases(session, user.actor, CaseFilter(unit=unit, overdue=True), now)
+    return dp.unit_figures(
+        stats.unit_totals(session, unit, start=this.start, end=this.end),
+        stats.unit_totals(session, unit, start=last.start, end=last.end),
+        overdue_now,
+        messages(lang_of(request)),
     )
 
 

@@ -150,3 +150,15 @@ def my_cases(
 ) -> CaseList:
     """The cases the signed-in person reported, newest first (我的上报)."""
     return views.own_reports(session, actor, limit)
+
+
+@router.get("/api/v1/me/checks", response_model=list[views.CheckTask], tags=["cases"])
+def my_checks(
+    actor: ActorDep,
+    session: SessionDep,
+    lang: LangQuery = "zh",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[views.CheckTask]:
+    """The handled cases the signed-in person may check on site now (核查任务), oldest first: the
+    report's and the unit's photos, the unit's note, unit and grid by name, the grid's outline."""
+    return views.check_tasks(session, actor, lang, limit)

@@ -399,7 +399,13 @@ def action_named(name: str) -> Action:
 
 def possible_actions(state: CaseState | str) -> list[str]:
     """Actions possible in a state, whoever asks, in workflow order."""
-    return [a.name for a in ACTIONS.values() if CaseState(state) in a.sources]
+    return list(_POSSIBLE[CaseState(state)])
+
+
+# Per state, once: a queue page asks for every row.
+_POSSIBLE: dict[CaseState, tuple[str, ...]] = {
+    s: tuple(a.name for a in ACTIONS.values() if s in a.sources) for s in CaseState
+}
 
 
 def check_transition(action: Action, state: CaseState, tracking_code: str) -> None:

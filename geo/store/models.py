@@ -205,6 +205,8 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_state_unit", "state", "unit_code"),
         Index("ix_cases_reported_at", "reported_at"),
+        # The queues: a state's oldest reports first (migration 0008).
+        Index("ix_cases_state_reported", "state", "reported_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -12,6 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from api.app import create_app
+from geo import stats
+from geo.accounts import Actor, Role
+from geo.cases import views
 from geo.demo import DEMO_PASSWORD
 from geo.store.models import WebSession
 from tests.api.test_cases import report, to_dispatched
@@ -136,3 +139,47 @@ def test_an_idle_session_ends_and_sign_out_ends_it_at_once(app, cases_store):
         with cases_store.transaction() as session:
             digest = hashlib.sha256(token.encode()).hexdigest()
             assert session.get(WebSession, digest) is None
+
+
+FIGURE = re.compile(r'<tr data-figure="(\w+)"><th scope="row">[^<]*</th><td class="this">([^<]*)</td>')
+
+
+def figures_on(text: str) -> dict[str, str]:
+    return dict(FIGURE.findall(text))
+
+
+def test_a_unit_desk_shows_its_own_months_figures_and_no_other_units(app, case_client, cases_store):
+    to_dispatched(case_client)  # to the water bureau
+    today = datetime.now(UTC).astimezone(stats.CHINA).date()
+    month = stats.month_period(today)
+    with cases_store.transaction() as session:
+        water = stats.unit_totals(session, "WATER", start=month.start, end=month.end)
+        cgj = stats.unit_totals(session, "CGJ", start=month.start, end=month.end)
+        overdue = views.count_cases(
+            session,
+            Actor(0, "unit_handler", Role.unit_handler, "WATER", ()),
+            views.CaseFilter(unit="WATER", overdue=True),
+        )
+    with browser(app) as client:
+        sign_in(client, "unit_handler")
+        page = client.get("/desk/unit")
+    assert page.status_code == 200 and "本单位考核指标" in page.text
+    shown = figures_on(page.text)
+    assert shown["dispatched"] == f"{water['dispatched']:,}" and water["dispatched"] >= 1
+    assert shown["closed"] == f"{water['closed']:,}"
+    assert shown["overdue_now"] == f"{overdue:,}"
+    for key in ("dispatched", "handled", "closed", "returned", "extended", "overdue_now"):
+        assert re.fullmatch(r"[\d,]+", shown[key]), (key, shown[key])  # whole numbers, no decimals
+    for key in ("disposal_rate", "on_time_disposal_rate", "return_rate"):
+        assert re.fullmatch(r"\d+\.\d\d%|—", shown[key]), (key, shown[key])
+    assert "处置率" in page.text and "回退率" in page.text
+    # The city management bureau's handler sees only its own unit's numbers.
+    with browser(app) as client:
+        sign_in(client, "handler_cgj")
+        other = figures_on(client.get("/desk/unit").text)
+    assert other["dispatched"] == f"{cgj['dispatched']:,}"
+    with browser(app) as client:
+        sign_in(client, "unit_handler")
+        english = client.get("/desk/unit?lang=en").text
+    assert "Your unit&#39;s figures" in english or "Your unit's figures" in english
+    assert "Disposal rate" in english

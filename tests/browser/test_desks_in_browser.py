@@ -417,3 +417,39 @@ def test_the_dispatch_board_shows_a_newly_filed_case_without_a_reload(
     expect(dispatcher.locator(f"#dispatch-queue tr[data-code={code}]")).to_be_visible(timeout=2000)
     assert dispatcher.evaluate("window.sameDocument") is True
     shot(dispatcher, artifacts, "16-live")
+
+
+def test_a_selection_is_dispatched_at_once_each_to_its_suggested_unit(
+    live_server: LiveServer, desk: Desk, artifacts: Path
+) -> None:
+    codes = [canal_report(live_server, f, f"批量派遣 {n}") for n, f in enumerate((0.8, 0.85, 0.9), 1)]
+    left = canal_report(live_server, 0.95, "不在所选之内")
+    clerk = desk("operator")
+    for code in [*codes, left]:
+        open_case(clerk, code)
+        do(clerk, "verify", state="已受理")
+        do(clerk, "file", state="已立案")
+    dispatcher = desk("dispatcher")
+    dispatcher.goto(f"{live_server.url}/desk/dispatch")
+    for code in codes:
+        dispatcher.locator(f"#dispatch-queue tr[data-code={code}] input[name=codes]").check()
+    expect(dispatcher.locator(f"#dispatch-queue tr[data-code={left}]")).to_be_visible()
+    shot(dispatcher, artifacts, "17-bulk-selected")
+    dispatcher.click("#dispatch-selected")
+    expect(dispatcher.locator("#done")).to_be_visible()
+    for code in codes:
+        expect(dispatcher.locator(f"#dispatch-queue tr[data-code={code}]")).to_have_count(0)
+    expect(dispatcher.locator(f"#dispatch-queue tr[data-code={left}]")).to_be_visible()
+    shot(dispatcher, artifacts, "18-bulk-dispatched")
+    for code in codes:
+        case = stored(live_server, code)
+        assert (case.state, case.unit_code) == ("dispatched", "WATER"), code
+        assert case.deadline_at is not None
+    assert stored(live_server, left).state == "filed"
+    with live_server.store.transaction() as session:
+        dispatches = session.scalars(
+            select(CaseEvent.actor)
+            .join(Case)
+            .where(Case.tracking_code.in_(codes), CaseEvent.action == "dispatch")
+        ).all()
+    assert dispatches == ["dispatcher"] * 3

@@ -7,16 +7,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import geopandas as gpd
 import httpx
-from playwright.sync_api import Page, Route, expect
-from pyproj import Geod
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import func, select
 
 from geo.demo import DEMO_PASSWORD
 from geo.store.models import Case, CaseEvent, CasePhoto
-from tests.browser.conftest import LiveServer, Offline
-from tests.conftest import FIXTURES, REPO
+from tests.browser.conftest import PHONE, LiveServer, Offline, _offline
+from tests.conftest import FIXTURES
 
 PHOTOS = FIXTURES / "photos"
 GRIDS = 263
@@ -246,34 +245,33 @@ def test_a_flaky_network_keeps_the_report_and_retries_with_the_same_key(
     assert cases_with_key(live_server, refused["key"]) == []
 
 
-def test_the_inspector_completes_a_check_with_an_after_photo(
-    live_server: LiveServer, phone: Offline, artifacts: Path
+def test_the_inspector_checks_on_site_from_a_card_with_both_photos_the_note_and_a_map(
+    live_server: LiveServer, browser: Browser, artifacts: Path
 ) -> None:
-    canal = gpd.read_file(REPO / "data" / "chibi" / "layers.geojson").pipe(
-        lambda f: f.loc[f.name == "北渠", "geometry"].iloc[0]
-    )
-    mid = canal.interpolate(0.3, normalized=True)
-    lon, lat, _ = Geod(ellps="WGS84").fwd(mid.x, mid.y, 0, 12)
+    """The check card: the report's photo next to the unit's after-photo, the unit's note, unit
+    and grid by name, the point on its grid on a small offline map; the photo sent is a check photo."""
     with api(live_server, "inspector") as inspector:
-        case = inspector.post(
+        answer = inspector.post(
             "/api/v1/cases",
-            json={"category": "E0102", "description": "渠边垃圾待核查", "lon": lon, "lat": lat},
-        ).json()
+            data={"category": "E0102", "description": "渠边垃圾待核查"},
+            files=[("photos", ("report.jpg", (PHOTOS / "canal_report.jpg").read_bytes(), "image/jpeg"))],
+        )
+        assert answer.status_code == 201, answer.text
+        case = answer.json()
     for who, action, files in [
         ("operator", "verify", None),
         ("operator", "file", None),
         ("dispatcher", "dispatch", None),
         ("unit_handler", "sign", None),
-        # the unit's photo differs from the inspector's (photos are
-        # stored once per case by content)
-        ("unit_handler", "handle", PHOTOS / "no_gps.jpg"),
+        # three different photos: a case stores each content once
+        ("unit_handler", "handle", PHOTOS / "canal_after.jpg"),
     ]:
         with api(live_server, who) as client:
             url = f"/api/v1/cases/{case['id']}/actions/{action}"
             response = (
                 client.post(
                     url,
-                    data={"note": "已清理"},
+                    data={"note": "已清理渠边垃圾"},
                     files=[("photos", ("after.jpg", files.read_bytes(), "image/jpeg"))],
                 )
                 if files
@@ -282,16 +280,37 @@ def test_the_inspector_completes_a_check_with_an_after_photo(
             assert response.status_code == 200, response.text
     code = case["tracking_code"]
 
+    # A phone with the network closed and the page's Content-Security-Policy enforced.
+    gen = _offline(browser, PHONE, enforce_csp=True)
+    phone = next(gen)
     page = phone.page()
+    page.on("console", lambda m: phone.errors.append(m.text) if "Content Security Policy" in m.text else None)
     sign_in(page, live_server)
     page.click("[data-tab=checks]")
     task = page.locator(f"#checks li[data-tracking-code={code}]")
     expect(task).to_be_visible()
-    task.locator("input.after-photo").set_input_files(str(PHOTOS / "canal_after.jpg"))
+    expect(task.locator(".unit-name")).to_have_text("水利和湖泊局")
+    expect(task.locator(".grid-name")).to_have_text(re.compile(r"^\S+社区第\d+网格$"))
+    expect(task.locator(".handle-note")).to_have_text("已清理渠边垃圾")
+    for purpose in ("report", "after"):
+        img = task.locator(f".check-photo.{purpose} img")
+        expect(img).to_have_count(1)
+        img.scroll_into_view_if_needed()
+        expect(img).to_have_js_property("complete", True)
+        assert img.evaluate("i => i.naturalWidth") > 0, purpose
+    drawn = task.locator(".check-map")
+    expect(drawn).to_have_attribute("data-drawn", "yes")
+    expect(drawn.locator("path")).to_have_count(2)  # the grid's outline and the point
+    assert "421281" not in task.inner_text()  # names, not codes
+    task.locator("input.after-photo").set_input_files(str(PHOTOS / "no_gps.jpg"))
+    task.scroll_into_view_if_needed()
+    task.screenshot(path=str(artifacts / "inspector-check-card.png"))
     page.screenshot(path=str(artifacts / "inspector-check.png"))
     task.locator("button.check-pass").click()
     expect(page.locator("#msg")).to_contain_text(f"核查通过 {code}")
     expect(page.locator(f"#checks li[data-tracking-code={code}]")).to_have_count(0)
+    with pytest.raises(StopIteration):
+        next(gen)  # closes the context: nothing reached outside, no script or CSP errors
     with live_server.store.transaction() as session:
         stored = session.scalar(select(Case).where(Case.tracking_code == code))
         assert stored is not None and stored.state == "checked"
@@ -299,7 +318,7 @@ def test_the_inspector_completes_a_check_with_an_after_photo(
             select(CaseEvent).where(CaseEvent.case_id == stored.id).order_by(CaseEvent.id.desc())
         ).first()
         assert last is not None and (last.action, last.actor) == ("check_pass", "inspector")
-        photos = session.scalars(
-            select(CasePhoto.event_id).where(CasePhoto.case_id == stored.id, CasePhoto.event_id == last.id)
-        )
-        assert len(list(photos)) == 1
+        purposes = session.scalars(
+            select(CasePhoto.purpose).where(CasePhoto.case_id == stored.id).order_by(CasePhoto.id)
+        ).all()
+        assert purposes == ["report", "after", "check"]

@@ -49,6 +49,8 @@ EXPECTED_SIGHTS = {
     Sight.reporter_identity: {r.value for r in Role},
     Sight.original_photos: {"operator", "admin"},
     Sight.statistics: {"operator", "dispatcher", "admin", "planner"},
+    # A unit handler may hold this sight, but reads only their own unit's figures (below).
+    Sight.unit_statistics: {"unit_handler", "operator", "dispatcher", "admin", "planner"},
     Sight.map_tracking_codes: {"operator", "dispatcher", "admin", "planner"},
     Sight.submit_report: {"inspector", "resident", "operator", "dispatcher", "admin"},
 }
@@ -98,6 +100,21 @@ def test_a_field_of_a_case_also_needs_the_case():
     handler = person(Role.unit_handler, id=5, unit="CGJ")
     assert access.may_see_case(handler, theirs)
     assert not access.may(handler, Sight.reporter_contact, theirs)
+
+
+def test_a_unit_reads_its_own_figures_and_no_other_units():
+    water = person(Role.unit_handler, unit="WATER")
+    assert access.may_read_unit_statistics(water, "WATER")
+    assert not access.may_read_unit_statistics(water, "CGJ")
+    assert not access.may_read_unit_statistics(water, None)
+    assert not access.may(water, Sight.statistics)  # nor the city's figures or the ranking
+    # A handler whose account names no unit reads no unit's figures.
+    assert not access.may_read_unit_statistics(person(Role.unit_handler), "WATER")
+    for role in (Role.operator, Role.dispatcher, Role.admin, Role.planner):
+        assert access.may_read_unit_statistics(person(role), "CGJ"), role
+    for role in (Role.inspector, Role.resident):
+        assert not access.may_read_unit_statistics(person(role, unit="WATER"), "WATER"), role
+    assert not access.may_read_unit_statistics(None, "WATER")
 
 
 def test_refusals_name_who_may():

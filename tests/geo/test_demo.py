@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select, text
 
 from geo.areas import count_by_level
-from geo.demo import load_demo
+from geo.demo import QUARTER_DAYS, QUARTER_START, TODAY, add_todays_cases, load_demo
 from geo.store.models import Case, CaseEvent, GridResponsibility, Unit
+
+QUARTER_END = QUARTER_START + timedelta(days=QUARTER_DAYS)  # 1 October, 00:00 China time
 
 
 def test_published_scale(demo_store):
@@ -23,12 +27,15 @@ def test_published_scale(demo_store):
 
 
 def test_published_quarter(demo_store):
+    in_quarter = Case.reported_at.between(QUARTER_START, QUARTER_END)
     with demo_store.transaction() as session:
-        reported = session.scalar(select(func.count()).select_from(Case))
+        reported = session.scalar(select(func.count()).select_from(Case).where(in_quarter))
         dispatched = session.scalar(
-            select(func.count(func.distinct(CaseEvent.case_id))).where(CaseEvent.action == "dispatch")
+            select(func.count(func.distinct(CaseEvent.case_id)))
+            .join(Case)
+            .where(CaseEvent.action == "dispatch", in_quarter)
         )
-        closed = session.scalar(select(func.count()).where(Case.state == "closed"))
+        closed = session.scalar(select(func.count()).where(Case.state == "closed", in_quarter))
         assert (reported, dispatched, closed) == (7534, 7389, 6967)
         assert round(100 * closed / dispatched, 2) == 94.29
         # Every case has its report event and ends in the state its log ends in.
@@ -56,7 +63,7 @@ def test_published_quarter(demo_store):
         outside = session.scalar(
             text(
                 """
-            SELECT count(*) FROM cases c WHERE NOT EXISTS (
+            SELECT count(*) FROM cases c WHERE c.unit_code IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM area a WHERE a.level = 'grid' AND a.id = c.grid_area_id
                 AND ST_Covers(a.geom, c.location))
             """
@@ -104,3 +111,32 @@ def test_demo_tracking_codes_look_like_real_ones(demo_store):
     assert len(set(codes)) == len(codes)
     tails = [c[8:] for c in codes[:1000]]
     assert len({t[:3] for t in tails}) > 500  # no shared counter prefix among neighbours
+
+
+def test_todays_cases_fill_the_early_queues_with_names_and_leave_the_quarter_alone(demo_store):
+    """A newcomer's demo: today's cases wait in 待受理 (two in triage), 待立案, 待派遣 and the water
+    bureau's 待签收 and 已签收 (one asking for more time), routed with names."""
+    today = Case.reported_at >= QUARTER_END
+    with demo_store.transaction() as session:
+        states = dict(
+            session.execute(select(Case.state, func.count()).where(today).group_by(Case.state)).all()
+        )
+        triage = session.scalar(
+            select(func.count()).where(today, Case.unit_code.is_(None), Case.state == "reported")
+        )
+        water = session.scalar(
+            select(func.count()).where(today, Case.unit_code == "WATER", Case.state == "dispatched")
+        )
+        asking = session.scalar(select(func.count()).where(today, Case.extension_requested.is_(True)))
+        routed = session.scalars(select(Case.routing).where(today, Case.unit_code.is_not(None))).all()
+        seeded = session.scalars(
+            select(Case.routing).where(~today, Case.grid_code.is_not(None)).limit(50)
+        ).all()
+    assert sum(states.values()) == len(TODAY) and 20 <= len(TODAY) <= 40
+    assert {"reported", "verified", "filed", "dispatched", "signed"} <= set(states), states
+    assert triage >= 1 and water >= 1 and asking == 1
+    for routing in [*routed, *seeded]:
+        assert routing["grid"]["name"].endswith("网格") and routing["primary_unit"]["name"], routing
+        assert not routing["primary_unit"]["name"].isascii()
+    # Loading again adds nothing (the marker), and the published quarter is unchanged (above).
+    assert add_todays_cases(demo_store) == 0

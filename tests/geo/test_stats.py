@@ -562,3 +562,19 @@ def test_report_charts_render_in_threads_without_pyplot():
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_one_units_figures_are_its_row_of_the_ranking(demo_store):
+    """A unit desk's own figures: the unit's row of `indicators` by unit, queried for it alone."""
+    august = stats.month_period(date(2026, 8, 20))
+    assert (august.start, august.end) == (date(2026, 8, 1), date(2026, 8, 31))
+    with demo_store.sessions() as session:
+        units = stats.indicators(session, start=august.start, end=august.end, group_by="unit")
+        water = stats.unit_totals(session, "WATER", start=august.start, end=august.end)
+        nobody = stats.unit_totals(session, "NO-SUCH-UNIT", start=august.start, end=august.end)
+    row = units.loc[units["unit"] == "WATER"].iloc[0]
+    for column in (*stats.COLUMNS, *stats.AUXILIARY):
+        expected = row[column]
+        assert (water[column] is None and pd.isna(expected)) or water[column] == expected, column
+    assert water["dispatched"] > 0
+    assert nobody["dispatched"] == 0 and nobody["disposal_rate"] is None

@@ -335,8 +335,10 @@
         $("mine").replaceChildren(...mine.map(caseRow));
         if (!mine.length) $("mine").append(el("li", "muted", t.no_data));
       }
-      const checks = await getCases("/api/v1/cases?state=handled&page_size=50");
-      if (checks) renderChecks(checks);
+      const response = await fetch("/api/v1/me/checks?limit=50&lang=" + config.lang, { headers: authHeaders() });
+      if (response.status === 401) { showSignIn(t.needs_sign_in); return; }
+      if (!response.ok) throw new Error(await errorText(response));
+      renderChecks(await response.json());
     } catch (error) {
       say(String(error.message || error), true);
     }
@@ -345,20 +347,90 @@
   // Rows are kept across refreshes (keyed by case and version) so a chosen photo is not lost.
   let checkRows = new Map();
 
-  function renderChecks(items) {
-    $("checks-count").textContent = items.length;
+  function renderChecks(tasks) {
+    $("checks-count").textContent = tasks.length;
     const rows = new Map();
-    for (const c of items) {
-      const id = c.id + ":" + c.version;
-      rows.set(id, checkRows.get(id) || checkRow(c));
+    for (const task of tasks) {
+      const id = task.case.id + ":" + task.case.version;
+      rows.set(id, checkRows.get(id) || checkRow(task));
     }
     checkRows = rows;
     $("checks").replaceChildren(...rows.values());
-    if (!items.length) $("checks").append(el("li", "muted", t.no_checks));
+    if (!tasks.length) $("checks").append(el("li", "muted", t.no_checks));
+    drawCheckMaps();
   }
 
-  function checkRow(c) {
-    const row = caseRow(c);
+  // A map drawn while its tab is hidden has no size: each card's map is drawn (or fitted again)
+  // once the checks tab shows.
+  function drawCheckMaps() {
+    if ($("tab-checks").hidden) return;
+    for (const row of checkRows.values()) if (row.drawMap) row.drawMap();
+  }
+
+  function figure(caption, photo, className) {
+    const box = el("figure", "check-photo " + className);
+    if (photo) {
+      const link = el("a");
+      link.href = photo.url;
+      link.target = "_blank";
+      const img = el("img");
+      Object.assign(img, { src: photo.url, alt: caption, loading: "lazy" });
+      link.append(img);
+      box.append(link);
+    } else {
+      box.append(el("div", "no-photo muted", t.check_no_photo));
+    }
+    box.append(el("figcaption", null, caption));
+    return box;
+  }
+
+  function checkMap(task) {
+    const c = task.case;
+    const box = el("div", "check-map");
+    box.setAttribute("role", "img");
+    box.setAttribute("aria-label", t.check_map + " " + (task.grid_name || ""));
+    let map = null;
+    const draw = () => {
+      if (!window.L || c.lon === null || c.lat === null) return;
+      if (map) { map.invalidateSize(); return; }
+      map = L.map(box, { zoomControl: false, attributionControl: false, dragging: false,
+        scrollWheelZoom: false, doubleClickZoom: false, touchZoom: false, keyboard: false });
+      if (config.tiles_url) L.tileLayer(config.tiles_url, { maxZoom: 19 }).addTo(map);
+      const point = L.latLng(c.lat, c.lon); // GeoJSON is lon/lat; Leaflet takes lat/lon
+      const bounds = L.latLngBounds(point, point);
+      const grid = task.grid_outline && L.geoJSON(task.grid_outline,
+        { style: { color: "#0d6efd", weight: 2, fillOpacity: 0.08 }, interactive: false });
+      if (grid) bounds.extend(grid.getBounds());
+      map.fitBounds(bounds, { padding: [12, 12], maxZoom: 18 }); // a view before any layer
+      if (grid) grid.addTo(map);
+      L.circleMarker(point, { radius: 8, color: "#c62828", fillColor: "#e53935", fillOpacity: 0.9 }).addTo(map);
+      box.dataset.drawn = "yes";
+    };
+    return { box, draw };
+  }
+
+  function checkRow(task) {
+    const c = task.case;
+    const row = el("li", "item check-task");
+    row.dataset.trackingCode = c.tracking_code;
+    row.append(el("div", "item-head", c.tracking_code + " · " + stateLabel(c.state)),
+      el("div", null, categoryName(c.category_code) + (c.description ? " · " + c.description : "")));
+    const where = el("dl", "check-facts");
+    for (const [label, value, className] of [
+      [t.check_unit, task.unit_name || "—", "unit-name"],
+      [t.grid, task.grid_name || "—", "grid-name"],
+      [t.check_unit_note, task.handle_note || "—", "handle-note"],
+    ]) {
+      where.append(el("dt", null, label), el("dd", className, value));
+    }
+    const photos = el("div", "check-photos");
+    const report = c.photos.find((p) => p.purpose === "report");
+    const after = c.photos.filter((p) => p.purpose === "after").pop();
+    photos.append(figure(t.check_report_photo, report, "report"), figure(t.check_unit_photo, after, "after"));
+    const map = checkMap(task);
+    row.drawMap = map.draw;
+    row.append(where, photos, map.box);
+
     const photo = el("input");
     Object.assign(photo, { type: "file", accept: "image/*", className: "after-photo" });
     photo.setAttribute("capture", "environment");
@@ -376,14 +448,14 @@
     pass.addEventListener("click", () => {
       if (!photo.files[0]) return say(t.need_photo, true);
       const body = new FormData();
-      body.append("photos", photo.files[0], photo.files[0].name || "after.jpg");
+      body.append("photos", photo.files[0], photo.files[0].name || "check.jpg");
       body.append("note", t.check_pass);
       check(c, "check_pass", body, row);
     });
     fail.addEventListener("click", () => {
       const body = new FormData();
       body.append("reason", reason.value.trim());
-      if (photo.files[0]) body.append("photos", photo.files[0], photo.files[0].name || "after.jpg");
+      if (photo.files[0]) body.append("photos", photo.files[0], photo.files[0].name || "check.jpg");
       check(c, "check_fail", body, row);
     });
     row.append(photoLabel, pass, reason, fail);
@@ -418,6 +490,7 @@
         other.classList.toggle("active", other === tab);
         $("tab-" + other.dataset.tab).hidden = other !== tab;
       }
+      if (tab.dataset.tab === "checks") drawCheckMaps();
       if (tab.dataset.tab !== "report" && tab.dataset.tab !== "outbox") refreshLists();
     });
   }
