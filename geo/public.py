@@ -32,6 +32,9 @@ PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 NEARBY_RADIUS_M = 250.0  # FixMyStreet's distance for suggesting open reports nearby
 FIXED_DAYS = 30
+#: The states in which a unit has the case (the routed unit is only a suggestion until dispatch;
+#: a returned case waits for the centre to send it again).
+WITH_A_UNIT = frozenset({"dispatched", "signed", "handled", "rework", "checked", "closed"})
 
 
 class PublicReportIn(BaseModel):
@@ -319,7 +322,7 @@ def case_page(session: Session, tracking_code: str) -> CasePage:
         state=case.state,
         reported_at=case.reported_at,
         community=community,
-        unit=unit,
+        unit=unit if case.state in WITH_A_UNIT else None,
         expected_at=case.deadline_at,
         closed_at=case.closed_at,
         lon=None if lon is None else _rounded(lon),

@@ -165,7 +165,9 @@ def test_a_follower_hears_every_change_of_state_by_email_and_the_last_invites_th
     assert len(messages) == 7 and {m["To"] for m in messages} == {"wang@example.org"}
     bodies = [m.get_content() for m in messages]
     assert "已派遣" in bodies[2] and "水利和湖泊局" in bodies[2], bodies[2]
-    assert "已结案" in bodies[-1] and "欢迎评价" in bodies[-1] and "http://gridcase.test/track/GC" in bodies[-1]
+    assert (
+        "已结案" in bodies[-1] and "欢迎评价" in bodies[-1] and "http://gridcase.test/track/GC" in bodies[-1]
+    )
     assert all(n.sent_at is not None and n.attempts == 1 for n in _notices(notice_store, case_id))
     assert "您关注的问题有新进展" in messages[0]["Subject"]
 
