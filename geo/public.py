@@ -31,7 +31,7 @@ from geo.store.models import Account, Area, Case, CaseEvent, CaseFollower, CaseR
 PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 NEARBY_RADIUS_M = 250.0  # FixMyStreet's distance for suggesting open reports nearby
-FIXED_DAYS = 30
+FIXED_DAYS = 90
 #: The states in which a unit has the case (the routed unit is only a suggestion until dispatch;
 #: a returned case waits for the centre to send it again).
 WITH_A_UNIT = frozenset({"dispatched", "signed", "handled", "rework", "checked", "closed"})

@@ -319,7 +319,7 @@ def fixed(
     lon: Annotated[float | None, Query(description="WGS-84 longitude")] = None,
     lat: Annotated[float | None, Query(description="WGS-84 latitude")] = None,
 ) -> list[public.FixedCase]:
-    """Problems closed in the last 30 days (within 2 km of the point, if given), places rounded."""
+    """Problems closed in the last 90 days (within 2 km of the point, if given), places rounded."""
     if (lon is None) != (lat is None):
         raise InvalidInput("give both lon and lat, or neither", field="lon" if lon is None else "lat")
     return public.recently_fixed(session, _finite(lon, "lon"), _finite(lat, "lat"))

@@ -7,18 +7,10 @@ aiosmtpd as the mail server and a small HTTP server as the SMS gateway, both on 
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.policy import default as default_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from api.notice_text import composer
@@ -32,84 +24,23 @@ from geo.storage import LocalBlobStore
 from geo.store import Store
 from geo.store.models import Account, CaseEvent, Notice
 from tests.conftest import fresh_store, work_to_closing
+from tests.sinks import Gateway, MailSink, mail_sink, webhook_gateway
 
 CANAL = (113.8999, 29.7249)
-WAIT_S = 20  # the longest any awaited delivery may take on a loaded machine
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class MailSink:
-    """aiosmtpd's handler: keeps every message; refuses the first `refuse` with a 451."""
-
-    refuse: int = 0
-    messages: list = field(default_factory=list)
-    arrived: threading.Condition = field(default_factory=threading.Condition)
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
-        if self.refuse > 0:
-            self.refuse -= 1
-            return "451 4.3.0 try again later"
-        with self.arrived:
-            self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
-            self.arrived.notify_all()
-        return "250 OK"
-
-    def wait_for(self, count: int) -> list:
-        """The messages, once at least `count` arrived (awaited, not slept for)."""
-        with self.arrived:
-            assert self.arrived.wait_for(lambda: len(self.messages) >= count, timeout=WAIT_S), self.messages
-            return list(self.messages)
 
 
 @pytest.fixture
 def mail() -> Iterator[tuple[MailSink, int]]:
     """An SMTP server on loopback."""
-    sink = MailSink()
-    port = _free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield sink, port
-    controller.stop()
-
-
-@dataclass
-class Gateway:
-    """What the webhook receiver got, and the statuses it answers with (then 200)."""
-
-    statuses: list[int] = field(default_factory=list)
-    bodies: list[dict] = field(default_factory=list)
+    with mail_sink() as sink:
+        yield sink, sink.port
 
 
 @pytest.fixture
 def gateway() -> Iterator[tuple[Gateway, str]]:
     """An SMS gateway's webhook on loopback."""
-    state = Gateway()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            status = state.statuses.pop(0) if state.statuses else 200
-            if status == 200:
-                state.bodies.append(body)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/sms"
-    server.shutdown()
-    server.server_close()
+    with webhook_gateway() as state:
+        yield state, state.url
 
 
 @pytest.fixture(scope="module")

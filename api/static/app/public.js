@@ -63,7 +63,12 @@
       pinMoved();
     }
 
-    pin.on("dragend", () => { placedBy = "hand"; fix.textContent = ""; pinMoved(); });
+    pin.on("dragend", () => {
+      placedBy = "hand";
+      fix.textContent = "";
+      map.panTo(pin.getLatLng());
+      pinMoved();
+    });
     map.on("click", (e) => { placedBy = "hand"; pin.setLatLng(e.latlng); pinMoved(); });
 
     if (navigator.geolocation) {
@@ -171,6 +176,7 @@
       const name = (categories.find((c) => c.code === category) || {}).name || "";
       for (const c of found) {
         const item = el("li", "nearby-case");
+        item.dataset.case = String(c.id);
         const text = el("span", null, name + " · " + (t["state_" + c.state] || c.state) + " · " +
           t.pub_meters_away.replace("{m}", Math.round(c.distance_m)) + " · " + when(c.reported_at));
         const button = el("button", "secondary follow", t.pub_follow);
