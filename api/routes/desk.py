@@ -356,6 +356,8 @@ def chief(request: Request, user: DeskUser, session: SessionDep) -> Response:
         "supervision": CaseFilter(
             supervised=True, state=[*open_on_clock, "returned", "parked", "handled"], sort="deadline"
         ),
+        # Residents who rated a closed case 不满意: the centre decides whether to reopen it.
+        "to_review": CaseFilter(review_requested=True, state=[CaseState.closed.value], sort="oldest"),
     }
     sections = {key: _rows(session, user, request, f, names) for key, f in lists.items()}
     overdue_total, overdue = _rows(session, user, request, CaseFilter(overdue=True, sort="deadline"), names)

@@ -366,6 +366,7 @@ def new_case(p: Prepared) -> Case:
     # Stored in WGS-84 (EPSG:4326, lon/lat order): the routing's normalised point.
     apply_routing(case, p.decision, p.where.by)
     case.closed_at = case.deadline_at = case.parked_at = case.supervised_at = case.merged_into_id = None
+    case.review_requested_at = None
     return case
 
 

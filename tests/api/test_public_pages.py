@@ -7,10 +7,12 @@ import re
 import uuid
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.routes.public import COOKIE
 from geo import public
+from geo.demo import DEMO_PASSWORD
 from geo.errors import InvalidInput
 from geo.store.models import Case, CaseFollower, CaseRating
 from tests.conftest import FIXTURES, auth, rolled_back, work_to_closing
@@ -143,6 +145,18 @@ def test_a_closed_case_is_rated_once_and_unsatisfied_asks_the_centre_to_review(c
         assert session.get(CaseRating, case_id).source == "resident"
     again = client.post(f"/track/{code}/rating", data={"csrf_token": token_of(client), "rating": "satisfied"})
     refused(again, 409, "评价")
+    # The duty chief's desk lists it for review (复核); the centre decides what follows.
+    desk = TestClient(client.app)  # its own cookies; the app's lifespan is the shared client's
+    form = desk.get("/desk/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    signed = desk.post(
+        "/desk/sign-in", data={"username": "operator", "password": DEMO_PASSWORD, "csrf_token": token}
+    )
+    assert signed.status_code == 200, signed.text
+    chief = desk.get("/desk/chief")
+    assert "市民不满意、待复核的案件" in chief.text and code in chief.text
+    operator = auth(client, "operator")
+    assert client.get(f"/api/v1/cases/{case_id}", headers=operator).json()["review_requested_at"]
 
     # 回访率 and 满意率 join the indicators; the existing figures do not move with a rating.
     assert client.get("/api/v1/stats", headers=planner).json()["totals"] == stats_before
