@@ -1,6 +1,9 @@
-"""What a notice to a follower says: composed from the message catalogue, in Chinese."""
+"""What a notice to a follower says (composed from the message catalogue, in Chinese), and a nudge
+for the outbox worker when a case has just changed."""
 
 from __future__ import annotations
+
+from fastapi import BackgroundTasks, Request
 
 from api.i18n import ACTION_LABELS, STATE_LABELS, Lang, messages
 from geo.notices import Compose, Message, NoticeFacts
@@ -30,3 +33,11 @@ def composer(public_url: str, lang: Lang = "zh") -> Compose:
         return Message(subject=t["notice_subject"].format(product=t["pub_title"]), body="\n".join(lines))
 
     return compose
+
+
+def send_notices_soon(request: Request, background: BackgroundTasks) -> None:
+    """Have the outbox worker look again once this answer is sent: a case action's session has
+    committed by then (api/deps.py), so the worker finds the new notices at once."""
+    worker = getattr(request.app.state, "notices", None)
+    if worker is not None:
+        background.add_task(worker.wake)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from api import desk_pages as dp
 from api.deps import SessionDep
 from api.i18n import ACTION_LABELS, messages
+from api.notice_text import send_notices_soon
 from api.routes.auth import client_address
 from api.web import COOKIE, DeskUser, PageRefusal, PostingUser, lang_of, local_path, page, require_desk
 from geo import access, web_sessions
@@ -168,6 +169,7 @@ def act_on_case(
     action: str,
     user: PostingUser,
     session: SessionDep,
+    background: BackgroundTasks,
     expected_version: Annotated[int | None, Form()] = None,
     reason_choice: Annotated[str, Form()] = "",
     reason_more: Annotated[str, Form()] = "",
@@ -209,6 +211,7 @@ def act_on_case(
         session.rollback()
         raise _conflict(session, tracking_code, lang_of(request), exc.message) from None
     lang = lang_of(request)
+    send_notices_soon(request, background)
     # Back to the case page, showing what was done (and the way back to the queue it came from).
     again = f"/desk/cases/{quote(case.tracking_code)}?lang={lang}&done={action}"
     if then == "queue" and local_path(back, ""):

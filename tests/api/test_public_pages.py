@@ -10,12 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from api.app import create_app
 from api.routes.public import COOKIE
 from geo import public
 from geo.demo import DEMO_PASSWORD
 from geo.errors import InvalidInput
 from geo.store.models import Case, CaseFollower, CaseRating
 from tests.conftest import FIXTURES, auth, rolled_back, work_to_closing
+from tests.sinks import mail_sink
 
 CANAL = (113.9001, 29.7249)  # by the North Canal (北渠): water cases go to the water bureau
 PHOTOS = FIXTURES / "photos"
@@ -282,3 +284,25 @@ def test_a_phone_number_can_be_required_by_the_settings():
     assert refusal.value.field == "phone"
     intake, phone, email = public.as_report(report, "optional")
     assert intake.reporter_contact is None and phone is None and email is None
+
+
+def test_a_case_action_through_the_api_sends_the_notice_at_once(settings, cases_store, tmp_path):
+    """The worker's regular look is 10 minutes away: the action's own nudge sends the notice."""
+    with mail_sink() as sink:
+        app = create_app(
+            settings.model_copy(
+                update={
+                    "state_dir": tmp_path,
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": sink.port,
+                    "notice_seconds": 600,
+                }
+            ),
+            store=cases_store,
+        )
+        with TestClient(app) as client:
+            code = file_report(client, phone="", email="nudged@example.org")
+            answer = client.post(f"/api/v1/cases/{code}/actions/verify", headers=auth(client, "operator"))
+            assert answer.status_code == 200, answer.text
+            (notice,) = sink.wait_for(1, to="nudged@example.org")
+        assert "已受理" in notice.get_content()
