@@ -242,6 +242,8 @@ class Desk(StrEnum):
     dispatch = "dispatch"  # 派遣: dispatch filed cases, re-dispatch returned ones
     chief = "chief"  # 值班长: file, close, approve extensions, supervise
     unit = "unit"  # 专业部门: sign, return, ask for time, handle
+    hotline = "hotline"  # 12345: the call-taker files a caller's report and reads back its code
+    callback = "callback"  # 回访: call the reporters of closed cases back, record the answer
 
 
 #: Who works each desk: the roles of the actions it is for (so the pages cannot drift from them).
@@ -250,6 +252,9 @@ DESK_ROLES: dict[Desk, frozenset[Role]] = {
     Desk.dispatch: ACTION_ROLES["dispatch"],
     Desk.chief: ACTION_ROLES["file"] & ACTION_ROLES["close"] & ACTION_ROLES["approve_extension"],
     Desk.unit: ACTION_ROLES["sign"] & ACTION_ROLES["handle"],
+    # Whoever may file through the hotline channel; the callback needs the caller's number.
+    Desk.hotline: frozenset(role for role, channels in CHANNELS.items() if "hotline_12345" in channels),
+    Desk.callback: CENTRE & SIGHTS[Sight.reporter_contact],
 }
 
 

@@ -21,12 +21,24 @@ from sqlalchemy.orm import Session
 
 from geo import access
 from geo.accounts import Actor, actor_of
-from geo.cases.intake import ReportIn
+from geo.cases.intake import Channel, ReportIn
+from geo.cases.service import CaseContext, submit_report
 from geo.cases.views import PUBLIC_DECIMALS, PhotoView, _photos_of, location_of
 from geo.cases.workflow import OPEN
 from geo.coords import CoordinateSystem
-from geo.errors import InvalidInput, InvalidTransition, NotFound
-from geo.store.models import Account, Area, Case, CaseEvent, CaseFollower, CaseRating, Category, Unit
+from geo.errors import ActionForbidden, InvalidInput, InvalidTransition, NotFound
+from geo.store.models import (
+    Account,
+    Area,
+    Case,
+    CaseCallback,
+    CaseEvent,
+    CaseFollower,
+    CaseLink,
+    CaseRating,
+    Category,
+    Unit,
+)
 
 PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -363,5 +375,133 @@ def rate(
     if rating in access.REVIEW_RATINGS:
         # The case's version is bumped with it: a desk acting on what it saw before is told.
         case.review_requested_at = now
+    session.flush()
+    return row
+
+
+# -- the 12345 hotline: the call-taker files for the caller; the callback after closing -----------
+class CallIn(BaseModel):
+    """A call to 12345: the caller's number and words, where and what (the call-taker's choice)."""
+
+    phone: str = Field(max_length=32)
+    words: str = Field(default="", max_length=2000, description="what the caller said")
+    category: str = Field(min_length=1, max_length=16)
+    lon: float | None = None
+    lat: float | None = None
+
+
+class Filed(BaseModel):
+    """A hotline case as the call-taker reads it back: its code, and the open reports it may repeat."""
+
+    tracking_code: str
+    duplicates: list[str]
+
+
+def file_call(
+    session: Session, context: CaseContext, actor: Actor, call: CallIn, now: datetime | None = None
+) -> Filed:
+    """File a caller's report on the hotline channel; the caller's phone follows the case."""
+
+    phone = clean_phone(call.phone)
+    if phone is None:
+        raise InvalidInput("the caller's phone number is needed for the callback", field="phone")
+    if call.lon is None or call.lat is None:
+        raise InvalidInput("click the place on the map (or type its WGS-84 coordinates)", field="location")
+    report = ReportIn(
+        category=call.category,
+        description=call.words,
+        lon=call.lon,
+        lat=call.lat,
+        crs=CoordinateSystem.wgs84,
+        channel=Channel.hotline_12345,
+        reporter_contact=phone,
+    )
+    case, _ = submit_report(session, context, actor, report, now=now)
+    follow(session, case.id, phone, None, reporter=True)
+    duplicates = session.scalars(
+        select(Case.tracking_code)
+        .join(CaseLink, CaseLink.other_case_id == Case.id)
+        .where(CaseLink.case_id == case.id)
+        .order_by(CaseLink.distance_m)
+    ).all()
+    return Filed(tracking_code=case.tracking_code, duplicates=list(duplicates))
+
+
+class CallbackDue(BaseModel):
+    """A closed case whose reporter has not answered yet: whom to call, about what."""
+
+    tracking_code: str
+    category: str
+    channel: str
+    closed_at: datetime
+    contact: str
+    attempts: int = Field(description="calls so far that reached nobody")
+
+
+CALLBACK_DAYS = 30  # a call back about a case closed longer ago than this is no longer useful
+
+
+def callbacks_due(
+    session: Session, actor: Actor, limit: int = 50, now: datetime | None = None
+) -> list[CallbackDue]:
+    """Cases closed in the last 30 days with a reporter's contact and no rating yet, closed
+    longest ago first (回访)."""
+    access.require(actor, access.Sight.reporter_contact)
+    since = (now or datetime.now(UTC)) - timedelta(days=CALLBACK_DAYS)
+    attempts = select(func.count(CaseCallback.id)).where(CaseCallback.case_id == Case.id).scalar_subquery()
+    rows = session.execute(
+        select(Case, Category.name, attempts)
+        .join(Category, Category.code == Case.category_code)
+        .outerjoin(CaseRating, CaseRating.case_id == Case.id)
+        .where(
+            Case.state == "closed",
+            Case.closed_at >= since,
+            Case.reporter_contact.is_not(None),
+            CaseRating.case_id.is_(None),
+        )
+        .order_by(Case.closed_at, Case.id)
+        .limit(limit)
+    ).all()
+    return [
+        CallbackDue(
+            tracking_code=case.tracking_code,
+            category=name,
+            channel=case.channel,
+            closed_at=case.closed_at,
+            contact=case.reporter_contact or "",
+            attempts=tried,
+        )
+        for case, name, tried in rows
+        if case.closed_at is not None
+    ]
+
+
+def record_callback(
+    session: Session,
+    actor: Actor,
+    tracking_code: str,
+    *,
+    reached: bool,
+    rating: str | None = None,
+    comment: str = "",
+    now: datetime | None = None,
+) -> CaseCallback:
+    """Record one call back (回访): reached or not; a reached caller's verdict is the case's rating."""
+    if not access.may_use_desk(actor, access.Desk.callback):
+        raise ActionForbidden(f"role {actor.role.value} may not call reporters back", field="role")
+    now = now or datetime.now(UTC)
+    case = session.scalar(select(Case).where(Case.tracking_code == tracking_code))
+    if case is None:
+        raise NotFound(f"no case {tracking_code}", field="case")
+    if reached:
+        if not rating:
+            raise InvalidInput("the caller was reached: record whether they are satisfied", field="rating")
+        rate(session, tracking_code, rating, comment, source="callback", now=now)
+    elif case.state != "closed":
+        raise InvalidTransition(
+            f"a case is called back once it is closed; this one is {case.state}", field="case"
+        )
+    row = CaseCallback(case_id=case.id, at=now, by=actor.username, reached=reached, note=comment.strip())
+    session.add(row)
     session.flush()
     return row

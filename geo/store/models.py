@@ -408,3 +408,16 @@ class CaseRating(Base):
     comment: Mapped[str] = mapped_column(Text, default="", server_default="")
     source: Mapped[str] = mapped_column(String(16))
     rated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseCallback(Base):
+    """One call back to a closed case's reporter (回访): reached or not; a reached one rates it."""
+
+    __tablename__ = "case_callback"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    by: Mapped[str] = mapped_column(String(64))
+    reached: Mapped[bool] = mapped_column()
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")

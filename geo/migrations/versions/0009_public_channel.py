@@ -7,6 +7,7 @@
   exactly when its change was committed; senders work the table (`geo/notices.py`) and mark each
   row sent, or count the attempt and set the next one. Nothing lives in a process's memory, so a
   restart loses nothing: the next worker picks up what is unsent.
+- `case_callback`: each call back to a reporter after closing (回访): reached or not, by whom.
 - `case_rating`: the resident's (or the callback's, 回访) verdict on a closed case: 满意, 基本满意,
   不满意, with a comment. `cases.review_requested_at` flags an unsatisfied case for the centre.
 - the account `public`: who files the reports of people who are not signed in (inactive: nobody
@@ -116,6 +117,21 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("source IN ('resident','callback')", name="ck_case_rating_source"),
     )
+    op.create_table(
+        "case_callback",
+        sa.Column("id", sa.BigInteger(), primary_key=True),
+        sa.Column(
+            "case_id",
+            sa.BigInteger(),
+            sa.ForeignKey("cases.id", name="fk_case_callback_case_id_cases"),
+            nullable=False,
+            index=True,
+        ),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("by", sa.String(length=64), nullable=False),
+        sa.Column("reached", sa.Boolean(), nullable=False),
+        sa.Column("note", sa.Text(), server_default="", nullable=False),
+    )
     op.add_column("cases", sa.Column("review_requested_at", sa.DateTime(timezone=True)))
     op.execute(NOTICE_TRIGGER)
     op.execute(
@@ -128,6 +144,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS case_event_notice ON case_event")
     op.execute("DROP FUNCTION IF EXISTS notice_enqueue()")
     op.drop_column("cases", "review_requested_at")
+    op.drop_table("case_callback")
     op.drop_table("case_rating")
     op.drop_index("ix_notice_due", table_name="notice")
     op.drop_table("notice")
