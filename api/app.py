@@ -13,11 +13,26 @@ from api import errors
 from api.deps import database_slots
 from api.headers import SecurityHeaders
 from api.inputs import text_parameters
-from api.routes import admin_desk, auth, cases, catalogue, desk, docs, health, maps, pages, routing, stats
+from api.notice_text import composer
+from api.routes import (
+    admin_desk,
+    auth,
+    cases,
+    catalogue,
+    desk,
+    docs,
+    health,
+    maps,
+    pages,
+    public,
+    routing,
+    stats,
+)
 from api.screen import screen_keys
 from geo.accounts import TokenChecks
 from geo.cases.intake import IntakeWriter
 from geo.cases.service import CaseContext
+from geo.notices import Outbox, OutboxWorker, senders_from
 from geo.photos import PhotoLimits
 from geo.routing import Router
 from geo.settings import Settings, get_settings
@@ -25,7 +40,7 @@ from geo.stats import RollupFolder
 from geo.storage import LocalBlobStore
 from geo.store import Store
 from geo.store.db import make_engine, make_sessions
-from geo.throttle import Throttles
+from geo.throttle import Throttles, public_throttles
 
 #: Every router of the API and the pages, by name, in the order they are matched.
 ROUTERS = (
@@ -37,6 +52,7 @@ ROUTERS = (
     maps.router,
     pages.router,
     admin_desk.router,
+    public.router,
     desk.router,
     stats.router,
     docs.router,
@@ -80,9 +96,18 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         folder = None
         if settings.fold_seconds > 0:
             folder = RollupFolder(app.state.store.transaction, interval_s=settings.fold_seconds).start()
+        # Notices to followers: the outbox table, worked here (geo/notices.py).
+        app.state.outbox = Outbox(
+            app.state.store.transaction, senders_from(settings), composer(settings.public_url)
+        )
+        app.state.notices = None
+        if settings.notice_seconds > 0:
+            app.state.notices = OutboxWorker(app.state.outbox, interval_s=settings.notice_seconds).start()
         try:
             yield
         finally:
+            if app.state.notices is not None:
+                app.state.notices.stop()
             if folder is not None:
                 folder.stop()
             app.state.intake.close()
@@ -104,6 +129,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.state.settings = settings
     app.state.throttles = Throttles()
+    app.state.public_limits = public_throttles(
+        settings.public_reports_per_address, settings.public_reports_per_phone
+    )
     app.state.tokens = TokenChecks(settings.token_check_seconds)
     app.state.screen_keys = screen_keys(settings)
     errors.install(app)

@@ -148,6 +148,11 @@ def _install_domain_errors(app: FastAPI) -> None:
     @app.exception_handler(errors.GridcaseError)
     async def domain_error(request: Request, exc: errors.GridcaseError) -> Response:
         status = status_for(exc)
+        if web.is_public_page(request) and 400 <= status < 500:
+            refusal = page_refusal(status, exc)
+            if isinstance(exc, TooManyAttempts):
+                refusal.facts["headers"] = {"Retry-After": str(exc.retry_after)}
+            return web.refusal_page(request, refusal)
         if web.is_page_request(request) and status in (403, 404, 409, 422):
             return web.refusal_page(request, page_refusal(status, exc))
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -172,6 +177,11 @@ def _install_domain_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if web.is_public_page(request):
+            first = exc.errors()[0] if exc.errors() else {}
+            field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+            reason = f"{field}: {first.get('msg', 'invalid')}"
+            return web.refusal_page(request, web.PageRefusal(422, "err_422", reason, {"field": field}))
         if web.is_page_request(request):
             fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors())
             return web.refusal_page(request, web.PageRefusal(422, "err_422", detail=fields))
@@ -189,6 +199,11 @@ def _install_domain_errors(app: FastAPI) -> None:
 def _install_http_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if web.is_public_page(request) and 400 <= exc.status_code < 500:
+            refusal = web.PageRefusal(exc.status_code, PAGE_KINDS.get(exc.status_code, "err_422"))
+            refusal.detail = f"{request.method} {request.url.path}: {exc.detail}"
+            refusal.facts["field"] = "path" if exc.status_code in (404, 405) else "body"
+            return web.refusal_page(request, refusal)
         if web.is_page_request(request) and exc.status_code in PAGE_KINDS:
             return web.refusal_page(request, web.PageRefusal(exc.status_code, PAGE_KINDS[exc.status_code]))
         # Starlette's own errors say only "Not Found" or "Method Not Allowed": name what is at fault.

@@ -28,6 +28,8 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 #: Paths whose errors are drawn as pages (the desks and their sign-in).
 PAGE_PREFIXES = ("/desk",)
+#: The residents' pages (api/routes/public.py): every refusal there is a page, 429 and 413 too.
+PUBLIC_PAGES = ("/report", "/track")
 
 
 class SignInNeeded(Exception):
@@ -108,9 +110,15 @@ def page(
     )
 
 
+def is_public_page(request: Request) -> bool:
+    """Whether this is one of the residents' pages (no sign-in; their errors are pages too)."""
+    path = request.url.path
+    return path == "/" or any(path == p or path.startswith(p + "/") for p in PUBLIC_PAGES)
+
+
 def is_page_request(request: Request) -> bool:
     """Whether an error on this request should be drawn as a page."""
-    return request.url.path.startswith(PAGE_PREFIXES)
+    return request.url.path.startswith(PAGE_PREFIXES) or is_public_page(request)
 
 
 def sign_in_redirect(request: Request) -> RedirectResponse:
@@ -121,8 +129,31 @@ def sign_in_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/desk/sign-in?lang={lang_of(request)}&next={quote(back)}", status_code=303)
 
 
+def public_refusal_page(request: Request, refusal: PageRefusal) -> HTMLResponse:
+    """A residents' page's refusal: which field (in words) and why, and the way back."""
+    lang = lang_of(request)
+    return templates.TemplateResponse(
+        request,
+        "public/error.html",
+        {
+            "lang": lang,
+            "other_lang": "en" if lang == "zh" else "zh",
+            "lq": f"lang={lang}",
+            "t": messages(lang),
+            "status": refusal.status,
+            "kind": refusal.kind,
+            "detail": refusal.detail,
+            "field": refusal.facts.get("field"),
+        },
+        status_code=refusal.status,
+        headers=refusal.facts.get("headers"),
+    )
+
+
 def refusal_page(request: Request, refusal: PageRefusal) -> HTMLResponse:
     """The error page of a refusal (the person, if any, is looked up again for the header)."""
+    if is_public_page(request):
+        return public_refusal_page(request, refusal)
     user = None
     token = request.cookies.get(COOKIE)
     if token:

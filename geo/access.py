@@ -261,6 +261,8 @@ class Desk(StrEnum):
     chief = "chief"  # 值班长: file, close, approve extensions, supervise
     unit = "unit"  # 专业部门: sign, return, ask for time, handle
     admin = "admin"  # 系统管理: accounts, units and their grids, categories and time limits
+    hotline = "hotline"  # 12345: the call-taker files a caller's report and reads back its code
+    callback = "callback"  # 回访: call the reporters of closed cases back, record the answer
 
 
 class AdminAction(StrEnum):
@@ -301,6 +303,9 @@ DESK_ROLES: dict[Desk, frozenset[Role]] = {
     Desk.chief: ACTION_ROLES["file"] & ACTION_ROLES["close"] & ACTION_ROLES["approve_extension"],
     Desk.unit: ACTION_ROLES["sign"] & ACTION_ROLES["handle"],
     Desk.admin: frozenset.intersection(*ADMIN_ROLES.values()),
+    # Whoever may file through the hotline channel; the callback needs the caller's number.
+    Desk.hotline: frozenset(role for role, channels in CHANNELS.items() if "hotline_12345" in channels),
+    Desk.callback: CENTRE & SIGHTS[Sight.reporter_contact],
 }
 
 
@@ -370,3 +375,39 @@ def actions_for(actor: Actor, possible: list[str], case: CaseScope | None = None
         for a in possible
         if actor.role in roles_for(a) and (case is None or scope_refusal(actor, a, case) is None)
     ]
+
+
+# -- the public channel: residents who are not signed in -----------------------------------------
+#: The account that files the reports of people who are not signed in (migration 0009). It is
+#: inactive: nobody signs in as it, so nobody reads the public's cases through it; a report's
+#: tracking code is what its reporter holds.
+PUBLIC_ACCOUNT = "public"
+#: What a report from someone not signed in must carry (`GRIDCASE_PUBLIC_CONTACT`): "optional", a
+#: phone number or none; "required", a phone number (the centre may want to call back).
+PUBLIC_CONTACT_RULES = ("optional", "required")
+#: The states a case may be rated in (综合评价 comes after 结案), once, by whoever holds its code.
+RATABLE_STATES = frozenset({"closed"})
+#: The ratings; the one that asks the centre to review the case (it decides whether to reopen).
+RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
+REVIEW_RATINGS = frozenset({"unsatisfied"})
+
+
+def public_contact_refusal(rule: str, phone: str | None) -> str | None:
+    """Why a report of someone not signed in may not be filed as it is, or None."""
+    if rule == "required" and not phone:
+        return "a phone number is needed to report without signing in"
+    return None
+
+
+def may_follow(state: str) -> bool:
+    """Whether the public may start following a case (an ended case has nothing more to tell)."""
+    return state not in {"closed", "rejected", "voided", "merged"}
+
+
+def rating_refusal(state: str, already_rated: bool) -> str | None:
+    """Why the holder of a case's tracking code may not rate it now, or None."""
+    if state not in RATABLE_STATES:
+        return f"a case can be rated once it is closed; this one is {state}"
+    if already_rated:
+        return "this case has been rated already"
+    return None

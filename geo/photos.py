@@ -144,6 +144,29 @@ def ingest_photo(data: bytes, store: BlobStore, limits: PhotoLimits = PhotoLimit
     )
 
 
+def photo_position(data: bytes, limits: PhotoLimits = PhotoLimits()) -> tuple[float, float] | None:
+    """Where a photo was taken (WGS-84 lon, lat from its EXIF GPS), read from the header alone:
+    no pixel is decoded, nothing is stored (a report page places its pin with it)."""
+    if not data:
+        raise InvalidPhoto("photo is empty", field=_FIELD)
+    if len(data) > limits.max_bytes:
+        raise InvalidPhoto(
+            f"photo is {len(data):,} bytes, over the limit of {limits.max_bytes:,} bytes", field=_FIELD
+        )
+    try:
+        with Image.open(BytesIO(data), formats=_OPEN_FORMATS) as probe:
+            _check_pixels(probe.size, limits)
+            return read_gps(probe.getexif())
+    except InvalidPhoto:
+        raise
+    except Image.DecompressionBombError:
+        raise InvalidPhoto(f"photo is over the limit of {limits.max_pixels:,} pixels", field=_FIELD) from None
+    except Image.UnidentifiedImageError:
+        raise InvalidPhoto(f"not an image of an accepted type ({_ACCEPTED})", field=_FIELD) from None
+    except Exception as exc:  # a broken header
+        raise InvalidPhoto(f"image cannot be read ({exc}); {_ACCEPTED} accepted", field=_FIELD) from None
+
+
 def _decode(data: bytes, limits: PhotoLimits) -> Image.Image:
     """Open, verify and fully decode an accepted image, refusing bombs before any pixel is allocated."""
     formats = _OPEN_FORMATS

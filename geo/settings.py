@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,25 @@ class Settings(BaseSettings):
     token_check_seconds: float = 2.0
     # Threads that file API reports in shared transactions (group commit, geo/cases/intake.py).
     intake_writers: int = 2
+    # The public channel: what a report from someone not signed in must carry ("optional": a
+    # phone number or none; "required": a phone number), and how many reports (and follows) an
+    # address and a phone number may file per hour.
+    public_contact: Literal["optional", "required"] = "optional"
+    public_reports_per_address: int = 10
+    public_reports_per_phone: int = 5
+    # Notices to followers (geo/notices.py): e-mail through this SMTP server, phone numbers through
+    # this webhook (an SMS or messaging gateway). Unset: notices of that kind wait in the outbox.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "gridcase@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    notice_webhook_url: str | None = None
+    # How often the server works the outbox (seconds; 0: never, e.g. a separate worker does).
+    notice_seconds: float = 5.0
+    # The address people reach the server at, for the links in notices ("" : paths only).
+    public_url: str = ""
 
     @property
     def state_path(self) -> Path:

@@ -586,6 +586,99 @@ def _labels(session: Session, group_by: str, keys: list) -> list[str | None]:
     return [names.get(str(k), str(k)) if k is not None else "（无）" for k in keys]
 
 
+# -- satisfaction (回访率, 满意率) -------------------------------------------------------------------
+#: Satisfaction groups: a case counts for the unit that closed it and its street and community,
+#: in the China-time month it closed in.
+SATISFACTION_GROUPS: tuple[str, ...] = ("unit", "street", "community", "month")
+_SATISFACTION_KEYS = {
+    "unit": "c.unit_code",
+    "street": "c.street_code",
+    "community": "c.community_code",
+    "month": "to_char(c.closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')",
+    None: "NULL::text",
+}
+SATISFACTION_INDICATORS = (
+    Indicator(
+        "callback_rate",
+        "回访率",
+        "rate",
+        "rated ÷ closed: of the cases closed in the period, the share whose reporter rated them "
+        "(on the case page or in the callback, 回访)",
+        "rated / closed",
+    ),
+    Indicator(
+        "satisfaction_rate",
+        "满意率",
+        "rate",
+        "(satisfied + basically satisfied) ÷ rated: 满意 and 基本满意 among the rated cases",
+        "(satisfied + basically_satisfied) / rated",
+    ),
+)
+
+
+def satisfaction(
+    session: Session, *, start: date, end: date, group_by: str | None = None
+) -> list[dict[str, object]]:
+    """回访率 and 满意率 of the cases closed from `start` to `end` (China days, both included),
+    one row per group (or one row): counts closed, rated, satisfied, basically_satisfied,
+    unsatisfied, and the two rates (None where the denominator is 0). Computed from `cases` and
+    `case_rating` directly: the other indicators and their rollups are untouched."""
+    if group_by not in _SATISFACTION_KEYS:
+        raise InvalidInput(
+            f"group_by must be one of {', '.join(SATISFACTION_GROUPS)} (or empty), not {group_by!r}",
+            field="group_by",
+        )
+    p = period(start, end)
+    key = _SATISFACTION_KEYS[group_by]
+    rows = session.execute(
+        text(
+            f"""
+            SELECT {key} AS key, count(*) AS closed, count(r.case_id) AS rated,
+                   count(*) FILTER (WHERE r.rating = 'satisfied') AS satisfied,
+                   count(*) FILTER (WHERE r.rating = 'basically_satisfied') AS basically_satisfied,
+                   count(*) FILTER (WHERE r.rating = 'unsatisfied') AS unsatisfied
+            FROM cases c LEFT JOIN case_rating r ON r.case_id = c.id
+            WHERE c.state = 'closed' AND c.closed_at >= :t0 AND c.closed_at < :t1
+            GROUP BY 1 ORDER BY 1 NULLS LAST
+            """
+        ),
+        {"t0": p.t0, "t1": p.t1},
+    ).mappings()
+    found: list[dict[str, object]] = []
+    for record in rows:
+        counts = {
+            k: int(record[k]) for k in ("closed", "rated", "satisfied", "basically_satisfied", "unsatisfied")
+        }
+        rated, closed = counts["rated"], counts["closed"]
+        found.append(
+            {
+                **({group_by: record["key"]} if group_by else {}),
+                **counts,
+                "callback_rate": round(rated / closed, 6) if closed else None,
+                "satisfaction_rate": round((counts["satisfied"] + counts["basically_satisfied"]) / rated, 6)
+                if rated
+                else None,
+            }
+        )
+    if group_by is None and not found:
+        found.append(
+            {
+                "closed": 0,
+                "rated": 0,
+                "satisfied": 0,
+                "basically_satisfied": 0,
+                "unsatisfied": 0,
+                "callback_rate": None,
+                "satisfaction_rate": None,
+            }
+        )
+    if group_by in ("unit", "street", "community"):
+        labels = _labels(session, group_by, [entry[group_by] for entry in found])
+        for entry, label in zip(found, labels, strict=True):
+            entry["name"] = label
+    return found
+
+
 # -- reports ------------------------------------------------------------------------------------
 SUMMARY = (
     "reported",

@@ -1,4 +1,4 @@
-"""Failure throttles: too many wrong passwords or tracking-code guesses in a window → wait.
+"""Throttles: too many wrong passwords, tracking-code guesses or public reports in a window → wait.
 
 Kept in the process's memory: a restart forgets them, and with several worker processes each
 counts its own share (the limit then holds per worker). That is enough to turn a 200-guesses-in-
@@ -65,6 +65,11 @@ class Throttle:
                     k: v for k, v in self._failures.items() if v and v[-1] > now - self.window_s
                 }
 
+    def spend(self, key: str) -> None:
+        """A rate limit: refuse when the key used up its window, else count this attempt."""
+        self.check(key)
+        self.fail(key)
+
     def reset(self, key: str) -> None:
         """Forget a key's failures (a right password)."""
         with self._lock:
@@ -83,4 +88,13 @@ class Throttles:
     )
     tracking_address: Throttle = field(
         default_factory=lambda: Throttle(30, 60, "unknown tracking codes from this address", "tracking_code")
+    )
+
+
+def public_throttles(per_address: int, per_phone: int) -> tuple[Throttle, Throttle]:
+    """The light rate limit on reports and follows from people not signed in: per address and
+    per phone number, each per hour."""
+    return (
+        Throttle(per_address, 3600, "reports from this address", "client"),
+        Throttle(per_phone, 3600, "reports with this phone number", "phone"),
     )

@@ -154,3 +154,33 @@ def add_exposed_garbage(session, time_limit: float = 24, unit: str = "urgent_hou
             time_limit_unit=unit,
         )
     )
+
+
+AFTER_PHOTO = FIXTURES / "photos" / "canal_after.jpg"
+#: The staff's steps from a new report to closing, each by the demo account of its role.
+TO_CLOSING = (
+    ("operator", "verify"),
+    ("operator", "file"),
+    ("dispatcher", "dispatch"),
+    ("unit_handler", "sign"),
+    ("unit_handler", "handle"),
+    ("inspector", "check_pass"),
+    ("operator", "close"),
+)
+
+
+def work_to_closing(store: Store, context, case_id: int, steps=TO_CLOSING) -> None:
+    """The command centre, the water bureau and the inspector work a canal case to 结案, each step
+    in its own committed transaction (as their desks would); the unit dispatched to is WATER."""
+    from sqlalchemy import select
+
+    from geo.accounts import actor_of
+    from geo.cases.service import ActionIn, act
+    from geo.store.models import Account
+
+    for username, action in steps:
+        with store.transaction() as session:
+            who = actor_of(session.scalar(select(Account).where(Account.username == username)))
+            data = ActionIn(unit="WATER") if action == "dispatch" else ActionIn(note="已清理")
+            photos = [AFTER_PHOTO.read_bytes()] if action == "handle" else None
+            act(session, context, who, case_id, action, data, photos)

@@ -7,13 +7,14 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import SessionDep
 from api.inputs import check_text, read_json
+from api.notice_text import send_notices_soon
 from api.routes.auth import client_address
 from api.schemas import CaseList, CaseOut, CasePublic
 from api.security import ActorDep
@@ -155,10 +156,12 @@ async def case_action(
     action: Annotated[str, Path(description="a workflow action", json_schema_extra={"enum": list(ACTIONS)})],
     actor: ActorDep,
     session: SessionDep,
+    background: BackgroundTasks,
 ) -> CaseOut:
     """Apply a workflow action; 409 names the state and the allowed actions, 403 the rule."""
     data, photos = await _read_submission(request, ActionIn)
     case = await run_in_threadpool(act, session, _context(request), actor, ref, action, data, photos)
+    send_notices_soon(request, background)
     return await run_in_threadpool(views.case_detail, session, actor, case.id)
 
 

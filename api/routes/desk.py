@@ -8,13 +8,14 @@ Every page asks the access policy (geo/access.py) who may use it; cases come fro
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,18 +23,20 @@ from starlette.concurrency import run_in_threadpool
 
 from api import desk_pages as dp
 from api.deps import SessionDep
-from api.i18n import ACTION_LABELS, messages
+from api.i18n import ACTION_LABELS, Lang, messages
+from api.notice_text import send_notices_soon
 from api.routes.auth import client_address
+from api.routes.public import category_choices
 from api.web import COOKIE, DeskUser, PageRefusal, PostingUser, lang_of, local_path, page, require_desk
-from geo import access, stats, web_sessions
+from geo import access, public, stats, web_sessions
 from geo.access import Desk
 from geo.accounts import AuthenticationFailed
 from geo.cases import views
 from geo.cases.service import act
 from geo.cases.views import CaseFilter
 from geo.cases.workflow import ON_THE_CLOCK, ActionIn, CaseState
-from geo.errors import ConcurrentUpdate
-from geo.store.models import Case, CaseEvent
+from geo.errors import ConcurrentUpdate, InvalidInput
+from geo.store.models import Case, CaseEvent, CaseLink
 from geo.throttle import Throttles, TooManyAttempts
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
@@ -168,6 +171,7 @@ def act_on_case(
     action: str,
     user: PostingUser,
     session: SessionDep,
+    background: BackgroundTasks,
     expected_version: Annotated[int | None, Form()] = None,
     reason_choice: Annotated[str, Form()] = "",
     reason_more: Annotated[str, Form()] = "",
@@ -209,6 +213,7 @@ def act_on_case(
         session.rollback()
         raise _conflict(session, tracking_code, lang_of(request), exc.message) from None
     lang = lang_of(request)
+    send_notices_soon(request, background)
     # Back to the case page, showing what was done (and the way back to the queue it came from).
     again = f"/desk/cases/{quote(case.tracking_code)}?lang={lang}&done={action}"
     if then == "queue" and local_path(back, ""):
@@ -360,6 +365,8 @@ def chief(request: Request, user: DeskUser, session: SessionDep) -> Response:
         "supervision": CaseFilter(
             supervised=True, state=[*open_on_clock, "returned", "parked", "handled"], sort="deadline"
         ),
+        # Residents who rated a closed case 不满意: the centre decides whether to reopen it.
+        "to_review": CaseFilter(review_requested=True, state=[CaseState.closed.value], sort="oldest"),
     }
     sections = {key: _rows(session, user, request, f, names) for key, f in lists.items()}
     overdue_total, overdue = _rows(session, user, request, CaseFilter(overdue=True, sort="deadline"), names)
@@ -440,3 +447,87 @@ async def live_events(request: Request, user: DeskUser) -> StreamingResponse:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+# -- the 12345 hotline and the callback (回访) ---------------------------------------------------
+def _category_groups(session: Session, lang: Lang) -> list[tuple[str, list[dict[str, str]]]]:
+    """The catalogue for a drop-down: events first, grouped by 部件/事件 › class, names only."""
+    t = messages(lang)
+    groups: dict[str, list[dict[str, str]]] = {}
+    for c in category_choices(session, lang):
+        groups.setdefault(f"{t['pub_kind_' + c['kind']]} › {c['class']}", []).append(c)
+    return list(groups.items())
+
+
+@router.get("/hotline", response_class=HTMLResponse)
+def hotline(request: Request, user: DeskUser, session: SessionDep, filed: str | None = None) -> Response:
+    """The 12345 call-taker's page: the caller's number and words, the place, the category."""
+    require_desk(user, Desk.hotline)
+    done = None
+    if filed:
+        case = views.readable_case(session, user.actor, filed)
+        codes = session.scalars(
+            select(Case.tracking_code)
+            .join(CaseLink, CaseLink.other_case_id == Case.id)
+            .where(CaseLink.case_id == case.id)
+            .order_by(CaseLink.distance_m)
+        ).all()
+        done = {"code": case.tracking_code, "duplicates": list(codes)}
+    map_data = {"features": {"type": "FeatureCollection", "features": []}, "tiles_url": None}
+    return page(
+        request,
+        "desk/hotline.html",
+        user,
+        groups=_category_groups(session, lang_of(request)),
+        done=done,
+        map_json=json.dumps(map_data),
+    )
+
+
+@router.post("/hotline", response_class=HTMLResponse)
+def hotline_file(
+    request: Request,
+    user: PostingUser,
+    session: SessionDep,
+    background: BackgroundTasks,
+    phone: Annotated[str, Form()] = "",
+    words: Annotated[str, Form()] = "",
+    category: Annotated[str, Form()] = "",
+    lon: Annotated[float | None, Form()] = None,
+    lat: Annotated[float | None, Form()] = None,
+) -> Response:
+    """File the call on the hotline channel, then read the tracking code back to the caller."""
+    require_desk(user, Desk.hotline)
+    if not category:
+        raise InvalidInput("choose the category of the problem", field="category")
+    call = public.CallIn(phone=phone, words=words, category=category, lon=lon, lat=lat)
+    filed = public.file_call(session, request.app.state.cases, user.actor, call)
+    send_notices_soon(request, background)
+    return RedirectResponse(f"/desk/hotline?lang={lang_of(request)}&filed={filed.tracking_code}", 303)
+
+
+@router.get("/callback", response_class=HTMLResponse)
+def callback(request: Request, user: DeskUser, session: SessionDep) -> Response:
+    """The callback list (回访): closed cases whose reporter has not answered, oldest first."""
+    require_desk(user, Desk.callback)
+    return page(request, "desk/callback.html", user, due=public.callbacks_due(session, user.actor))
+
+
+@router.post("/callback/{tracking_code}", response_class=HTMLResponse)
+def callback_record(
+    request: Request,
+    tracking_code: str,
+    user: PostingUser,
+    session: SessionDep,
+    reached: Annotated[str, Form()] = "",
+    rating: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+) -> Response:
+    """Record a call back: reached (with the caller's verdict) or not reached (call again later)."""
+    require_desk(user, Desk.callback)
+    if reached not in ("yes", "no"):
+        raise InvalidInput("say whether the caller was reached", field="reached")
+    public.record_callback(
+        session, user.actor, tracking_code, reached=reached == "yes", rating=rating or None, comment=comment
+    )
+    return RedirectResponse(f"/desk/callback?lang={lang_of(request)}&done={tracking_code}", 303)

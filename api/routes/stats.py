@@ -143,6 +143,54 @@ def get_stats(
     )
 
 
+class SatisfactionOut(BaseModel):
+    """回访率 and 满意率 of the cases closed in a period, in total and per group."""
+
+    start: date
+    end: date
+    group_by: str | None
+    totals: dict[str, float | int | None]
+    groups: list[dict[str, Any]]
+    definitions: list[IndicatorDefinition]
+
+
+@router.get("/api/v1/stats/satisfaction", response_model=SatisfactionOut)
+def get_satisfaction(
+    session: SessionDep,
+    actor: ActorDep,
+    start: Annotated[
+        str | None, day_query("first day (default: the first of this month)", alias="from")
+    ] = None,
+    end: Annotated[str | None, day_query("last day, included (default: today)", alias="to")] = None,
+    group_by: Annotated[
+        str | None,
+        Query(
+            description="unit, street, community or month",
+            json_schema_extra={"enum": list(stats.SATISFACTION_GROUPS)},
+        ),
+    ] = None,
+) -> SatisfactionOut:
+    """Callback and satisfaction rates (回访率, 满意率) of the cases closed from `from` to `to`."""
+    _may_read(actor)
+    today = _today()
+    first = parse_day(start, "from", today.replace(day=1))
+    last = parse_day(end, "to", today)
+    group = group_by or None
+    (total,) = stats.satisfaction(session, start=first, end=last)
+    groups = [] if group is None else stats.satisfaction(session, start=first, end=last, group_by=group)
+    return SatisfactionOut(
+        start=first,
+        end=last,
+        group_by=group,
+        totals={k: v for k, v in total.items() if isinstance(v, int | float) or v is None},
+        groups=groups,
+        definitions=[
+            IndicatorDefinition(name=i.name, name_zh=i.name_zh, kind=i.kind, formula=i.formula)
+            for i in stats.SATISFACTION_INDICATORS
+        ],
+    )
+
+
 # -- reports ------------------------------------------------------------------------------------
 def _fmt(column: str, value: Any) -> str:
     value = _plain(value)

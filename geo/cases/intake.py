@@ -367,6 +367,7 @@ def new_case(p: Prepared) -> Case:
     apply_routing(case, p.decision, p.where.by)
     case.closed_at = case.deadline_at = case.parked_at = case.supervised_at = case.merged_into_id = None
     case.deadline_provisional = False  # no deadline until dispatch
+    case.review_requested_at = None
     return case
 
 

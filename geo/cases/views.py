@@ -105,6 +105,9 @@ class CaseView(BaseModel):
     supervised_at: datetime | None
     merged_into_id: int | None
     closed_at: datetime | None
+    review_requested_at: datetime | None = Field(
+        default=None, description="when the reporter's unsatisfied rating asked the centre to review it"
+    )
     allowed_actions: list[str]
     photos: list[PhotoView] = []
     events: list[EventView] = []
@@ -164,6 +167,9 @@ class CaseFilter(BaseModel):
     channel: str | None = None
     extension_requested: bool | None = Field(default=None, description="an extension request waits")
     supervised: bool | None = Field(default=None, description="under supervision (督办)")
+    review_requested: bool | None = Field(
+        default=None, description="the reporter rated it unsatisfied: the centre reviews it (复核)"
+    )
     reported_from: datetime | None = None
     reported_to: datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
@@ -298,6 +304,9 @@ def filter_clauses(actor: Actor, filters: CaseFilter, now: datetime) -> list[Col
     if filters.supervised is not None:
         supervised = Case.supervised_at.is_not(None)
         clauses.append(supervised if filters.supervised else ~supervised)
+    if filters.review_requested is not None:
+        review = Case.review_requested_at.is_not(None)
+        clauses.append(review if filters.review_requested else ~review)
     if filters.reported_from:
         clauses.append(Case.reported_at >= filters.reported_from)
     if filters.reported_to:
@@ -500,6 +509,7 @@ def _view(
         supervised_at=case.supervised_at,
         merged_into_id=case.merged_into_id,
         closed_at=case.closed_at,
+        review_requested_at=case.review_requested_at,
         allowed_actions=access.actions_for(actor, possible_actions(case.state), scope),
         photos=photos,
         events=events,

@@ -248,6 +248,8 @@ class Case(Base):
     supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # An unsatisfied resident's rating asks the centre to look at the case again (it decides).
+    review_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -393,3 +395,72 @@ class AdminLog(Base):
     subject: Mapped[str] = mapped_column(String(64))
     before: Mapped[dict | None] = mapped_column(JSONB)
     after: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class CaseFollower(Base):
+    """An e-mail address or phone number that hears when a case changes state (关注)."""
+
+    __tablename__ = "case_follower"
+    __table_args__ = (
+        CheckConstraint("kind IN ('email','phone')", name="kind"),
+        UniqueConstraint("case_id", "kind", "address", name="case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # email (SMTP) | phone (SMS through the webhook)
+    address: Mapped[str] = mapped_column(Text)
+    # The reporter holds the tracking code; a follower of someone else's report never gets it.
+    is_reporter: Mapped[bool] = mapped_column(default=False, server_default="false")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Notice(Base):
+    """The outbox: one notice of one state change to one follower, until it is sent.
+
+    Written by a trigger on `case_event` in the event's own transaction (migration 0009).
+    """
+
+    __tablename__ = "notice"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("case_event.id"))
+    follower_id: Mapped[int] = mapped_column(ForeignKey("case_follower.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    given_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseRating(Base):
+    """The verdict on a closed case (满意/基本满意/不满意), by the resident or the callback (回访)."""
+
+    __tablename__ = "case_rating"
+    __table_args__ = (
+        CheckConstraint("rating IN ('satisfied','basically_satisfied','unsatisfied')", name="rating"),
+        CheckConstraint("source IN ('resident','callback')", name="source"),
+    )
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    rating: Mapped[str] = mapped_column(String(24))
+    comment: Mapped[str] = mapped_column(Text, default="", server_default="")
+    source: Mapped[str] = mapped_column(String(16))
+    rated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseCallback(Base):
+    """One call back to a closed case's reporter (回访): reached or not; a reached one rates it."""
+
+    __tablename__ = "case_callback"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    by: Mapped[str] = mapped_column(String(64))
+    reached: Mapped[bool] = mapped_column()
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")

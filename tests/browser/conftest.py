@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -148,13 +149,9 @@ def browser_store(settings: Settings) -> Iterator[Store]:
     store.dispose()
 
 
-@pytest.fixture(scope="session")
-def live_server(
-    settings: Settings, browser_store: Store, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    """uvicorn serving create_app() in a background thread on a free 127.0.0.1 port."""
-    state = tmp_path_factory.mktemp("browser-state")
-    app = create_app(settings.model_copy(update={"state_dir": state}), store=browser_store)
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """uvicorn serving an app in a background thread on a free 127.0.0.1 port; its address."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -172,9 +169,22 @@ def live_server(
         assert thread.is_alive(), "the server thread died at start-up"
         assert time.monotonic() < deadline, "the server did not answer /healthz within 30 s"
         time.sleep(0.1)
-    yield LiveServer(url=url, store=browser_store, screen_key=app.state.screen_keys[0])
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    settings: Settings, browser_store: Store, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """uvicorn serving create_app() in a background thread on a free 127.0.0.1 port."""
+    state = tmp_path_factory.mktemp("browser-state")
+    app = create_app(settings.model_copy(update={"state_dir": state}), store=browser_store)
+    with serving(app) as url:
+        yield LiveServer(url=url, store=browser_store, screen_key=app.state.screen_keys[0])
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,14 @@ from playwright.sync_api import Browser, Page, expect
 from pyproj import Geod
 from sqlalchemy import select
 
+from geo.cases.service import CaseContext
 from geo.demo import DEMO_PASSWORD
-from geo.store.models import Case, CaseEvent
+from geo.routing import Router
+from geo.storage import LocalBlobStore
+from geo.store.models import Case, CaseEvent, CaseRating
 from tests.browser.conftest import SCREEN, LiveServer, Offline, _offline
 from tests.browser.test_pages_in_browser import api, fill_report, sign_in
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, work_to_closing
 
 PHOTOS = FIXTURES / "photos"
 CANAL = gpd.read_file(REPO / "data" / "chibi" / "layers.geojson").pipe(
@@ -453,3 +456,42 @@ def test_a_selection_is_dispatched_at_once_each_to_its_suggested_unit(
             .where(Case.tracking_code.in_(codes), CaseEvent.action == "dispatch")
         ).all()
     assert dispatches == ["dispatcher"] * 3
+
+
+def test_the_call_taker_files_a_call_reads_back_its_code_and_completes_the_callback(
+    desk: Desk, live_server: LiveServer, artifacts, tmp_path
+) -> None:
+    page = desk("operator")
+    page.goto(f"{live_server.url}/desk/hotline")
+    page.fill("#hotline-phone", "13607150000")
+    page.fill("#hotline-words", "北渠边水面上漂着垃圾")
+    page.select_option("#hotline-category", label="水域不洁")
+    expect(page.locator("#case-map")).to_have_attribute("data-grids", "263")
+    page.locator("#case-map").click()  # a click on the map fills the coordinates…
+    expect(page.locator("#place-lon")).not_to_have_value("")
+    page.fill("#place-lon", "113.9003")  # …which can also be typed (here: by the North Canal)
+    page.fill("#place-lat", "29.7249")
+    page.screenshot(path=str(artifacts / "desk-hotline-call.png"), full_page=True)
+    page.click("#hotline-submit")
+    code = page.locator("#filed-code").inner_text().strip()
+    assert re.fullmatch(r"GC\d{6}[0-9A-Z]{8}", code), code
+    page.screenshot(path=str(artifacts / "desk-hotline-filed.png"), full_page=True)
+
+    with live_server.store.transaction() as session:
+        case_id = session.scalar(select(Case.id).where(Case.tracking_code == code))
+    router = Router(live_server.store.sessions)
+    try:
+        work_to_closing(
+            live_server.store, CaseContext(router=router, blobs=LocalBlobStore(tmp_path)), case_id
+        )
+    finally:
+        router.close()
+    page.goto(f"{live_server.url}/desk/callback")
+    row = page.locator(f'#callback-queue tr[data-code="{code}"]')
+    expect(row).to_contain_text("13607150000")
+    row.locator("select[name=rating]").select_option(label="满意")
+    page.screenshot(path=str(artifacts / "desk-callback.png"), full_page=True)
+    row.get_by_role("button", name="已联系上").click()
+    expect(page.locator(f'#callback-queue tr[data-code="{code}"]')).to_have_count(0)
+    with live_server.store.transaction() as session:
+        assert session.get(CaseRating, case_id).source == "callback"

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select, update
 
-from geo.store.models import Area
+from geo.store.models import Area, Case
 from tests.browser.conftest import LiveServer, Offline
 from tests.browser.test_maps_in_browser import _busiest_community
 
@@ -29,6 +29,9 @@ def test_every_page_draws_under_its_policy(live_server: LiveServer, strict_scree
         f"/maps/communities/{code}/heatmap": "canvas.leaflet-heatmap-layer",
         "/maps/city?bins=grid": "path.leaflet-interactive",
         "/maps/city?bins=hex": "path.leaflet-interactive",
+        "/": "#fixed-map path",
+        "/report": ".leaflet-marker-icon",
+        f"/track/{_a_closed_case(live_server)}": "#timeline li",
     }
     for path, drawn in pages.items():
         page = strict_screen.page()
@@ -39,6 +42,11 @@ def test_every_page_draws_under_its_policy(live_server: LiveServer, strict_scree
         assert "frame-ancestors 'self'" in policy and response.headers["x-content-type-options"] == "nosniff"
         page.wait_for_selector(drawn, state="attached")
         assert page.evaluate("() => window.__csp") == [], path
+
+
+def _a_closed_case(server: LiveServer) -> str:
+    with server.store.transaction() as session:
+        return session.scalar(select(Case.tracking_code).where(Case.state == "closed").limit(1))
 
 
 @pytest.fixture
