@@ -91,6 +91,15 @@ _SCREEN: dict[Lang, dict[str, str]] = {
         "grid": "网格",
         "col_dispatched": "派遣数",
         "col_closed": "结案数",
+        "newest_only": "仅显示最新的",
+        "legend_counts": "每网格未办结",
+        "legend_cases": "案件（放大后）",
+        "legend_overdue": "红圈：超期",
+        "legend_new": "闪烁：一分钟内新上报",
+        "legend_places": "地标",
+        "layer_river_lake": "河渠湖泊",
+        "layer_road": "道路",
+        "layer_park": "公园",
     },
     "en": {
         "title": "Community Governance Command Centre",
@@ -166,6 +175,15 @@ _SCREEN: dict[Lang, dict[str, str]] = {
         "grid": "Grid",
         "col_dispatched": "dispatched",
         "col_closed": "closed",
+        "newest_only": "newest only",
+        "legend_counts": "Open cases per grid",
+        "legend_cases": "Cases (zoomed in)",
+        "legend_overdue": "Red ring: overdue",
+        "legend_new": "Pulsing: reported in the last minute",
+        "legend_places": "Landmarks",
+        "layer_river_lake": "Canals and lakes",
+        "layer_road": "Roads",
+        "layer_park": "Parks",
     },
 }
 
@@ -565,9 +583,9 @@ _RULES_ZH = {
     "grid": "位于网格 {grid}",
     "nearest_grid": "不在任何网格内，就近归入网格 {grid}（相距 {distance} 米）",
     "hierarchy": "所属社区 {community}，{street}（按网格的隶属关系，不按行政区划判断）",
-    "layer_not_applicable": "所在专题责任区不管辖此类问题",
-    "layer_override": "位于专题责任区内，专题图层优先于网格 → {unit}",
-    "layer_cooperating": "另一专题责任区的单位协同办理",
+    "layer_not_applicable": "所在专题责任区{layer}不管辖此类问题",
+    "layer_override": "位于专题责任区{layer}内，专题图层优先于网格 → {unit}",
+    "layer_cooperating": "另一专题责任区{layer}的单位协同办理",
     "layer_instead_of": "若无专题责任区，本应派往属地单位",
     "component_owner_first": "部件先属主：{category} → 权属单位 {unit}",
     "locality_cooperating": "属地单位协同办理",
@@ -598,8 +616,33 @@ def rule_text(lang: Lang, step: Mapping[str, Any], decision: Mapping[str, Any]) 
         "street": name("street"),
         "unit": name("primary_unit"),
         "category": name("category"),
+        # Decisions stored before layer names were kept read as before: no name.
+        "layer": f"「{step['layer']}」" if step.get("layer") else "",
     }
     return _RULES_ZH[str(step["rule"])].format_map(facts)
+
+
+#: The rule names the seeded demo history keeps (one per case, no facts), in Chinese.
+_SEED_RULES_ZH = {
+    "responsibility layer": "位于专题责任区内，专题图层优先于网格",
+    "component: owner department": "部件先属主：派往权属单位",
+    "event: grid 包保 unit": "事件先属地：派往网格包保单位",
+    "outside every grid: triage": "不在任何网格内，进入人工分拨",
+}
+
+
+def explanation(lang: Lang, decision: Mapping[str, Any] | None) -> list[str]:
+    """A stored routing decision as the sentences a person reads in this language (派遣依据)."""
+    if not decision:
+        return []
+    steps = [step for step in decision.get("rules") or [] if isinstance(step, dict)]
+    texts = [text for step in steps if (text := rule_text(lang, step, decision))]
+    if texts:
+        return texts
+    for key in ("reason", "rule"):
+        if value := decision.get(key):
+            return [_SEED_RULES_ZH.get(str(value), str(value)) if lang == "zh" else str(value)]
+    return []
 
 
 MESSAGES: dict[Lang, dict[str, str]] = {lang: {**_SCREEN[lang], **_DESK[lang]} for lang in LANGS}
