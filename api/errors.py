@@ -109,8 +109,11 @@ def _error_bodies_as_json(app: FastAPI) -> None:
         for path in document.get("paths", {}).values():
             for operation in path.values():
                 for status, response in operation.get("responses", {}).items():
-                    if status.isdigit() and int(status) in ERROR_RESPONSES:
-                        response["content"] = error
+                    if not (status.isdigit() and int(status) in ERROR_RESPONSES):
+                        continue
+                    # A page's error is a page (api/web.py): a route that says so keeps it.
+                    page = response.get("content", {}).get("text/html")
+                    response["content"] = {"text/html": page} if page is not None else error
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -315,6 +315,10 @@ _DESK: dict[Lang, dict[str, str]] = {
         "err_403_next": "此页面只对相应岗位开放。请回到工作台使用您的岗位页面，或换用有权限的账号登录。",
         "err_404_title": "找不到这个案件",
         "err_404_next": "案件编号可能有误，或此案件不在您的办理范围内。请核对编号，或回到工作台。",
+        "err_404_community_title": "找不到这个社区",
+        "err_404_community_next": "当前网格边界中没有这个社区编码"
+        "（12 位：区县 6 位 + 街道 3 位 + 社区 3 位）。请核对编码，或从全市地图上选择社区。",
+        "err_404_community_back": "打开全市地图",
         "err_csrf_title": "表单已失效",
         "err_csrf_next": "为了安全，每个表单都带有校验码。请返回页面、刷新后再提交一次。",
         "err_409_title": "此操作现在不能进行",
@@ -462,6 +466,11 @@ _DESK: dict[Lang, dict[str, str]] = {
         "err_404_title": "No such case",
         "err_404_next": "The tracking code may be wrong, or the case is not one you "
         "work on. Check the code, or go back to your desk.",
+        "err_404_community_title": "No such community",
+        "err_404_community_next": "The current boundaries have no community with this code (12 digits: "
+        "6 for the county, 3 for the street, 3 for the community). Check the code, or choose the "
+        "community on the city map.",
+        "err_404_community_back": "Open the city map",
         "err_csrf_title": "This form has expired",
         "err_csrf_next": "Every form carries a check code. Go back, reload the page and send it again.",
         "err_409_title": "This cannot be done now",
