@@ -192,6 +192,9 @@ _DESK: dict[Lang, dict[str, str]] = {
     "zh": {
         "desk": "工作台",
         "desk_home": "我的工作台",
+        "reports": "报表",
+        "report_weekly": "周报",
+        "report_monthly": "月度单位排名",
         "product": "社区治理指挥中心 · 工作台",
         "sign_in_title": "登录工作台",
         "sign_in_help": "请用您的账号和密码登录。离开 30 分钟未操作会自动退出。",
@@ -341,6 +344,9 @@ _DESK: dict[Lang, dict[str, str]] = {
     "en": {
         "desk": "Desk",
         "desk_home": "My desk",
+        "reports": "Reports",
+        "report_weekly": "Weekly report",
+        "report_monthly": "Monthly ranking of units",
         "product": "Command centre · desks",
         "sign_in_title": "Sign in",
         "sign_in_help": "Sign in with your account. After 30 minutes without use you are signed out.",
