@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
+from api.errors import PAGE_ERROR
 from api.headers import content_security_policy, script_hashes
 from api.security import oauth2
 from api.web import PageRefusal
@@ -60,7 +61,7 @@ NOT_FOUND_PAGE: dict[int | str, dict[str, Any]] = {
     404: {
         "description": "no community with this code in the current boundaries: an HTML page "
         "that says so and links to the city map",
-        "content": {"text/html": {"schema": {"type": "string"}}},
+        PAGE_ERROR: True,
     }
 }
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from playwright.sync_api import Route, sync_playwright
+from playwright.sync_api import Browser, Route
 
 from geo.maps.offline import external_urls
-from tests.browser.conftest import ARTIFACTS, CHROMIUM_ARGS
+from tests.browser.conftest import ARTIFACTS
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 KERNEL = "gridcase-tests"
@@ -142,7 +142,7 @@ def _map_pages(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 @pytest.mark.parametrize("name", [n for n, count in sorted(MAPS.items()) if count])
-def test_notebook_maps_draw_offline(name, kernel):
+def test_notebook_maps_draw_offline(name, kernel, browser: Browser):
     pages = _map_pages(_executed(name, kernel))
     assert len(pages) == MAPS[name]
     ARTIFACTS.mkdir(exist_ok=True)
@@ -153,23 +153,20 @@ def test_notebook_maps_draw_offline(name, kernel):
         blocked.append(route.request.url)
         route.abort("blockedbyclient")
 
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            for i, page_html in enumerate(pages):
-                assert external_urls(page_html) == []
-                assert "L.map(" in page_html and "<script src=" not in page_html
-                page = browser.new_page(viewport={"width": 1100, "height": 700})
-                page.on("pageerror", lambda error: errors.append(str(error)))
-                page.route("**/*", refuse)
-                page.set_content(page_html, wait_until="load")
-                page.wait_for_function(
-                    "window.L && document.querySelectorAll('path.leaflet-interactive').length > 10"
-                )
-                page.screenshot(path=str(ARTIFACTS / f"notebook-{name.split('_')[0]}-map-{i + 1}.png"))
-                page.close()
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 1100, "height": 700})
+    context.route("**/*", refuse)
+    try:
+        for i, page_html in enumerate(pages):
+            assert external_urls(page_html) == []
+            assert "L.map(" in page_html and "<script src=" not in page_html
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.set_content(page_html, wait_until="load")
+            page.wait_for_function(
+                "window.L && document.querySelectorAll('path.leaflet-interactive').length > 10"
+            )
+            page.screenshot(path=str(ARTIFACTS / f"notebook-{name.split('_')[0]}-map-{i + 1}.png"))
+            page.close()
+    finally:
+        context.close()
     assert blocked == [] and errors == []
