@@ -403,6 +403,18 @@ def test_the_screen_reads_from_five_metres_at_1920_by_1080(
             " p.textContent = '工作日历将于 2026-12-31 到期';"
             " document.getElementById('notices').append(p); })()"
         )
+        # No map label covers another (the ones that would are hidden until the zoom leaves room).
+        boxes = page.evaluate("""[...document.querySelectorAll('#map .map-label:not(.label-hidden) > div')]
+            .map(n => { const b = n.getBoundingClientRect();
+                        return [n.textContent, b.left, b.top, b.right, b.bottom]; })""")
+        assert len(boxes) >= 27
+        covered = [
+            (a[0], b[0])
+            for i, a in enumerate(boxes)
+            for b in boxes[i + 1 :]
+            if a[1] < b[3] - 1 and b[1] < a[3] - 1 and a[2] < b[4] - 1 and b[2] < a[4] - 1
+        ]
+        assert covered == []
         sizes = page.evaluate(VISIBLE_TEXT_SIZES)
         page.screenshot(path=str(artifacts / f"command-center-5m-{lang}.png"))
         assert len(sizes) > 100, sizes[:5]

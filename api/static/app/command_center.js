@@ -34,7 +34,10 @@
   const DETAIL_ZOOM = 15;
   const NEW_SECONDS = 60;
   // Fractional zoom: the city fills the panel instead of the next whole zoom level down.
-  const map = L.map("map", { attributionControl: Boolean(config.tiles_url), zoomSnap: 0.25, zoomDelta: 0.5 });
+  // No zoom animation: an unattended screen gains nothing from it, and labels must be in their
+  // final place when `declutter` measures them at zoomend.
+  const map = L.map("map", { attributionControl: Boolean(config.tiles_url), zoomSnap: 0.25, zoomDelta: 0.5,
+    zoomAnimation: false, markerZoomAnimation: false, fadeAnimation: false });
   map.setView([29.72, 113.9], 13); // Chibi, until the grids arrive
   if (config.tiles_url) L.tileLayer(config.tiles_url, { maxZoom: 19 }).addTo(map);
   // Panes from the bottom: grids (overlay pane, 400), landmarks, case dots, labels (markers, 600).
@@ -171,7 +174,7 @@
       counts.addLayer(L.marker([p.label[1], p.label[0]], { interactive: false, keyboard: false,
         icon: L.divIcon({ className: "map-label grid-count", html: box, iconSize: null }) }));
     });
-    requestAnimationFrame(declutter);
+    declutter(); // at once: the new badges never show over other labels, not even for a frame
   }
 
   function showZoomLevel() {
@@ -221,7 +224,7 @@
       }
     }
   }
-  map.on("zoomend moveend", () => requestAnimationFrame(declutter));
+  map.on("zoomend moveend", () => declutter()); // labels are in place: no zoom animation
 
   // -- panels ------------------------------------------------------------------------------------
   function drawSummary(s) {
