@@ -54,6 +54,9 @@ STATUS: dict[type[errors.GridcaseError], int] = {
     errors.TooLarge: 413,
 }
 
+#: The mark (in a route's `responses`) of an error answered as an HTML page instead of JSON.
+PAGE_ERROR = "x-gridcase-page"
+
 #: What the error statuses mean, for the OpenAPI document of every route (one body for all).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
@@ -109,7 +112,13 @@ def _error_bodies_as_json(app: FastAPI) -> None:
         for path in document.get("paths", {}).values():
             for operation in path.values():
                 for status, response in operation.get("responses", {}).items():
-                    if status.isdigit() and int(status) in ERROR_RESPONSES:
+                    if not (status.isdigit() and int(status) in ERROR_RESPONSES):
+                        continue
+                    # A page's error is a page (api/web.py): a route that declares it so
+                    # (PAGE_ERROR) keeps an HTML body for that status.
+                    if response.pop(PAGE_ERROR, False):
+                        response["content"] = {"text/html": {"schema": {"type": "string"}}}
+                    else:
                         response["content"] = error
         return document
 

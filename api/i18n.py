@@ -98,6 +98,15 @@ _SCREEN: dict[Lang, dict[str, str]] = {
         "grid": "网格",
         "col_dispatched": "派遣数",
         "col_closed": "结案数",
+        "newest_only": "仅显示最新的",
+        "legend_counts": "每网格未办结",
+        "legend_cases": "案件（放大后）",
+        "legend_overdue": "红圈：超期",
+        "legend_new": "闪烁：一分钟内新上报",
+        "legend_places": "地标",
+        "layer_river_lake": "河渠湖泊",
+        "layer_road": "道路",
+        "layer_park": "公园",
     },
     "en": {
         "title": "Community Governance Command Centre",
@@ -179,6 +188,15 @@ _SCREEN: dict[Lang, dict[str, str]] = {
         "grid": "Grid",
         "col_dispatched": "dispatched",
         "col_closed": "closed",
+        "newest_only": "newest only",
+        "legend_counts": "Open cases per grid",
+        "legend_cases": "Cases (zoomed in)",
+        "legend_overdue": "Red ring: overdue",
+        "legend_new": "Pulsing: reported in the last minute",
+        "legend_places": "Landmarks",
+        "layer_river_lake": "Canals and lakes",
+        "layer_road": "Roads",
+        "layer_park": "Parks",
     },
 }
 
@@ -187,6 +205,9 @@ _DESK: dict[Lang, dict[str, str]] = {
     "zh": {
         "desk": "工作台",
         "desk_home": "我的工作台",
+        "reports": "报表",
+        "report_weekly": "周报",
+        "report_monthly": "月度单位排名",
         "product": "社区治理指挥中心 · 工作台",
         "sign_in_title": "登录工作台",
         "sign_in_help": "请用您的账号和密码登录。离开 30 分钟未操作会自动退出。",
@@ -403,6 +424,10 @@ _DESK: dict[Lang, dict[str, str]] = {
         "err_403_next": "此页面只对相应岗位开放。请回到工作台使用您的岗位页面，或换用有权限的账号登录。",
         "err_404_title": "找不到这个案件",
         "err_404_next": "案件编号可能有误，或此案件不在您的办理范围内。请核对编号，或回到工作台。",
+        "err_404_community_title": "找不到这个社区",
+        "err_404_community_next": "当前网格边界中没有这个社区编码"
+        "（12 位：区县 6 位 + 街道 3 位 + 社区 3 位）。请核对编码，或从全市地图上选择社区。",
+        "err_404_community_back": "打开全市地图",
         "err_csrf_title": "表单已失效",
         "err_csrf_next": "为了安全，每个表单都带有校验码。请返回页面、刷新后再提交一次。",
         "err_409_title": "此操作现在不能进行",
@@ -439,6 +464,9 @@ _DESK: dict[Lang, dict[str, str]] = {
     "en": {
         "desk": "Desk",
         "desk_home": "My desk",
+        "reports": "Reports",
+        "report_weekly": "Weekly report",
+        "report_monthly": "Monthly ranking of units",
         "product": "Command centre · desks",
         "sign_in_title": "Sign in",
         "sign_in_help": "Sign in with your account. After 30 minutes without use you are signed out.",
@@ -665,6 +693,11 @@ _DESK: dict[Lang, dict[str, str]] = {
         "err_404_title": "No such case",
         "err_404_next": "The tracking code may be wrong, or the case is not one you "
         "work on. Check the code, or go back to your desk.",
+        "err_404_community_title": "No such community",
+        "err_404_community_next": "The current boundaries have no community with this code (12 digits: "
+        "6 for the county, 3 for the street, 3 for the community). Check the code, or choose the "
+        "community on the city map.",
+        "err_404_community_back": "Open the city map",
         "err_csrf_title": "This form has expired",
         "err_csrf_next": "Every form carries a check code. Go back, reload the page and send it again.",
         "err_409_title": "This cannot be done now",
@@ -801,9 +834,9 @@ _RULES_ZH = {
     "grid": "位于网格 {grid}",
     "nearest_grid": "不在任何网格内，就近归入网格 {grid}（相距 {distance} 米）",
     "hierarchy": "所属社区 {community}，{street}（按网格的隶属关系，不按行政区划判断）",
-    "layer_not_applicable": "所在专题责任区不管辖此类问题",
-    "layer_override": "位于专题责任区内，专题图层优先于网格 → {unit}",
-    "layer_cooperating": "另一专题责任区的单位协同办理",
+    "layer_not_applicable": "所在专题责任区{layer}不管辖此类问题",
+    "layer_override": "位于专题责任区{layer}内，专题图层优先于网格 → {unit}",
+    "layer_cooperating": "另一专题责任区{layer}的单位协同办理",
     "layer_instead_of": "若无专题责任区，本应派往属地单位",
     "component_owner_first": "部件先属主：{category} → 权属单位 {unit}",
     "locality_cooperating": "属地单位协同办理",
@@ -834,8 +867,33 @@ def rule_text(lang: Lang, step: Mapping[str, Any], decision: Mapping[str, Any]) 
         "street": name("street"),
         "unit": name("primary_unit"),
         "category": name("category"),
+        # Decisions stored before layer names were kept read as before: no name.
+        "layer": f"「{step['layer']}」" if step.get("layer") else "",
     }
     return _RULES_ZH[str(step["rule"])].format_map(facts)
+
+
+#: The rule names the seeded demo history keeps (one per case, no facts), in Chinese.
+_SEED_RULES_ZH = {
+    "responsibility layer": "位于专题责任区内，专题图层优先于网格",
+    "component: owner department": "部件先属主：派往权属单位",
+    "event: grid 包保 unit": "事件先属地：派往网格包保单位",
+    "outside every grid: triage": "不在任何网格内，进入人工分拨",
+}
+
+
+def explanation(lang: Lang, decision: Mapping[str, Any] | None) -> list[str]:
+    """A stored routing decision as the sentences a person reads in this language (派遣依据)."""
+    if not decision:
+        return []
+    steps = [step for step in decision.get("rules") or [] if isinstance(step, dict)]
+    texts = [text for step in steps if (text := rule_text(lang, step, decision))]
+    if texts:
+        return texts
+    for key in ("reason", "rule"):
+        if value := decision.get(key):
+            return [_SEED_RULES_ZH.get(str(value), str(value)) if lang == "zh" else str(value)]
+    return []
 
 
 #: The residents' pages (/, /report, /track/{code}) and their notices.

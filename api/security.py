@@ -19,20 +19,34 @@ from geo.store import Store
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
+def not_signed_in() -> HTTPException:
+    """The 401 naming the Authorization header."""
+    return HTTPException(
+        401,
+        detail=[
+            {
+                "field": "authorization",
+                "message": "sign in: send 'Authorization: Bearer <token>' from POST /api/v1/auth/token",
+                "type": "not_authenticated",
+            }
+        ],
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def token_actor(request: Request, session: Session, token: str | None) -> Actor:
+    """The person a bearer token belongs to, read on the caller's session if not checked lately
+    (for dependencies that have a session anyway)."""
+    if not token:
+        raise not_signed_in()
+    checks: TokenChecks = request.app.state.tokens
+    return checks.authenticate(session, token)
+
+
 async def current_actor(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
     """The signed-in person; 401 naming the Authorization header otherwise."""
     if not token:
-        raise HTTPException(
-            401,
-            detail=[
-                {
-                    "field": "authorization",
-                    "message": "sign in: send 'Authorization: Bearer <token>' from POST /api/v1/auth/token",
-                    "type": "not_authenticated",
-                }
-            ],
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise not_signed_in()
     checks: TokenChecks = request.app.state.tokens
     if (actor := checks.recent(token)) is not None:
         return actor
@@ -46,4 +60,4 @@ def _check(store: Store, checks: TokenChecks, token: str) -> Actor:
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
-__all__ = ["ActorDep", "Session", "current_actor"]
+__all__ = ["ActorDep", "Session", "current_actor", "not_signed_in", "token_actor"]

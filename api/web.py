@@ -101,6 +101,7 @@ def page(
             "t": messages(lang),
             "user": user,
             "desks": access.desks_for(user.actor) if user else [],
+            "reads_reports": user is not None and access.may(user.actor, access.Sight.statistics),
             "csrf": user.csrf_token if user else "",
             "lq": f"lang={lang}",
             "channel_labels": CHANNEL_LABELS[lang],

@@ -7,6 +7,7 @@ runs unattended on the intranet without signing in. Days and months are counted 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from geo import stats
 from geo.areas import current_generation
 from geo.cases.views import overdue_clause
 from geo.cases.workflow import OPEN
-from geo.store.models import Area, Case, Category, Unit
+from geo.store.models import Area, Case, Category, ResponsibilityLayer, Unit
 
 CHINA = ZoneInfo("Asia/Shanghai")
 # The figures of "today": the reports' indicators of that one day (geo/stats.py), so the screen
@@ -192,9 +193,19 @@ def _explanation(routing: dict | None) -> list[str]:
     return texts
 
 
-def latest_cases(session: Session, limit: int = 10, now: datetime | None = None) -> list[LatestCase]:
-    """The newest reports with their routing explanation (public fields only)."""
+Explain = Callable[[dict | None], list[str]]
+
+
+def latest_cases(
+    session: Session, limit: int = 10, now: datetime | None = None, explain: Explain | None = None
+) -> list[LatestCase]:
+    """The newest reports with their routing explanation (public fields only).
+
+    `explain` turns a stored routing decision into the sentences a person reads (the pages pass
+    their language's; the default is the decision's own English texts).
+    """
     now = now or datetime.now(UTC)
+    explain = explain or _explanation
     generation = current_generation(session) or 0
     community = aliased(Area)
     rows = session.execute(
@@ -234,7 +245,7 @@ def latest_cases(session: Session, limit: int = 10, now: datetime | None = None)
             unit_name=unit_name,
             overdue=bool(overdue),
             routing_status=(case.routing or {}).get("status"),
-            explanation=_explanation(case.routing),
+            explanation=explain(case.routing),
         )
         for case, cat_name, cat_en, unit_name, community_name, overdue in rows
     ]
@@ -250,6 +261,7 @@ def live_cases(session: Session, limit: int = 2000, now: datetime | None = None)
             Case.tracking_code,
             Case.state,
             Case.category_code,
+            Case.grid_code,
             Case.reported_at,
             func.ST_X(Case.location),
             func.ST_Y(Case.location),
@@ -268,14 +280,17 @@ def live_cases(session: Session, limit: int = 2000, now: datetime | None = None)
                 "tracking_code": code,
                 "state": state,
                 "category_code": category,
+                "grid_code": grid,
                 "reported_at": reported_at.isoformat(),
                 "overdue": bool(overdue),
             },
         }
-        for code, state, category, reported_at, x, y, overdue in rows
+        for code, state, category, grid, reported_at, x, y, overdue in rows
     ]
     return {
         "type": "FeatureCollection",
+        # The server's clock, so the screen tells new cases by it, not by its own clock.
+        "now": now.isoformat(),
         "total": total,
         "limit": limit,
         "truncated": total > len(features),
@@ -296,6 +311,8 @@ def grid_boundaries(session: Session, tolerance_deg: float = 0.00001) -> dict:
             Area.name,
             Area.parent_code,
             func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(Area.geom, tolerance_deg), 6),
+            func.ST_X(func.ST_PointOnSurface(Area.geom)),
+            func.ST_Y(func.ST_PointOnSurface(Area.geom)),
         )
         .where(Area.level == "grid", Area.generation_low <= generation, Area.generation_high >= generation)
         .order_by(Area.code)
@@ -307,8 +324,55 @@ def grid_boundaries(session: Session, tolerance_deg: float = 0.00001) -> dict:
             {
                 "type": "Feature",
                 "geometry": json.loads(geometry),
-                "properties": {"code": code, "name": name, "community_code": parent},
+                # `label`: a point inside the grid (lon, lat) where the screen writes its count.
+                "properties": {
+                    "code": code,
+                    "name": name,
+                    "community_code": parent,
+                    "label": [round(x, 6), round(y, 6)],
+                },
             }
-            for code, name, parent, geometry in rows
+            for code, name, parent, geometry, x, y in rows
         ],
+    }
+
+
+def orientation(session: Session, tolerance_deg: float = 0.00002) -> dict:
+    """What helps a reader find a place on the screen's map: the thematic layers (canal, lake,
+    roads, parks: `responsibility_layer` as drawn, not buffered) and each current community's
+    name at a point inside it (a centroid can fall outside), both as GeoJSON in lon/lat."""
+    generation = current_generation(session) or 0
+    layers = session.execute(
+        select(
+            ResponsibilityLayer.code,
+            ResponsibilityLayer.name,
+            ResponsibilityLayer.name_en,
+            ResponsibilityLayer.kind,
+            func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(ResponsibilityLayer.geom, tolerance_deg), 6),
+        ).order_by(ResponsibilityLayer.priority, ResponsibilityLayer.code)
+    ).all()
+    communities = session.execute(
+        select(Area.code, Area.name, Area.name_en, func.ST_AsGeoJSON(func.ST_PointOnSurface(Area.geom), 6))
+        .where(
+            Area.level == "community", Area.generation_low <= generation, Area.generation_high >= generation
+        )
+        .order_by(Area.code)
+    ).all()
+
+    def collection(rows: list, keys: tuple[str, ...]) -> dict:
+        return {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": json.loads(row[-1]),
+                    "properties": dict(zip(keys, row[:-1], strict=True)),
+                }
+                for row in rows
+            ],
+        }
+
+    return {
+        "layers": collection(list(layers), ("code", "name", "name_en", "kind")),
+        "communities": collection(list(communities), ("code", "name", "name_en")),
     }

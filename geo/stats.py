@@ -37,7 +37,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -45,6 +45,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -207,6 +211,61 @@ INDICATORS: tuple[Indicator, ...] = (
     ),
 )
 BY_NAME: dict[str, Indicator] = {i.name: i for i in INDICATORS}
+ReportLang = Literal["zh", "en"]
+#: What the reports' columns and tables are called in Chinese (the downloads' headers; English
+#: keeps the product's column names, which scripts read).
+COLUMN_LABELS_ZH: dict[str, str] = {i.name: i.name_zh for i in INDICATORS} | {
+    "rank": "排名",
+    "unit": "单位编码",
+    "name": "名称",
+    "street": "街道编码",
+    "community": "社区编码",
+    "grid": "网格编码",
+    "inspector": "网格员",
+    "category": "类别编码",
+    "day": "日期",
+    "dispatched_closed": "派遣已结案数",
+    "handled_on_time": "按期回告数",
+    "closed_due": "应结案已结案数",
+    "closed_on_time": "按期结案数",
+    "indicator": "指标代码",
+    "指标": "指标",
+    "formula": "口径",
+    "this week": "本周",
+    "previous week": "上周",
+    "this month": "本月",
+    "previous month": "上月",
+}
+TABLE_LABELS_ZH: dict[str, str] = {
+    "daily": "每日",
+    "summary": "指标汇总",
+    "streets": "街道",
+    "top categories": "类别前十",
+    "ranking": "单位排名",
+    "definitions": "指标定义",
+}
+
+
+def column_label(column: str, lang: ReportLang = "zh") -> str:
+    """A report column's header: Chinese first (the code in English)."""
+    return COLUMN_LABELS_ZH.get(column, column) if lang == "zh" else column
+
+
+def table_label(name: str, lang: ReportLang = "zh") -> str:
+    """A report table's (and XLSX sheet's) name in the language."""
+    return TABLE_LABELS_ZH.get(name, name) if lang == "zh" else name
+
+
+def _whole_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Count columns as integers (nullable: a missing count stays empty, never "12.0")."""
+    frame = frame.copy()
+    for column in frame.columns:
+        indicator = BY_NAME.get(str(column))
+        if (indicator is not None and indicator.kind == "count") or column in AUXILIARY or column == "rank":
+            frame[column] = pd.to_numeric(frame[column]).round().astype("Int64")
+    return frame
+
+
 COLUMNS: tuple[str, ...] = tuple(i.name for i in INDICATORS)
 
 
@@ -723,12 +782,18 @@ RANKING = (
 
 
 def _summary_table(this: pd.Series, before: pd.Series, this_label: str, before_label: str) -> pd.DataFrame:
+    def shown(n: str, value: object) -> object:
+        # A count is a whole number however the totals' Series stored it (float64 beside rates).
+        if BY_NAME[n].kind == "count" and value is not None and not pd.isna(value):  # type: ignore[call-overload]
+            return int(value)  # type: ignore[call-overload]
+        return value
+
     rows = [
         {
             "indicator": n,
             "指标": BY_NAME[n].name_zh,
-            this_label: this[n],
-            before_label: before[n],
+            this_label: shown(n, this[n]),
+            before_label: shown(n, before[n]),
             "formula": BY_NAME[n].formula,
         }
         for n in SUMMARY
@@ -782,7 +847,7 @@ def weekly_report(session: Session, week: date, source: Source = "rollup") -> Re
             "top categories": categories,
         },
         chart=daily.set_index("day")[["reported", "dispatched", "handled", "closed"]],
-        chart_title="Intake and handling per day (上报/派遣/回告/结案)",
+        chart_title="每日上报、派遣、回告、结案 (intake and handling per day)",
     )
 
 
@@ -820,6 +885,10 @@ def monthly_ranking(session: Session, month: date, source: Source = "rollup") ->
     streets = indicators(session, start=p.start, end=p.end, group_by="street", source=source)[
         ["street", "name", "dispatched", "closed", "overdue", "disposal_rate", "on_time_closure_rate"]
     ]
+    kinds = {code: kind for code, kind in session.execute(text("SELECT code, kind FROM unit"))}
+    chart = ranked.set_index("name")[["rank", "unit", "dispatched", "disposal_rate"]].assign(
+        kind=[kinds.get(code, "other") for code in ranked["unit"]]
+    )
     return Report(
         kind="monthly",
         title=f"月度排名 Monthly ranking of units by disposal rate, {first:%Y-%m}",
@@ -830,19 +899,22 @@ def monthly_ranking(session: Session, month: date, source: Source = "rollup") ->
             "summary": _summary_table(this, before, "this month", "previous month"),
             "streets": streets,
         },
-        chart=ranked.set_index("name")[["disposal_rate"]],
-        chart_title="Disposal rate by unit (处置率 = closed / dispatched)",
+        chart=chart,
+        chart_title="处置率 = 结案数 ÷ 派遣数 (disposal rate = closed / dispatched)",
     )
 
 
 # -- rendering helpers shared by the API and the CLI --------------------------------------------
-def report_csv(report: Report) -> str:
-    """The main table of a report as CSV (UTF-8; the caller adds a BOM for Excel if wanted)."""
-    return next(iter(report.tables.values())).to_csv(index=False)
+def report_csv(report: Report, lang: ReportLang = "zh") -> str:
+    """The main table of a report as CSV, headers in `lang` (UTF-8; the caller adds a BOM for
+    Excel if wanted)."""
+    table = _whole_counts(next(iter(report.tables.values())))
+    return table.rename(columns=lambda c: column_label(str(c), lang)).to_csv(index=False)
 
 
-def report_xlsx(report: Report) -> bytes:
-    """Every table of a report, one sheet each, as an .xlsx workbook (openpyxl)."""
+def report_xlsx(report: Report, lang: ReportLang = "zh") -> bytes:
+    """Every table of a report, one sheet each, as an .xlsx workbook (openpyxl), headers and
+    sheet names in `lang`."""
     import io
 
     from openpyxl import Workbook
@@ -851,8 +923,10 @@ def report_xlsx(report: Report) -> bytes:
     book = Workbook()
     book.remove(book.active)
     for name, table in report.tables.items():
-        sheet = book.create_sheet(title=name[:31])
-        sheet.append([str(c) for c in table.columns])
+        sheet = book.create_sheet(title=table_label(name, lang)[:31])
+        if name != "summary":  # the summary's rows mix counts and rates in one column
+            table = _whole_counts(table)
+        sheet.append([column_label(str(c), lang) for c in table.columns])
         for row in table.itertuples(index=False):
             sheet.append([_cell(v) for v in row])
         for i, column in enumerate(table.columns, start=1):
@@ -860,8 +934,8 @@ def report_xlsx(report: Report) -> bytes:
                 for cell in sheet[get_column_letter(i)][1:]:
                     cell.number_format = "0.00%"
         sheet.freeze_panes = "A2"
-    meta = book.create_sheet(title="definitions")
-    meta.append(["indicator", "指标", "formula"])
+    meta = book.create_sheet(title=table_label("definitions", lang))
+    meta.append([column_label(c, lang) for c in ("indicator", "指标", "formula")])
     for indicator in INDICATORS:
         meta.append([indicator.name, indicator.name_zh, indicator.formula])
     buffer = io.BytesIO()
@@ -870,7 +944,7 @@ def report_xlsx(report: Report) -> bytes:
 
 
 def _cell(value: object) -> object:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return None
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
@@ -895,6 +969,21 @@ def _svg_text_as_text() -> None:
     warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
 
 
+#: Unit kinds as the monthly chart groups them (单位类型).
+UNIT_KINDS_ZH = {
+    "bureau": "职能部门",
+    "street_office": "街道办事处",
+    "community_committee": "社区居委会",
+    "property_company": "物业公司",
+    "utility": "公用事业单位",
+    "other": "其他",
+}
+# With more ranked units than this, the chart shows the top and the bottom and every unit by kind.
+CHART_ALL_UNITS = 25
+CHART_ENDS = 12
+CHART_FONT = 11  # points: at the page's width the labels read at about 15 px
+
+
 def report_svg(report: Report) -> str:
     """The report's chart as an inline SVG (matplotlib, text kept as text: no fonts embedded).
 
@@ -904,37 +993,99 @@ def report_svg(report: Report) -> str:
     import io
 
     from matplotlib.backends.backend_svg import FigureCanvasSVG
-    from matplotlib.figure import Figure
 
     _svg_text_as_text()
-    data = report.chart
-    if report.kind == "weekly":
-        fig = Figure(figsize=(8, 3.2))
-        ax = fig.add_subplot()
-        labels = [f"{d:%a %m-%d}" for d in data.index]
-        width = 0.2
-        for i, column in enumerate(data.columns):
-            ax.bar([x + (i - 1.5) * width for x in range(len(data))], data[column], width=width, label=column)
-        ax.set_xticks(range(len(data)), labels, fontsize=9)
-        ax.legend(ncols=4, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False, fontsize=9)
-        ax.set_ylabel("cases", fontsize=9)
-    else:
-        fig = Figure(figsize=(8, max(2.0, 0.18 * len(data) + 0.8)))
-        ax = fig.add_subplot()
-        values = data["disposal_rate"].astype("float64").fillna(0) * 100
-        ax.barh(range(len(data)), values, color="#3b7dd8")
-        ax.set_yticks(range(len(data)), [str(n) for n in data.index], fontsize=9)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("disposal rate, %", fontsize=9)
-    ax.tick_params(labelsize=9)
-    ax.set_title(report.chart_title, loc="left", fontsize=9)
-    ax.spines[["top", "right"]].set_visible(False)
+    fig = _weekly_chart(report) if report.kind == "weekly" else _monthly_chart(report)
     buffer = io.StringIO()
-    fig.tight_layout()
     FigureCanvasSVG(fig).print_svg(buffer)
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: it goes inline in HTML
+
+
+def _weekly_chart(report: Report) -> Figure:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    data = report.chart
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax = fig.add_subplot()
+    labels = [f"{d:%m-%d} {'一二三四五六日'[d.weekday()]}" for d in data.index]
+    width = 0.2
+    for i, column in enumerate(data.columns):
+        label = f"{COLUMN_LABELS_ZH.get(column, column)} {column}"
+        ax.bar([x + (i - 1.5) * width for x in range(len(data))], data[column], width=width, label=label)
+    ax.set_xticks(range(len(data)), labels)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole numbers on the axis
+    ax.legend(ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, fontsize=CHART_FONT)
+    ax.set_ylabel("件 cases", fontsize=CHART_FONT)
+    ax.tick_params(labelsize=CHART_FONT)
+    ax.set_title(report.chart_title, loc="left", fontsize=CHART_FONT + 1, pad=28)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def _monthly_chart(report: Report) -> Figure:
+    """Units by disposal rate, ranked. Up to CHART_ALL_UNITS units: one bar each. More (a city has
+    100+): the top and the bottom CHART_ENDS as bars with their rank, and every unit as a dot in
+    its kind's row (grouped), so no label is smaller than CHART_FONT and none overlaps another."""
+    from matplotlib.figure import Figure, SubFigure
+
+    data = report.chart
+    rates = data["disposal_rate"].astype("float64").fillna(0) * 100
+    if len(data) <= CHART_ALL_UNITS:
+        fig = Figure(figsize=(10, max(2.2, 0.32 * len(data) + 1.0)), layout="constrained")
+        _ranked_bars(fig.add_subplot(), data, rates, report.chart_title)
+        return fig
+    kinds = data.get("kind", pd.Series("other", index=data.index))
+    groups = [k for k in UNIT_KINDS_ZH if (kinds == k).any()]
+    fig = Figure(figsize=(10, 0.32 * CHART_ENDS * 2 + 0.5 * len(groups) + 3.2), layout="constrained")
+    panels = fig.subfigures(3, 1, height_ratios=[CHART_ENDS, CHART_ENDS, 1.5 * len(groups) + 2])
+    assert not isinstance(panels, SubFigure)  # three rows: an array of SubFigures
+    top, bottom, by_kind = (panels.flat[i] for i in range(3))
+    n = len(data)
+    _ranked_bars(
+        top.add_subplot(),
+        data.iloc[:CHART_ENDS],
+        rates.iloc[:CHART_ENDS],
+        f"前 {CHART_ENDS} 名 top {CHART_ENDS} of {n} units",
+    )
+    _ranked_bars(
+        bottom.add_subplot(),
+        data.iloc[-CHART_ENDS:],
+        rates.iloc[-CHART_ENDS:],
+        f"后 {CHART_ENDS} 名 bottom {CHART_ENDS} of {n} units",
+    )
+    ax = by_kind.add_subplot()
+    for row, kind in enumerate(groups):
+        values = rates[kinds == kind]
+        # A small vertical spread keeps equal rates apart (deterministic: by rank).
+        jitter = [((i % 5) - 2) * 0.07 for i in range(len(values))]
+        ax.scatter(values, [row + j for j in jitter], s=22, alpha=0.75, color="#3b7dd8")
+        ax.plot([values.median()] * 2, [row - 0.3, row + 0.3], color="#d6452b", linewidth=2)
+    ax.set_yticks(range(len(groups)), [f"{UNIT_KINDS_ZH[k]} {k} ({int((kinds == k).sum())})" for k in groups])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 102)
+    ax.set_xlabel("处置率 disposal rate, %（红线：中位数 red: median）", fontsize=CHART_FONT)
+    ax.tick_params(labelsize=CHART_FONT)
+    ax.set_title(f"全部 {n} 个单位按类型 all units by kind", loc="left", fontsize=CHART_FONT + 1)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.suptitle(report.chart_title, x=0.01, ha="left", fontsize=CHART_FONT + 1)
+    return fig
+
+
+def _ranked_bars(ax: Axes, data: pd.DataFrame, rates: pd.Series, title: str) -> None:
+    """Horizontal bars, best first, each labelled with its rank, name and rate."""
+    ranks = data["rank"] if "rank" in data else pd.Series(range(1, len(data) + 1), index=data.index)
+    ax.barh(range(len(data)), rates, color="#3b7dd8")
+    ax.set_yticks(range(len(data)), [f"{int(r)}. {name}" for r, name in zip(ranks, data.index, strict=True)])
+    for y, value in enumerate(rates):
+        ax.text(value + 1, y, f"{value:.1f}%", va="center", fontsize=CHART_FONT)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 112)
+    ax.set_xlabel("处置率 disposal rate, %", fontsize=CHART_FONT)
+    ax.tick_params(labelsize=CHART_FONT)
+    ax.set_title(title, loc="left", fontsize=CHART_FONT + 1)
+    ax.spines[["top", "right"]].set_visible(False)
 
 
 def rebuild_rollup(session: Session) -> int:

@@ -8,16 +8,19 @@ appear in marker popups only for signed-in staff (operator, dispatcher, admin, p
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
+from api.errors import PAGE_ERROR
 from api.headers import content_security_policy, script_hashes
 from api.security import oauth2
+from api.web import PageRefusal
 from geo import access
 from geo.accounts import authenticate
+from geo.errors import NotFound
 from geo.maps.heatmap import MAX_AGE_DAYS, city_density_map, community_heatmap
 from geo.maps.offline import DEFAULT_PREFIX, render_local
 
@@ -53,7 +56,17 @@ def _is_staff(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
     return token is not None and access.may(authenticate(session, token), access.Sight.map_tracking_codes)
 
 
-@router.get("/maps/communities/{code}/heatmap", response_class=HTMLResponse)
+#: A community that is not in the current boundaries: an error page, as for every page.
+NOT_FOUND_PAGE: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "no community with this code in the current boundaries: an HTML page "
+        "that says so and links to the city map",
+        PAGE_ERROR: True,
+    }
+}
+
+
+@router.get("/maps/communities/{code}/heatmap", response_class=HTMLResponse, responses=NOT_FOUND_PAGE)
 def community_heatmap_page(
     code: str,
     request: Request,
@@ -67,18 +80,23 @@ def community_heatmap_page(
 ) -> HTMLResponse:
     """A community's unresolved cases: heatmap, grids labelled with codes, clustered markers."""
     settings = request.app.state.settings
-    fmap = community_heatmap(
-        session,
-        code,
-        category=category,
-        min_age_days=min_age_days,
-        max_age_days=max_age_days,
-        overdue_only=overdue,
-        states=_states(state),
-        tiles_url=settings.tiles_url,
-        tiles_attribution=settings.tiles_attribution,
-        tracking_codes=staff,
-    )
+    try:
+        fmap = community_heatmap(
+            session,
+            code,
+            category=category,
+            min_age_days=min_age_days,
+            max_age_days=max_age_days,
+            overdue_only=overdue,
+            states=_states(state),
+            tiles_url=settings.tiles_url,
+            tiles_attribution=settings.tiles_attribution,
+            tracking_codes=staff,
+        )
+    except NotFound as missing:
+        raise PageRefusal(
+            404, "err_404_community", detail=missing.message, facts={"field": "code", "back": "/maps/city"}
+        ) from None
     return map_page(render_local(fmap, DEFAULT_PREFIX), settings.tiles_url)
 
 

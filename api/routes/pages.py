@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from api import screen
 from api.deps import SessionDep
 from api.desk_pages import calendar_warning
-from api.i18n import Lang, messages
+from api.i18n import Lang, explanation, messages
 from api.params import MonthQuery
 from api.schemas import CaseList
 from api.screen import ScreenDep
@@ -110,10 +110,10 @@ def dashboard_summary(session: SessionDep, month: MonthQuery = None) -> dashboar
     dependencies=[ScreenDep],
 )
 def dashboard_latest(
-    session: SessionDep, limit: Annotated[int, Query(ge=1, le=50)] = 10
+    session: SessionDep, limit: Annotated[int, Query(ge=1, le=50)] = 10, lang: LangQuery = "zh"
 ) -> list[dashboard.LatestCase]:
-    """The newest cases with their routing explanation."""
-    return dashboard.latest_cases(session, limit)
+    """The newest cases with their routing explanation in the page's language."""
+    return dashboard.latest_cases(session, limit, explain=lambda decision: explanation(lang, decision))
 
 
 @router.get(
@@ -141,6 +141,14 @@ def dashboard_grids(session: SessionDep, response: Response) -> dict:
     """The current grid boundaries as GeoJSON (simplified to about 1 m)."""
     response.headers["Cache-Control"] = "public, max-age=300"
     return dashboard.grid_boundaries(session)
+
+
+@router.get("/api/v1/dashboard/orientation", tags=["dashboard"])
+def dashboard_orientation(session: SessionDep, response: Response) -> dict:
+    """The map's landmarks as GeoJSON: thematic layers (canal, lake, roads, parks) and community
+    names at a point inside each community."""
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return dashboard.orientation(session)
 
 
 # -- the inspector's own reports ------------------------------------------------------------------

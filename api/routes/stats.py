@@ -1,8 +1,10 @@
 """Indicators and reports: `GET /api/v1/stats`, `GET /reports/weekly`, `GET /reports/monthly`.
 
 Who may read them: planners and command-centre staff (operator, dispatcher, admin), signed in with
-a bearer token. Unit handlers, inspectors and residents get a 403: a ranking of units is for the
-centre. The definitions live in geo/stats.py; this module only parses, checks and renders.
+a bearer token or, for the reports, the desks' page session (cookie `gridcase_desk`, api/web.py):
+a browser without either is sent to the sign-in page and back. Unit handlers, inspectors and
+residents get a 403 (a page in the browser): a ranking of units is for the centre. The
+definitions live in geo/stats.py; this module only parses, checks and renders.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
+from api import web
 from api.deps import SessionDep
+from api.i18n import Lang
 from api.params import MonthQuery, day_query, month_start, parse_day
-from api.security import ActorDep
-from geo import access, stats
-from geo.accounts import Actor
+from api.security import ActorDep, oauth2, token_actor
+from geo import access, stats, web_sessions
+from geo.accounts import Actor, AuthenticationFailed
 from geo.errors import InvalidInput
 
 router = APIRouter(tags=["stats"])
@@ -35,6 +39,32 @@ def _may_read(actor: Actor) -> None:
     access.require(actor, access.Sight.statistics)
 
 
+def report_reader(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Actor:
+    """Who reads a report: a bearer token, else the desks' page session (a browser).
+
+    A browser (it asks for HTML) without a session goes to the sign-in page and comes back; a
+    signed-in person the policy refuses sees a 403 page. API clients keep their JSON answers.
+    """
+    cookie = request.cookies.get(web.COOKIE)
+    if token or not cookie:
+        if not token and "text/html" in request.headers.get("accept", ""):
+            raise web.SignInNeeded
+        return token_actor(request, session, token)
+    try:
+        actor = web_sessions.resume(session, cookie).actor
+    except AuthenticationFailed:
+        raise web.SignInNeeded from None
+    if not access.may(actor, access.Sight.statistics):
+        raise web.PageRefusal(403, "err_403")
+    return actor
+
+
+ReaderDep = Annotated[Actor, Depends(report_reader)]
+LangQuery = Annotated[Lang, Query(description="headers and labels: zh (default) or en")]
+
+
 FORMATS = {
     "html": "text/html",
     "csv": "text/csv",
@@ -46,7 +76,8 @@ FormatQuery = Annotated[
 ]
 #: The report in each format, as the OpenAPI document says.
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the report", "content": {media: {} for media in FORMATS.values()}}
+    200: {"description": "the report", "content": {media: {} for media in FORMATS.values()}},
+    303: {"description": "a browser (Accept: text/html) not signed in: to the desks' sign-in page and back"},
 }
 
 
@@ -214,12 +245,14 @@ def _fmt_summary(row: dict[str, Any], column: str) -> str:
     return _fmt(row["indicator"], row[column])
 
 
-def render_report_html(report: stats.Report) -> str:
-    """The report as one self-contained HTML page: tables and an inline SVG chart, no script."""
+def render_report_html(report: stats.Report, lang: Lang = "zh") -> str:
+    """The report as one self-contained HTML page: tables and an inline SVG chart, no script;
+    headers in Chinese first (the column's code under it), English with `lang="en"`."""
     tables = []
     for name, frame in report.tables.items():
         records = frame.to_dict(orient="records")
         columns = [str(c) for c in frame.columns]
+        labels = [(stats.column_label(c, "zh"), c) if lang == "zh" else (c, "") for c in columns]
         if name == "summary":
             rows = [
                 [r["indicator"], r["指标"], *(_fmt_summary(r, c) for c in columns[2:4]), r["formula"]]
@@ -227,54 +260,69 @@ def render_report_html(report: stats.Report) -> str:
             ]
         else:
             rows = [[_fmt(c, r[c]) for c in columns] for r in records]
-        tables.append({"name": name, "columns": columns, "rows": rows})
+        tables.append(
+            {
+                "name": name,
+                "label": stats.table_label(name, lang),
+                "columns": columns,
+                "labels": labels,
+                "rows": rows,
+            }
+        )
     return TEMPLATES.get_template("report.html").render(
-        report=report, tables=tables, chart=stats.report_svg(report), definitions=stats.INDICATORS
+        report=report,
+        tables=tables,
+        chart=stats.report_svg(report),
+        definitions=stats.INDICATORS,
+        lang=lang,
+        other_lang="en" if lang == "zh" else "zh",
     )
 
 
-def report_response(report: stats.Report, fmt: str, stem: str) -> Response:
+def report_response(report: stats.Report, fmt: str, stem: str, lang: Lang = "zh") -> Response:
     """The report as HTML, CSV (main table, UTF-8 with BOM for Excel) or XLSX."""
     if fmt == "csv":
         return Response(
-            "\ufeff" + stats.report_csv(report),
+            "\ufeff" + stats.report_csv(report, lang),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
         )
     if fmt == "xlsx":
         return Response(
-            stats.report_xlsx(report),
+            stats.report_xlsx(report, lang),
             media_type=FORMATS["xlsx"],
             headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
         )
-    return HTMLResponse(render_report_html(report))
+    return HTMLResponse(render_report_html(report, lang))
 
 
 @router.get("/reports/weekly", response_class=HTMLResponse, responses=REPORT_RESPONSES)
 def weekly(
     session: SessionDep,
-    actor: ActorDep,
+    actor: ReaderDep,
     week: Annotated[str | None, day_query("any day of the week (default: today)")] = None,
     format: FormatQuery = "html",
+    lang: LangQuery = "zh",
 ) -> Response:
     """The weekly report (周报): intake and handling per day, streets, categories."""
     _may_read(actor)
     fmt = _format(format)
     day = parse_day(week, "week", _today())
     report = stats.weekly_report(session, day)
-    return report_response(report, fmt, f"weekly-{report.period.start}")
+    return report_response(report, fmt, f"weekly-{report.period.start}", lang)
 
 
 @router.get("/reports/monthly", response_class=HTMLResponse, responses=REPORT_RESPONSES)
 def monthly(
     session: SessionDep,
-    actor: ActorDep,
+    actor: ReaderDep,
     month: MonthQuery = None,
     format: FormatQuery = "html",
+    lang: LangQuery = "zh",
 ) -> Response:
     """The monthly ranking (月度排名) of units by disposal rate."""
     _may_read(actor)
     fmt = _format(format)
     first = month_start(month, _today().replace(day=1))
     report = stats.monthly_ranking(session, first)
-    return report_response(report, fmt, f"monthly-{first:%Y-%m}")
+    return report_response(report, fmt, f"monthly-{first:%Y-%m}", lang)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -29,7 +30,7 @@ from geo.cases.views import overdue_clause
 from geo.cases.workflow import OPEN, STATE_LABELS_ZH, CaseState
 from geo.errors import InvalidInput, NotFound, UnknownCategory
 from geo.maps.offline import DEFAULT_PREFIX, localize
-from geo.store.models import Area, Case, Category
+from geo.store.models import Area, Case, Category, ResponsibilityLayer
 
 OPEN_STATES = sorted(s.value for s in OPEN)
 BACKGROUND = "#eef0ea"  # the plain map background when no tile server is configured
@@ -119,9 +120,10 @@ def _clauses(f: MapFilter, now: datetime) -> list[ColumnElement[bool]]:
 
 
 def _base_map(
-    bounds: tuple[float, float, float, float], tiles_url: str | None, tiles_attribution: str
+    bounds: tuple[float, float, float, float], tiles_url: str | None, tiles_attribution: str, title: str
 ) -> folium.Map:
-    """A map fitted to (minx, miny, maxx, maxy) in lon/lat, tiles only when a server is set."""
+    """A map page titled `title`, fitted to (minx, miny, maxx, maxy) in lon/lat, tiles only when a
+    server is set."""
     minx, miny, maxx, maxy = bounds
     fmap = folium.Map(
         location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=14, tiles=None, control_scale=True
@@ -138,15 +140,25 @@ def _base_map(
         ).add_to(fmap)
     root = fmap.get_root()
     assert isinstance(root, Figure)
+    root.title = html.escape(title)  # branca writes the title as is
     root.header.add_child(
         Element(
+            '<meta charset="utf-8">'
             f"<style>.folium-map.leaflet-container {{ background: {BACKGROUND}; }}"
-            ".gridcase-label { font: 11px/1.2 sans-serif; color: #234; white-space: nowrap;"
-            " text-shadow: 0 0 3px #fff, 0 0 3px #fff; transform: translate(-50%, -50%);"
-            " width: max-content; }"
+            "body { font-family: 'Noto Sans CJK SC', 'PingFang SC', 'Microsoft YaHei', sans-serif; }"
+            ".gridcase-label { font: 12px/1.2 'Noto Sans CJK SC', sans-serif; color: #234;"
+            " white-space: nowrap; text-shadow: 0 0 3px #fff, 0 0 3px #fff;"
+            " transform: translate(-50%, -50%); width: max-content; }"
+            ".gridcase-community { font-size: 15px; font-weight: 700; color: #1f3a5f; }"
+            ".gridcase-landmark { font-style: italic; color: #1d5fa8; }"
+            # Labels let the mouse through to the grid below, whose tooltip has the code.
+            ".gridcase-grid-name, .gridcase-landmark, .gridcase-community { pointer-events: none; }"
             ".gridcase-box { position: fixed; z-index: 1000; background: rgba(255,255,255,.92);"
-            " padding: 6px 10px; border-radius: 4px; font: 13px/1.4 sans-serif;"
-            " box-shadow: 0 1px 4px rgba(0,0,0,.3); }</style>"
+            " padding: 6px 10px; border-radius: 4px; font: 14px/1.45 'Noto Sans CJK SC', sans-serif;"
+            " box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
+            ".gridcase-box h1 { font-size: 16px; margin: 0 0 2px; }"
+            ".gridcase-legend i { display: inline-block; width: 18px; height: 12px; margin-right: 6px;"
+            " vertical-align: middle; }</style>"
         ),
         name="gridcase_style",
     )
@@ -173,6 +185,85 @@ def _drawable(frame: gpd.GeoDataFrame, decimals: int = 6) -> gpd.GeoDataFrame:
             frame[column] = frame[column].map(lambda v: html.escape(v) if isinstance(v, str) else v)
     frame.geometry = shapely.transform(frame.geometry.values, lambda xy: np.round(xy, decimals))
     return frame
+
+
+# How each kind of responsibility layer is drawn for orientation (as drawn, not buffered).
+LANDMARK_STYLES: dict[str, dict[str, object]] = {
+    "river_lake": {"color": "#3d8fd1", "weight": 4, "fillColor": "#9ecae1", "fillOpacity": 0.7},
+    "road": {"color": "#b08d3c", "weight": 5, "fillOpacity": 0},
+    "park": {"color": "#41ab5d", "weight": 1, "fillColor": "#a1d99b", "fillOpacity": 0.7},
+}
+LANDMARK_LEGEND = (
+    ("river_lake", "河渠湖泊 canals and lakes"),
+    ("road", "道路 roads"),
+    ("park", "公园 parks"),
+)
+
+
+def landmarks_frame(session: Session) -> gpd.GeoDataFrame:
+    """The thematic layers (canal, lake, roads, parks) as drawn, EPSG:4326, for orientation."""
+    stmt = select(
+        ResponsibilityLayer.code,
+        ResponsibilityLayer.name,
+        ResponsibilityLayer.kind,
+        ResponsibilityLayer.geom,
+    ).order_by(ResponsibilityLayer.code)
+    frame = gpd.read_postgis(stmt, session.connection(), geom_col="geom").rename_geometry("geometry")
+    return frame if frame.crs is not None else frame.set_crs(4326)
+
+
+def _label(group: folium.FeatureGroup, point: shapely.Point, text: str, css: str) -> None:
+    """A permanent text label at a point (a DivIcon: text escaped, no image icon)."""
+    folium.Marker(
+        [point.y, point.x],  # Leaflet order: lat, lon
+        icon=folium.DivIcon(
+            html=f'<div class="gridcase-label {css}">{html.escape(text)}</div>',
+            icon_size=(0, 0),
+            class_name=css,
+        ),
+    ).add_to(group)
+
+
+def _add_landmarks(fmap: folium.Map, session: Session) -> None:
+    """The canal, lake, roads and parks with their names, so a reader knows where they are."""
+    frame = landmarks_frame(session)
+    if frame.empty:
+        return
+    group = folium.FeatureGroup(name="地标 landmarks")
+    folium.GeoJson(
+        _drawable(frame).to_json(),
+        style_function=lambda f: LANDMARK_STYLES.get(f["properties"]["kind"], {"color": "#777", "weight": 2}),
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+    ).add_to(group)
+    for name, geometry in zip(frame.name, frame.geometry, strict=True):
+        point = (
+            geometry.interpolate(0.5, normalized=True)
+            if geometry.geom_type.endswith("LineString")
+            else (geometry.representative_point())
+        )
+        _label(group, point, str(name), "gridcase-landmark")
+    group.add_to(fmap)
+
+
+def _landmark_legend() -> str:
+    rows = []
+    for kind, label in LANDMARK_LEGEND:
+        style = LANDMARK_STYLES[kind]
+        fill = style.get("fillColor") if style.get("fillOpacity") else style["color"]
+        rows.append(f'<div><i style="background:{fill};border:2px solid {style["color"]}"></i>{label}</div>')
+    return "".join(rows)
+
+
+_GRID_SERIAL = re.compile(r"第\s*\d+\s*网格$")
+
+
+def short_grid_name(name: str, community_name: str, code: str) -> str:
+    """A grid's name as a map writes it inside its community: 第3网格 (the code on hover)."""
+    if found := _GRID_SERIAL.search(name):
+        return found.group(0).replace(" ", "")
+    if community_name and name.startswith(community_name) and len(name) > len(community_name):
+        return name[len(community_name) :].strip()
+    return name or f"第{int(code[-3:])}网格"
 
 
 def _community(session: Session, code: str, generation: int | None) -> gpd.GeoDataFrame:
@@ -229,7 +320,14 @@ def community_heatmap(
         .order_by(Case.reported_at.desc())
     ).all()
 
-    fmap = _base_map(tuple(community.total_bounds), tiles_url, tiles_attribution)
+    community_name = str(community.iloc[0]["name"])
+    fmap = _base_map(
+        tuple(community.total_bounds),
+        tiles_url,
+        tiles_attribution,
+        f"{community_name}未办结案件热力图 · unresolved cases · gridcase",
+    )
+    _add_landmarks(fmap, session)
     folium.GeoJson(
         _drawable(community[["code", "name", "geometry"]]).to_json(),
         name="社区边界 community boundary",
@@ -251,20 +349,14 @@ def community_heatmap(
             "fillOpacity": 0.15,
         },
         tooltip=folium.GeoJsonTooltip(
-            fields=["code", "name", "cases"], aliases=["网格 grid", "名称 name", "未办结 unresolved"]
+            fields=["name", "code", "cases"], aliases=["网格 grid", "编码 code", "未办结 unresolved"]
         ),
     ).add_to(fmap)
-    # Permanent labels as DivIcons at a point inside each grid (a centroid can fall outside).
-    labels = folium.FeatureGroup(name="网格编号 grid codes")
-    for code, point in zip(grids.code, grids.geometry.representative_point(), strict=True):
-        folium.Marker(
-            [point.y, point.x],
-            icon=folium.DivIcon(
-                html=f'<div class="gridcase-label">{html.escape(code)}</div>',
-                icon_size=(0, 0),
-                class_name="gridcase-grid-code",
-            ),
-        ).add_to(labels)
+    # Permanent names (第3网格) as DivIcons at a point inside each grid (a centroid can fall
+    # outside); the full name and the 15-digit code are in the grid's tooltip.
+    labels = folium.FeatureGroup(name="网格名称 grid names")
+    for name, code, point in zip(grids.name, grids.code, grids.geometry.representative_point(), strict=True):
+        _label(labels, point, short_grid_name(str(name), community_name, code), "gridcase-grid-name")
     labels.add_to(fmap)
 
     HeatMap(
@@ -290,13 +382,24 @@ def community_heatmap(
     CaseMarkers(markers, callback=_POPUP_CALLBACK, name="案件标记 case markers", show=False).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
 
-    name = html.escape(str(community.iloc[0]["name"]))
+    name = html.escape(community_name)
     caption = (
-        f"<b>{name}</b> {html.escape(community_code)}<br>未办结案件 unresolved cases: <b>{len(rows)}</b>"
+        f"<h1>{name} 未办结案件热力图</h1>{html.escape(community_code)} · unresolved cases: "
+        f"<b>{len(rows)}</b>"
     )
     if described := filters.describe():
         caption += f"<br><small>{html.escape(described)}</small>"
     _box(fmap, "top: 10px; left: 54px;", caption)
+    legend = (
+        '<div class="gridcase-legend"><b>图例 legend</b>'
+        '<div><i style="background:linear-gradient(to right,blue,cyan,lime,yellow,red)"></i>'
+        "未办结案件密度：少 → 多 (few → many)</div>"
+        '<div><i style="border:3px solid #1f3a5f"></i>社区边界 community</div>'
+        '<div><i style="background:rgba(255,255,255,.4);border:1px solid #5b6b7a"></i>'
+        "网格 grid (悬停看编码 hover for the code)</div>"
+        f"{_landmark_legend()}</div>"
+    )
+    _box(fmap, "bottom: 28px; right: 10px;", legend)
     localize(fmap, asset_prefix)
     return fmap
 
@@ -492,7 +595,13 @@ def city_density_map(
     communities = areas_frame(session, levels=["community"])
     if communities.empty:
         raise NotFound("no community boundaries loaded", field="code")
-    fmap = _base_map(tuple(communities.total_bounds), tiles_url, tiles_attribution)
+    fmap = _base_map(
+        tuple(communities.total_bounds),
+        tiles_url,
+        tiles_attribution,
+        "全市未办结案件分布 · unresolved cases in the city · gridcase",
+    )
+    _add_landmarks(fmap, session)
     breaks = _breaks(frame["count"].to_numpy())
     colours = PALETTE[-len(breaks) :] if breaks else []
 
@@ -532,12 +641,20 @@ def city_density_map(
         style_function=lambda _: {"color": "#1f3a5f", "weight": 1.5, "fill": False},
         tooltip=folium.GeoJsonTooltip(fields=["name", "code"], labels=False),
     ).add_to(fmap)
+    names = folium.FeatureGroup(name="社区名称 community names")
+    for name, point in zip(communities.name, communities.geometry.representative_point(), strict=True):
+        _label(names, point, str(name), "gridcase-community")
+    names.add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
 
     binned = int(frame["count"].sum())
     total = int(frame.attrs["total"])
     lower = 1
-    rows = []
+    # 0 first: a white area is one with no unresolved case, not one without data.
+    rows = [
+        '<div><i style="display:inline-block;width:14px;height:10px;background:#ffffff;'
+        'border:1px solid #8a8f96;margin-right:6px"></i>0</div>'
+    ]
     for bound, fill in zip(breaks, colours, strict=True):
         label = f"{lower}" if bound == lower else f"{lower}–{bound}"
         rows.append(
@@ -546,11 +663,16 @@ def city_density_map(
         )
         lower = bound + 1
     unit = "每网格 per grid" if bins == "grid" else f"每 {hex_size_m:g} m 六边形 per hexagon"
-    legend = f"<b>未办结案件 unresolved cases</b><br>{unit}<br>共 total <b>{total}</b>" + "".join(rows)
+    legend = (
+        f'<div class="gridcase-legend"><b>图例：未办结案件 unresolved cases</b><br>{unit}<br>'
+        f"共 total <b>{total}</b>" + "".join(rows)
+    )
     if total > binned:
         legend += f"<small>{total - binned} 件不在当前网格内 outside the current grids</small>"
     if described := frame.attrs["filters"].describe():
         legend += f"<br><small>{html.escape(described)}</small>"
+    legend += _landmark_legend() + "</div>"
     _box(fmap, "bottom: 28px; right: 10px;", legend)
+    _box(fmap, "top: 10px; left: 54px;", "<h1>全市未办结案件分布</h1>unresolved cases in the city")
     localize(fmap, asset_prefix)
     return fmap

@@ -50,6 +50,9 @@ class RuleStep(BaseModel):
 
     rule: str = Field(description="stable rule code, e.g. layer_override, event_locality_first")
     text: str = Field(description="what the rule said, for a dispatcher")
+    layer: str | None = Field(
+        default=None, description="the responsibility layer's name, for the layer rules (e.g. 北渠)"
+    )
 
 
 class RoutingDecision(BaseModel):

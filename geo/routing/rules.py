@@ -73,9 +73,9 @@ class _Report:
     street_offices: list[UnitRef] = field(default_factory=list)
     steps: list[RuleStep] = field(default_factory=list)
 
-    def note(self, rule: str, text: str) -> None:
-        """Record one step of the chain."""
-        self.steps.append(RuleStep(rule=rule, text=text))
+    def note(self, rule: str, text: str, layer: Layer | None = None) -> None:
+        """Record one step of the chain (naming the layer of a layer rule, for translations)."""
+        self.steps.append(RuleStep(rule=rule, text=text, layer=layer.name if layer else None))
 
 
 def decide(
@@ -194,7 +194,7 @@ def _layer_override(report: _Report) -> bool:
     here = report.snapshot.layers_at(report.decision.lon, report.decision.lat)
     for layer in here:
         if category.code not in layer.categories:
-            report.note("layer_not_applicable", f"{_layer_text(layer)} does not cover {category.code}")
+            report.note("layer_not_applicable", f"{_layer_text(layer)} does not cover {category.code}", layer)
     matching = [layer for layer in here if category.code in layer.categories]
     if not matching:
         return False
@@ -204,6 +204,7 @@ def _layer_override(report: _Report) -> bool:
     report.note(
         "layer_override",
         f"{category.kind} {category.code} {category.name} {_layer_text(top)} → {_unit_text(unit)}",
+        top,
     )
     for other in matching[1:]:
         if other.unit_code != unit.code:
@@ -211,6 +212,7 @@ def _layer_override(report: _Report) -> bool:
             report.note(
                 "layer_cooperating",
                 f"also {_layer_text(other)} → {_unit_text(units[other.unit_code])} cooperates",
+                other,
             )
     _layer_instead_of(report, unit)
     return True

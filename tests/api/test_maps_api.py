@@ -64,10 +64,13 @@ def test_filters_come_from_the_query(client, community):
     assert len(narrowed) < len(everything)
 
 
-def test_unknown_community_is_404_naming_code(client):
+def test_unknown_community_is_a_404_page(client):
     response = client.get("/maps/communities/421281999999/heatmap")
     assert response.status_code == 404
-    assert response.json()["detail"][0]["field"] == "code"
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'data-kind="err_404_community"' in response.text and "找不到这个社区" in response.text
+    assert "421281999999" in response.text  # the detail names the code that was not found
+    assert 'href="/maps/city?lang=zh"' in response.text
 
 
 @pytest.mark.parametrize(

@@ -45,14 +45,22 @@ def test_the_error_body_is_the_one_served():
     assert ErrorOut.model_validate({"detail": [{"field": "month", "message": "why", "type": "InvalidInput"}]})
 
 
+#: Errors answered as an HTML page (a person reads them in the browser), each declared by its route.
+PAGE_ERRORS = {("GET /maps/communities/{code}/heatmap", 404)}
+
+
 @pytest.mark.parametrize(("name", "operation"), OPERATIONS, ids=[name for name, _ in OPERATIONS])
 def test_every_operation_documents_its_errors_as_json(name, operation):
     for status in ERROR_RESPONSES:
         response = operation["responses"][str(status)]
-        assert response["content"] == {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
-        }, f"{name} {status}"
+        expected = (
+            {"text/html": {"schema": {"type": "string"}}}
+            if (name, status) in PAGE_ERRORS
+            else {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        )
+        assert response["content"] == expected, f"{name} {status}"
         assert response["description"]
+        assert "x-gridcase-page" not in response  # the mark is read, not published
 
 
 def test_report_bodies_document_the_model_fields():

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from tests.api.test_cases import report
 from tests.conftest import auth
 
 FEEDS = ["summary", "latest", "units", "live-cases"]
@@ -66,3 +67,28 @@ def test_configured_keys_replace_the_generated_one(settings, cases_store, tmp_pa
         for wall in ("wall-1", "wall-2"):
             assert client.get("/api/v1/dashboard/summary", headers={"X-Screen-Key": wall}).status_code == 200
     assert not (tmp_path / "screen-key").exists()
+
+
+def test_the_landmarks_are_public_and_the_routing_reads_in_the_screens_language(case_client, key):
+    places = case_client.get("/api/v1/dashboard/orientation")
+    assert places.status_code == 200
+    body = places.json()
+    assert {f["properties"]["kind"] for f in body["layers"]["features"]} == {"river_lake", "road", "park"}
+    assert "北渠" in {f["properties"]["name"] for f in body["layers"]["features"]}
+    assert all(f["geometry"]["type"] == "Point" for f in body["communities"]["features"])
+    grids = case_client.get("/api/v1/dashboard/grids").json()["features"]
+    assert all(len(f["properties"]["label"]) == 2 for f in grids)  # where the screen writes a count
+    code = report(case_client).tracking_code  # beside the North Canal (北渠)
+    screen = {"X-Screen-Key": key}
+    latest = {
+        lang: next(
+            c
+            for c in case_client.get(f"/api/v1/dashboard/latest?limit=50&lang={lang}", headers=screen).json()
+            if c["tracking_code"] == code
+        )
+        for lang in ("zh", "en")
+    }
+    zh, en = latest["zh"], latest["en"]
+    assert any("专题责任区「北渠」" in text for text in zh["explanation"]), zh["explanation"]
+    assert any("North Canal" in text or "北渠" in text for text in en["explanation"])
+    assert not any("layer" in text for text in zh["explanation"])

@@ -118,13 +118,17 @@ def test_monthly_ranking_page_and_downloads(client, planner):
         (g for g in api["groups"] if g["dispatched"] > 0),
         key=lambda g: (-g["disposal_rate"], -g["dispatched"]),
     )
-    response = client.get("/reports/monthly", params={"month": "2026-08", "format": "csv"}, headers=planner)
+    response = client.get(
+        "/reports/monthly", params={"month": "2026-08", "format": "csv", "lang": "en"}, headers=planner
+    )
     assert response.status_code == 200 and "text/csv" in response.headers["content-type"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert len(rows) == len(ranked)
     assert [r["rank"] for r in rows[:3]] == ["1", "2", "3"]
     assert rows[0]["unit"] == ranked[0]["unit"]
-    response = client.get("/reports/monthly", params={"month": "2026-08", "format": "xlsx"}, headers=planner)
+    response = client.get(
+        "/reports/monthly", params={"month": "2026-08", "format": "xlsx", "lang": "en"}, headers=planner
+    )
     assert response.status_code == 200
     book = load_workbook(io.BytesIO(response.content))
     assert {"ranking", "summary", "streets", "definitions"} <= set(book.sheetnames)
@@ -153,13 +157,15 @@ def test_counts_are_integers_in_json_csv_xlsx_and_html(client, planner):
         ("/reports/weekly", {"week": "2026-08-12"}),
         ("/reports/monthly", {"month": "2026-08"}),
     ):
-        csv_text = client.get(path, params={**params, "format": "csv"}, headers=planner).content
+        csv_text = client.get(path, params={**params, "format": "csv", "lang": "en"}, headers=planner).content
         rows = list(csv.DictReader(io.StringIO(csv_text.decode("utf-8-sig"))))
         counted = [c for c in rows[0] if c in COUNT_COLUMNS]
         assert counted
         assert all(re.fullmatch(r"-?\d+", r[c]) for r in rows for c in counted), counted
         book = load_workbook(
-            io.BytesIO(client.get(path, params={**params, "format": "xlsx"}, headers=planner).content)
+            io.BytesIO(
+                client.get(path, params={**params, "format": "xlsx", "lang": "en"}, headers=planner).content
+            )
         )
         for sheet in book.worksheets:
             header = [c.value for c in sheet[1]]
@@ -177,10 +183,42 @@ def test_counts_are_integers_in_json_csv_xlsx_and_html(client, planner):
     assert re.fullmatch(r"[\d,]+", reported), reported
 
 
+def test_downloads_have_chinese_headers_first_and_english_on_asking(client, planner):
+    csv_zh = client.get("/reports/monthly", params={"month": "2026-08", "format": "csv"}, headers=planner)
+    header = next(csv.reader(io.StringIO(csv_zh.content.decode("utf-8-sig"))))
+    assert header[:6] == ["排名", "单位编码", "名称", "派遣数", "派遣已结案数", "派遣次数"]
+    assert all(re.search(r"[\u4e00-\u9fff]", h) for h in header), header
+    book = load_workbook(
+        io.BytesIO(
+            client.get(
+                "/reports/monthly", params={"month": "2026-08", "format": "xlsx"}, headers=planner
+            ).content
+        )
+    )
+    assert book.sheetnames == ["单位排名", "指标汇总", "街道", "指标定义"]
+    for sheet in book.worksheets:
+        assert all(re.search(r"[\u4e00-\u9fff]", str(c.value)) for c in sheet[1]), sheet.title
+    assert [c.value for c in book["指标汇总"][1]] == ["指标代码", "指标", "本月", "上月", "口径"]
+    weekly = client.get("/reports/weekly", params={"week": "2026-08-12", "format": "xlsx"}, headers=planner)
+    assert load_workbook(io.BytesIO(weekly.content)).sheetnames == [
+        "每日",
+        "指标汇总",
+        "街道",
+        "类别前十",
+        "指标定义",
+    ]
+    english = client.get(
+        "/reports/monthly", params={"month": "2026-08", "format": "csv", "lang": "en"}, headers=planner
+    )
+    assert english.content.decode("utf-8-sig").startswith("rank,unit,name,dispatched,")
+    page = client.get("/reports/monthly", params={"month": "2026-08"}, headers=planner).text
+    assert '<th data-column="dispatched">派遣数<small>dispatched</small></th>' in page
+
+
 def test_weekly_csv_has_one_row_per_day(client, planner):
     response = client.get("/reports/weekly", params={"week": "2026-08-12", "format": "csv"}, headers=planner)
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert [r["day"] for r in rows] == [f"2026-08-{d}" for d in range(10, 17)]
+    assert [r["日期"] for r in rows] == [f"2026-08-{d}" for d in range(10, 17)]
 
 
 def _run(*args: str, url: str) -> subprocess.CompletedProcess:
@@ -216,9 +254,9 @@ def test_cli_stats_and_reports_write_three_files(demo_store, tmp_path):
         assert (
             (tmp_path / f"{stem}.csv")
             .read_text(encoding="utf-8-sig")
-            .startswith("day," if stem.startswith("weekly") else "rank,")
+            .startswith("日期,上报数," if stem.startswith("weekly") else "排名,单位编码,名称,派遣数,")
         )
-        assert load_workbook(tmp_path / f"{stem}.xlsx").sheetnames[0] in ("daily", "ranking")
+        assert load_workbook(tmp_path / f"{stem}.xlsx").sheetnames[0] in ("每日", "单位排名")
     bad = _run("stats", "--from", "2026-08-31", "--to", "2026-08-01", url=demo_store.url)
     assert bad.returncode == 2 and "to" in bad.stderr
 

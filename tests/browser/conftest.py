@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -31,15 +31,6 @@ from tests.conftest import REPO, _test_url
 
 ARTIFACTS = REPO / "test-artifacts"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-quic",
-]
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 2,
@@ -185,23 +176,6 @@ def live_server(
     app = create_app(settings.model_copy(update={"state_dir": state}), store=browser_store)
     with serving(app) as url:
         yield LiveServer(url=url, store=browser_store, screen_key=app.state.screen_keys[0])
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    """The Playwright driver."""
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    """Debian's Chromium, headless (a Playwright browser download would fail here)."""
-    browser = playwright.chromium.launch(
-        executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-    )
-    yield browser
-    browser.close()
 
 
 def _offline(browser: Browser, options: dict, enforce_csp: bool = False) -> Iterator[Offline]:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import geopandas as gpd
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from geo.demo import DEMO_PASSWORD
 from geo.store.models import Case, CaseEvent, CasePhoto
 from tests.browser.conftest import PHONE, LiveServer, Offline, _offline
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO
 
 PHOTOS = FIXTURES / "photos"
 GRIDS = 263
@@ -83,7 +84,7 @@ def test_command_center_draws_the_city_offline_in_chinese_and_english(
     page.wait_for_function(
         f"window.L && window.gridcaseScreen && window.gridcaseScreen.polls >= 1"
         f" && document.querySelectorAll('path.grid.leaflet-interactive').length >= {GRIDS}"
-        " && window.gridcaseScreen.markers.size > 0"
+        " && window.gridcaseScreen.markers.size > 0 && window.gridcaseScreen.gridsLoaded"
     )
     assert page.evaluate("typeof window.L.map") == "function"
     assert page.locator("path.grid.leaflet-interactive").count() == GRIDS
@@ -92,7 +93,43 @@ def test_command_center_draws_the_city_offline_in_chinese_and_english(
         f"{live_server.url}/api/v1/dashboard/live-cases", headers={"X-Screen-Key": live_server.screen_key}
     ).json()
     assert live["total"] >= 422  # the demo quarter leaves 422 dispatched cases open
+    # Zoomed out: counts per grid, not a dot per case (and never a sea of red).
+    assert page.evaluate("document.body.dataset.mapMode") == "counts"
+    per_grid: dict[str, list[int]] = {}
+    for feature in live["features"]:
+        tally = per_grid.setdefault(feature["properties"]["grid_code"], [0, 0])
+        tally[0] += 1
+        tally[1] += feature["properties"]["overdue"]
+    shown = page.evaluate("""[...document.querySelectorAll('.grid-count > div')].map(
+        box => [box.dataset.grid, Number(box.textContent), Number(box.dataset.overdue),
+                box.classList.contains('has-overdue')])""")
+    assert len(shown) == len(per_grid)  # a badge for every grid with open cases (some hidden if crowded)
+    for grid, n, late, ringed in shown:
+        assert per_grid[grid] == [n, late] and ringed == (late > 0), grid
+    # Grids are coloured by their count: several classes, not one colour everywhere.
+    fills = page.evaluate("[...document.querySelectorAll('path.grid')].map(p => p.getAttribute('fill'))")
+    assert len(set(fills)) >= 4
+    # The landmarks: canal, lake, road and park drawn and named; every community named.
+    for kind in ("river_lake", "road", "park"):
+        assert page.locator(f"path.landmark-{kind}").count() >= 1, kind
+    names = page.locator(".landmark-label").all_inner_texts()
+    assert {"北渠", "南湖", "中心大道", "人民公园"} <= set(names)
+    assert page.locator(".community-label").count() == 27
+    legend = page.locator(".legend").inner_text()
+    assert "每网格未办结" in legend and "超期" in legend and "河渠湖泊" in legend
+    page.screenshot(path=str(artifacts / "command-center-counts.png"))
+    # Zoomed in: one dot per case, overdue ones ringed in red (the fill keeps the state's colour).
+    page.evaluate("window.gridcaseScreen.map.setZoom(window.gridcaseScreen.detailZoom)")
+    page.wait_for_function("document.body.dataset.mapMode === 'cases'")
     expect(page.locator("path.case-marker")).to_have_count(len(live["features"]))
+    rings = page.evaluate("""() => [...document.querySelectorAll('path.case-marker')].map(
+        p => [p.getAttribute('stroke'), p.getAttribute('fill')])""")
+    overdue = sum(f["properties"]["overdue"] for f in live["features"])
+    assert 0 < sum(stroke == "#ff4d4f" for stroke, _ in rings) == overdue
+    assert not any(fill == "#ff4d4f" for _, fill in rings)
+    page.screenshot(path=str(artifacts / "command-center-zoomed.png"))
+    page.evaluate("window.gridcaseScreen.map.setZoom(window.gridcaseScreen.detailZoom - 2)")
+    page.wait_for_function("document.body.dataset.mapMode === 'counts'")
     assert page.locator(".leaflet-tile").count() == 0  # no tile layer without a tiles URL
     # Chinese labels first, figures filled in from the JSON.
     expect(page.locator("h1")).to_have_text("社区治理指挥中心")
@@ -103,6 +140,11 @@ def test_command_center_draws_the_city_offline_in_chinese_and_english(
     assert "派遣数" in (page.locator(".kpi-rate").get_attribute("title") or "")
     expect(page.locator("#latest li.case").first).to_be_visible()
     assert page.locator("#latest li.case .why li").count() >= 1
+    # The routing explanation reads in Chinese on the Chinese screen.
+    for why in page.locator("#latest li.case .why li").all_inner_texts():
+        assert re.search(r"[\u4e00-\u9fff]", why) and not re.search(
+            r"\b(layer|grid|event|component)\b", why
+        ), why
     page.screenshot(path=str(artifacts / "command-center-zh.png"))
 
     # English, on the last demo month so the ranking has units in it.
@@ -322,3 +364,87 @@ def test_the_inspector_checks_on_site_from_a_card_with_both_photos_the_note_and_
             select(CasePhoto.purpose).where(CasePhoto.case_id == stored.id).order_by(CasePhoto.id)
         ).all()
         assert purposes == ["report", "after", "check"]
+        photos = session.scalars(
+            select(CasePhoto.event_id).where(CasePhoto.case_id == stored.id, CasePhoto.event_id == last.id)
+        )
+        assert len(list(photos)) == 1
+
+
+# The computed font size of every visible text node on the page, footnotes (.footnote) excepted.
+VISIBLE_TEXT_SIZES = """() => {
+    const found = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const text = node.textContent.trim();
+        const parent = node.parentElement;
+        if (!text || !parent || parent.closest('.footnote, script, style')) continue;
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        const box = range.getBoundingClientRect();
+        const style = getComputedStyle(parent);
+        const onScreen = box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0
+            && box.top < innerHeight && box.left < innerWidth;
+        if (!onScreen || style.visibility === 'hidden' || Number(style.opacity) === 0) continue;
+        found.push({text: text.slice(0, 40), px: parseFloat(style.fontSize),
+                    where: parent.className || parent.tagName});
+    }
+    return found;
+}"""
+
+
+def test_the_screen_reads_from_five_metres_at_1920_by_1080(
+    live_server: LiveServer, screen: Offline, artifacts: Path
+) -> None:
+    """No text under 24 px but footnotes, in both languages, with a new case and a notice shown."""
+    with api(live_server, "inspector") as inspector:
+        canal = gpd.read_file(REPO / "data" / "chibi" / "layers.geojson").pipe(
+            lambda f: f.loc[f.name == "北渠", "geometry"].iloc[0]
+        )
+        mid = canal.interpolate(0.6, normalized=True)
+        new = inspector.post(
+            "/api/v1/cases", json={"category": "E0102", "description": "渠边垃圾", "lon": mid.x, "lat": mid.y}
+        ).json()
+    page = screen.page()
+    page.goto(f"{live_server.url}/command-center?key={live_server.screen_key}")
+    assert page.viewport_size == {"width": 1920, "height": 1080}
+    for lang in ("zh", "en"):
+        page.goto(f"{live_server.url}/command-center?lang={lang}&month=2026-09")
+        page.wait_for_function(
+            "window.gridcaseScreen && window.gridcaseScreen.polls >= 1"
+            " && window.gridcaseScreen.gridsLoaded && document.querySelectorAll('#units tr').length > 1"
+            " && document.querySelector('#latest li.case')"
+        )
+        # The new case is highlighted on the map and in the list for its first minute.
+        code = new["tracking_code"]
+        expect(page.locator(f"path.case-{code}.case-new")).to_have_count(1)
+        expect(page.locator(f"#latest li.case-new[data-tracking-code={code}]")).to_have_count(1)
+        until = page.evaluate(f"window.gridcaseScreen.freshUntil.get('{code}')")
+        reported = page.evaluate(f"Date.parse('{new['reported_at']}')")
+        assert until - reported == 60_000
+        # A notice as the calendar warning would show it, in the slot left for it.
+        page.evaluate(
+            "(() => { const p = document.createElement('p'); p.className = 'banner';"
+            " p.textContent = '工作日历将于 2026-12-31 到期';"
+            " document.getElementById('notices').append(p); })()"
+        )
+        # No map label covers another (the ones that would are hidden until the zoom leaves room).
+        boxes = page.evaluate("""[...document.querySelectorAll('#map .map-label:not(.label-hidden) > div')]
+            .map(n => { const b = n.getBoundingClientRect();
+                        return [n.textContent, b.left, b.top, b.right, b.bottom]; })""")
+        assert len(boxes) >= 27
+        covered = [
+            (a[0], b[0])
+            for i, a in enumerate(boxes)
+            for b in boxes[i + 1 :]
+            if a[1] < b[3] - 1 and b[1] < a[3] - 1 and a[2] < b[4] - 1 and b[2] < a[4] - 1
+        ]
+        assert covered == []
+        sizes = page.evaluate(VISIBLE_TEXT_SIZES)
+        page.screenshot(path=str(artifacts / f"command-center-5m-{lang}.png"))
+        assert len(sizes) > 100, sizes[:5]
+        small = [s for s in sizes if s["px"] < 24]
+        assert small == [], small[:10]
+        assert min(s["px"] for s in sizes) >= 24
+        # Nothing spills past the screen's edges: the page does not scroll.
+        assert page.evaluate("document.documentElement.scrollHeight <= innerHeight + 1")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth + 1")

@@ -73,9 +73,15 @@ def test_hostile_names_are_text_not_script(
         page = screen.page()
         page.goto(f"{live_server.url}{path}")
         page.wait_for_selector("path.leaflet-interactive", state="attached")
-        # Hover every drawn polygon so each tooltip is built, the hostile one among them.
-        for shape in page.locator("path.leaflet-interactive").all()[:400]:
-            shape.dispatch_event("mouseover")
+        # Hover every drawn polygon so each tooltip is built, the hostile one among them (in one
+        # pass over the paths there now: the screen moves a new case's dot to another layer when
+        # its first minute ends, so a list of locators taken earlier can go stale).
+        hovered = page.evaluate("""() => {
+            const shapes = [...document.querySelectorAll('path.leaflet-interactive')].slice(0, 400);
+            shapes.forEach(p => p.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})));
+            return shapes.length;
+        }""")
+        assert hovered > 10, path
         assert page.evaluate("() => window.__xss") is None, path
         assert page.locator("img[src=x]").count() == 0, path
 

@@ -27,6 +27,7 @@ from geo.maps.heatmap import (
     city_density_map,
     community_heatmap,
     density_frame,
+    short_grid_name,
     utm_srid,
 )
 from geo.maps.offline import (
@@ -92,35 +93,47 @@ def test_community_heatmap_holds_exactly_its_unresolved_cases(demo, busiest):
     assert sorted(map(tuple, heat.data)) == sorted((lat, lon) for lat, lon in expected)
 
 
-def test_community_heatmap_draws_its_grids_labelled_with_codes(demo, busiest):
+def test_community_heatmap_draws_its_grids_named_with_codes_on_hover(demo, busiest):
     generation = current_generation(demo)
-    codes = set(
-        demo.scalars(
-            select(Area.code).where(
+    names = dict(
+        demo.execute(
+            select(Area.code, Area.name).where(
                 Area.level == "grid",
                 Area.parent_code == busiest,
                 Area.generation_low <= generation,
                 Area.generation_high >= generation,
             )
-        )
+        ).all()
     )
+    codes = set(names)
     assert len(codes) >= 5
     fmap = community_heatmap(demo, busiest, now=NOW)
     (grids,) = [c for c in _children(fmap, folium.GeoJson) if c.layer_name == "网格 grids"]
     assert {f["properties"]["code"] for f in grids.data["features"]} == codes
+    assert {f["properties"]["name"] for f in grids.data["features"]} == set(names.values())
     assert sum(f["properties"]["cases"] for f in grids.data["features"]) == _heat_count(fmap)
-    (labels,) = [c for c in _children(fmap, folium.FeatureGroup) if c.layer_name == "网格编号 grid codes"]
+    (tooltip,) = [c for c in grids._children.values() if isinstance(c, folium.GeoJsonTooltip)]
+    assert tooltip.fields == ["name", "code", "cases"]  # the code on hover
+    (labels,) = [c for c in _children(fmap, folium.FeatureGroup) if c.layer_name == "网格名称 grid names"]
     icons = [
         icon
         for marker in labels._children.values()
         for icon in marker._children.values()
         if isinstance(icon, folium.DivIcon)
     ]
+    # Named as people say them inside their community: 第3网格 (the demo's names end so).
     assert {icon.options["html"] for icon in icons} == {
-        f'<div class="gridcase-label">{code}</div>' for code in codes
+        f'<div class="gridcase-label gridcase-grid-name">第{int(code[-3:])}网格</div>' for code in codes
     }
-    html = render_local(fmap)
-    assert all(f"{code}\\u003c/div\\u003e" in html for code in codes)
+    assert fmap.get_root().title.endswith("未办结案件热力图 · unresolved cases · gridcase")
+
+
+def test_short_grid_names():
+    assert short_grid_name("蒲圻街道金鸡山社区第3网格", "金鸡山社区", "421281001001003") == "第3网格"
+    assert short_grid_name("金鸡山社区北片", "金鸡山社区", "421281001001004") == "北片"
+    assert short_grid_name("", "金鸡山社区", "421281001001012") == "第12网格"
+    # Any other name is kept as it is (and escaped where it is drawn).
+    assert short_grid_name("<img onerror=x>", "金鸡山社区", "421281001001001") == "<img onerror=x>"
 
 
 def test_case_markers_are_clustered_and_hidden_at_first(demo, busiest):
