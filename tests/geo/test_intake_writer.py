@@ -113,11 +113,22 @@ def test_concurrent_reports_share_transactions_and_each_is_counted_once(
             memory = new_case_view(inspector, answer.case, answer.event, answer.photos, answer.links)
             read = case_detail(s, inspector, answer.case.id)
             assert memory.model_dump(exclude={"overdue"}) == read.model_dump(exclude={"overdue"})
-        # A case links only to cases filed before it, never to one after it in its own batch.
-        later = s.scalar(
-            select(func.count()).select_from(CaseLink).where(CaseLink.other_case_id > CaseLink.case_id)
+        # Of two reports filed together, only the later links to the earlier: never both ways.
+        # (A case may link to one with a higher id that another transaction committed before this
+        # one searched: that one did not see this case, so the pair is still linked once.)
+        reverse = CaseLink.__table__.alias("reverse")
+        both_ways = s.scalar(
+            select(func.count())
+            .select_from(CaseLink)
+            .join(
+                reverse,
+                (reverse.c.case_id == CaseLink.other_case_id) & (reverse.c.other_case_id == CaseLink.case_id),
+            )
+            .where(CaseLink.case_id.in_(ids))
         )
-        assert later == 0
+        assert both_ways == 0
+        within = s.scalar(select(func.count()).select_from(CaseLink).where(CaseLink.case_id.in_(ids)))
+        assert within > 0
 
 
 def _wait_for_lock_wait(store, timeout: float = 30) -> None:
