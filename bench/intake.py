@@ -268,10 +268,10 @@ def requests_for(token: str, kind: str, pts, photo: bytes | None) -> list[bytes]
 
 
 async def load(
-    port: int, prepared: list[bytes], clients: int, seconds: float, warmup: float
+    port: int, prepared: list[bytes], clients: int, seconds: float, warmup: float, expect: int = 201
 ) -> tuple[int, int, list[float], float, int]:
-    """`clients` keep-alive connections posting for warmup + seconds; counts only after the
-    warm-up (the last value: every acknowledged report, warm-up included)."""
+    """`clients` keep-alive connections sending for warmup + seconds; counts only after the
+    warm-up (the last value: every answer with the `expect`ed status, warm-up included)."""
     ok = errors = total = 0
     latencies: list[float] = []
     t0 = time.perf_counter()
@@ -290,14 +290,14 @@ async def load(
             length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
             await reader.readexactly(length)
             done = time.perf_counter()
-            total += status == 201
+            total += status == expect
             if now >= start and done <= stop:
-                if status == 201:
+                if status == expect:
                     ok += 1
                     latencies.append(done - t)
                 else:
                     errors += 1
-            elif status != 201:
+            elif status != expect:
                 errors += 1
         writer.close()
 
