@@ -122,14 +122,17 @@ class StatsOut(BaseModel):
     definitions: list[IndicatorDefinition]
 
 
+# The period of an indicator query: China-time days, both included.
+FirstDay = Annotated[str | None, day_query("first day (default: the first of this month)", alias="from")]
+LastDay = Annotated[str | None, day_query("last day, included (default: today)", alias="to")]
+
+
 @router.get("/api/v1/stats", response_model=StatsOut)
 def get_stats(
     session: SessionDep,
     actor: ActorDep,
-    start: Annotated[
-        str | None, day_query("first day (default: the first of this month)", alias="from")
-    ] = None,
-    end: Annotated[str | None, day_query("last day, included (default: today)", alias="to")] = None,
+    start: FirstDay = None,
+    end: LastDay = None,
     group_by: Annotated[
         str | None,
         Query(
@@ -174,25 +177,16 @@ def get_stats(
     )
 
 
-class SatisfactionOut(BaseModel):
+class SatisfactionOut(StatsOut):
     """回访率 and 满意率 of the cases closed in a period, in total and per group."""
-
-    start: date
-    end: date
-    group_by: str | None
-    totals: dict[str, float | int | None]
-    groups: list[dict[str, Any]]
-    definitions: list[IndicatorDefinition]
 
 
 @router.get("/api/v1/stats/satisfaction", response_model=SatisfactionOut)
 def get_satisfaction(
     session: SessionDep,
     actor: ActorDep,
-    start: Annotated[
-        str | None, day_query("first day (default: the first of this month)", alias="from")
-    ] = None,
-    end: Annotated[str | None, day_query("last day, included (default: today)", alias="to")] = None,
+    start: FirstDay = None,
+    end: LastDay = None,
     group_by: Annotated[
         str | None,
         Query(

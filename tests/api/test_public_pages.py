@@ -244,7 +244,9 @@ def test_reports_are_rate_limited_per_address_and_per_phone_as_a_page(client):
     refused(client.post("/report", data={**form, "phone": ""}), 429, "网络地址")
 
 
-def test_unknown_codes_and_paths_on_the_public_pages_are_pages(client):
+def test_unknown_codes_and_paths_on_the_public_pages_are_pages(client, cases_store):
+    with rolled_back(cases_store) as session:  # an open case to follow (case 1 may be closed by now)
+        open_id = session.scalar(select(Case.id).where(Case.tracking_code == file_report(client)))
     refused(client.get("/track/GC000000NOSUCH"), 404, "查询码")
     refused(client.get("/track?code="), 422, "查询码")
     refused(client.get("/track?code=<script>"), 422, "查询码")
@@ -255,7 +257,9 @@ def test_unknown_codes_and_paths_on_the_public_pages_are_pages(client):
         "要关注的问题",
     )
     refused(
-        client.post("/report/follow", data={"csrf_token": token_of(client), "case": "1", "phone": ""}),
+        client.post(
+            "/report/follow", data={"csrf_token": token_of(client), "case": str(open_id), "phone": ""}
+        ),
         422,
         "手机号",
     )
