@@ -143,6 +143,8 @@ class Outbox:
         """Send the notices due now (one batch, in one transaction); how many were sent."""
         now = now or datetime.now(UTC)
         sent = 0
+        if not self.senders:
+            return 0
         with self._sessions() as session:
             rows = session.execute(
                 select(Notice, CaseEvent, Case, Category.name, Unit.name, CaseFollower.is_reporter)
@@ -152,6 +154,9 @@ class Outbox:
                 .join(CaseFollower, CaseFollower.id == Notice.follower_id)
                 .outerjoin(Unit, Unit.code == CaseEvent.unit_code)
                 .where(Notice.sent_at.is_(None), Notice.given_up_at.is_(None), Notice.next_attempt_at <= now)
+                # Only what this server can send: one without a mail server leaves the e-mails to
+                # one that has it, instead of spending their attempts (several servers, one table).
+                .where(Notice.kind.in_(list(self.senders)))
                 .order_by(Notice.next_attempt_at, Notice.id)
                 .limit(self.batch)
                 .with_for_update(of=Notice, skip_locked=True)
