@@ -23,6 +23,7 @@ from api.routes import (
     docs,
     health,
     maps,
+    open311,
     pages,
     public,
     routing,
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for router in ROUTERS:
         # Every operation documents the one error body (`ErrorOut`) and the statuses it comes with.
         app.include_router(router, responses=errors.ERROR_RESPONSES)
+    app.mount("/open311/v2", open311.application(app))  # the spec's own formats and errors
     static = Path(__file__).resolve().parent / "static"
     # Leaflet and every map asset are served from here: nothing loads from a CDN.
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -12,6 +12,7 @@ from rich.progress import Progress
 
 from api.commands import admin as admin_commands
 from api.commands import maps as map_commands
+from api.commands import open311 as open311_commands
 from api.commands import stats as stats_commands
 from geo.errors import GridcaseError, InvalidImport
 from geo.settings import Settings, get_settings
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 user_app = typer.Typer(help="Accounts: inspectors, operators, unit handlers...", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(user_app, name="user")
+app.add_typer(open311_commands.app, name="open311")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -772,6 +772,7 @@ CHANNEL_LABELS: dict[Lang, dict[str, str]] = {
         "hotline_12345": "12345 热线",
         "video_patrol": "视频巡查",
         "referral": "部门转办",
+        "open311": "Open311 接口",
     },
     "en": {
         "inspector": "inspector",
@@ -779,6 +780,7 @@ CHANNEL_LABELS: dict[Lang, dict[str, str]] = {
         "hotline_12345": "12345 hotline",
         "video_patrol": "video patrol",
         "referral": "referral",
+        "open311": "Open311",
     },
 }
 TIME_UNITS: dict[Lang, dict[str, str]] = {
@@ -1155,8 +1157,106 @@ CLASS_LABELS: dict[Lang, dict[str, str]] = {
     },
 }
 
+#: Open311 GeoReport v2 (api/routes/open311.py) and its keys on the admin desk.
+_OPEN311: dict[Lang, dict[str, str]] = {
+    "zh": {
+        "o311_contact": "gridcase 指挥中心平台管理员（系统管理）",
+        "o311_key_service": "API 密钥由平台管理员发放：系统管理 › Open311 密钥，"
+        "或命令 gridcase open311 key create 名称",
+        "o311_kind_component": "部件",
+        "o311_kind_event": "事件",
+        "o311_time_limit": "{limit} {unit}",
+        "o311_service_description": "{kind} › {group} › {name}。处置时限 {limit}",
+        "o311_service_department": "；责任部门：{unit}",
+        "o311_notice_new": "已登记，指挥中心受理、立案后派遣至责任单位；处置时限 {limit}。",
+        "o311_notice_limit": "处置时限 {limit}",
+        "o311_notes": "{state}",
+        "o311_notes_unit": "{state}（{unit}）",
+        "o311_notes_merged": "{state}：与请求 {other} 为同一问题",
+        "o311_no_address": "网格范围内",
+        "o311_attr_component_code": "部件编码（部件标识牌上的 16 位编码，知道时填写）",
+        "o311_attr_component_code_type": "16 位数字：6 位行政区划 + 2 位大类 + 2 位小类 + 6 位序号",
+        "o311_attr_condition": "部件状况",
+        "o311_attr_condition_type": "选择一项",
+        "o311_value_condition_damaged": "破损",
+        "o311_value_condition_missing": "缺失",
+        "o311_value_condition_displaced": "移位",
+        "o311_value_condition_blocked": "被占用或堵塞",
+        "o311_value_condition_other": "其他",
+        "o311_attr_danger": "是否有人身危险",
+        "o311_attr_danger_type": "选择一项",
+        "o311_value_danger_yes": "有",
+        "o311_value_danger_no": "无",
+        "o311_value_danger_unknown": "不清楚",
+        "admin_open311": "Open311 密钥",
+        "admin_open311_help": "其他系统（如 FixMyStreet）用密钥通过 Open311 GeoReport v2 接口"
+        "（/open311/v2）提交和跟踪问题。密钥只在创建时显示一次，平台只保存其散列值；"
+        "撤销后立即失效，已提交的问题保留。",
+        "admin_open311_name": "使用方名称",
+        "admin_open311_create": "创建密钥",
+        "admin_open311_new_key": "新密钥（只显示这一次，请立即复制给使用方）",
+        "admin_open311_prefix": "密钥开头",
+        "admin_open311_created": "创建",
+        "admin_open311_revoke": "撤销",
+        "admin_open311_revoked": "已撤销",
+        "admin_open311_none": "还没有密钥。",
+        "admin_open311_endpoint": "接口地址",
+        "admin_action_create_open311_key": "创建 Open311 密钥",
+        "admin_action_revoke_open311_key": "撤销 Open311 密钥",
+        "err_field_key_name": "给密钥填写使用方名称：1 到 64 个字符，不能与未撤销的密钥重名。",
+    },
+    "en": {
+        "o311_contact": "the gridcase command centre's platform administrator (administration desk)",
+        "o311_key_service": "API keys are given by the platform administrator: "
+        "Administration › Open311 keys, or the command gridcase open311 key create NAME",
+        "o311_kind_component": "Component",
+        "o311_kind_event": "Event",
+        "o311_time_limit": "{limit} {unit}",
+        "o311_service_description": "{kind} › {group} › {name}. Time limit {limit}",
+        "o311_service_department": "; responsible department: {unit}",
+        "o311_notice_new": "Registered: the command centre verifies and files it, then dispatches it to the "
+        "responsible unit; time limit {limit}.",
+        "o311_notice_limit": "Time limit {limit}",
+        "o311_notes": "{state}",
+        "o311_notes_unit": "{state} ({unit})",
+        "o311_notes_merged": "{state}: the same problem as request {other}",
+        "o311_no_address": "within the grids",
+        "o311_attr_component_code": "Component code (the 16 digits on the component's plate, if known)",
+        "o311_attr_component_code_type": "16 digits: 6 division + 2 class + 2 subclass + 6 serial",
+        "o311_attr_condition": "Condition of the component",
+        "o311_attr_condition_type": "choose one",
+        "o311_value_condition_damaged": "damaged",
+        "o311_value_condition_missing": "missing",
+        "o311_value_condition_displaced": "displaced",
+        "o311_value_condition_blocked": "obstructed or blocked",
+        "o311_value_condition_other": "other",
+        "o311_attr_danger": "Is anyone in danger?",
+        "o311_attr_danger_type": "choose one",
+        "o311_value_danger_yes": "yes",
+        "o311_value_danger_no": "no",
+        "o311_value_danger_unknown": "unknown",
+        "admin_open311": "Open311 keys",
+        "admin_open311_help": "Other systems (FixMyStreet, for one) report and follow problems through "
+        "the Open311 GeoReport v2 endpoint (/open311/v2) with a key. A key is shown once, when it is "
+        "made, and kept only as a hash; a revoked key stops at once, its requests stay.",
+        "admin_open311_name": "Who uses it",
+        "admin_open311_create": "Create a key",
+        "admin_open311_new_key": "New key (shown this once: copy it to its user now)",
+        "admin_open311_prefix": "Key begins",
+        "admin_open311_created": "Created",
+        "admin_open311_revoke": "Revoke",
+        "admin_open311_revoked": "revoked",
+        "admin_open311_none": "No keys yet.",
+        "admin_open311_endpoint": "Endpoint",
+        "admin_action_create_open311_key": "Create an Open311 key",
+        "admin_action_revoke_open311_key": "Revoke an Open311 key",
+        "err_field_key_name": "Give the key the name of who uses it: 1 to 64 characters, "
+        "not the name of a live key.",
+    },
+}
+
 MESSAGES: dict[Lang, dict[str, str]] = {
-    lang: {**_SCREEN[lang], **_DESK[lang], **_PUBLIC[lang]} for lang in LANGS
+    lang: {**_SCREEN[lang], **_DESK[lang], **_PUBLIC[lang], **_OPEN311[lang]} for lang in LANGS
 }
 STATE_LABELS: dict[Lang, dict[str, str]] = {"zh": STATES_ZH, "en": {s.value: s.value for s in CaseState}}
 

@@ -276,6 +276,8 @@ class AdminAction(StrEnum):
     save_unit = "save_unit"  # a unit and its 包保 grids
     change_category = "change_category"  # department and time limit
     import_calendar = "import_calendar"
+    create_open311_key = "create_open311_key"  # an API key for another system (geo/open311.py)
+    revoke_open311_key = "revoke_open311_key"
 
 
 #: Who may do each administrative change: the administrator alone.
@@ -411,3 +413,11 @@ def rating_refusal(state: str, already_rated: bool) -> str | None:
     if already_rated:
         return "this case has been rated already"
     return None
+
+
+# -- Open311 GeoReport v2: other systems, with an API key ------------------------------------------
+#: The account that files the requests other systems post to /open311/v2 (migration 0010). It is
+#: inactive: nobody signs in as it; a request's API key says which system sent it. Its reports
+#: come in by the channel `open311`, whatever the account's role would file through.
+OPEN311_ACCOUNT = "open311"
+OPEN311_CHANNEL = "open311"

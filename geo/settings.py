@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     notice_seconds: float = 5.0
     # The address people reach the server at, for the links in notices ("" : paths only).
     public_url: str = ""
+    # Open311 GeoReport v2 (/open311/v2): the jurisdiction_id this endpoint answers to ("": any,
+    # it serves one), and who to ask about it (the discovery's contact; "": the admin desk).
+    open311_jurisdiction: str = ""
+    open311_contact: str = ""
 
     @property
     def state_path(self) -> Path:

@@ -57,6 +57,7 @@ class Channel(StrEnum):
     hotline_12345 = "hotline_12345"
     video_patrol = "video_patrol"
     referral = "referral"
+    open311 = "open311"  # another system, through Open311 GeoReport v2 (geo/open311.py)
 
 
 class ReportIn(BaseModel):

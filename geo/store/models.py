@@ -464,3 +464,32 @@ class CaseCallback(Base):
     by: Mapped[str] = mapped_column(String(64))
     reached: Mapped[bool] = mapped_column()
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class Open311Key(Base):
+    """An API key another system posts Open311 requests with, stored only as its SHA-256."""
+
+    __tablename__ = "open311_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # the key's first characters, to tell keys apart
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Open311Request(Base):
+    """What an Open311 request carried beyond its case: key, token, attributes, the requester."""
+
+    __tablename__ = "open311_request"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("open311_key.id"))
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    attributes: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
+    media_url: Mapped[str | None] = mapped_column(Text)  # as given; never fetched
+    requester: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")  # private
+    address_string: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
