@@ -1193,6 +1193,8 @@ _OPEN311: dict[Lang, dict[str, str]] = {
         "（/open311/v2）提交和跟踪问题。密钥只在创建时显示一次，平台只保存其散列值；"
         "撤销后立即失效，已提交的问题保留。",
         "admin_open311_name": "使用方名称",
+        "admin_open311_count": "共 {n} 个",
+        "admin_open311_by": "创建人",
         "admin_open311_create": "创建密钥",
         "admin_open311_new_key": "新密钥（只显示这一次，请立即复制给使用方）",
         "admin_open311_prefix": "密钥开头",
@@ -1240,6 +1242,8 @@ _OPEN311: dict[Lang, dict[str, str]] = {
         "the Open311 GeoReport v2 endpoint (/open311/v2) with a key. A key is shown once, when it is "
         "made, and kept only as a hash; a revoked key stops at once, its requests stay.",
         "admin_open311_name": "Who uses it",
+        "admin_open311_count": "{n} keys",
+        "admin_open311_by": "Made by",
         "admin_open311_create": "Create a key",
         "admin_open311_new_key": "New key (shown this once: copy it to its user now)",
         "admin_open311_prefix": "Key begins",

@@ -6,6 +6,8 @@ session's CSRF token, done by geo/admin.py (which asks the access policy and wri
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -17,7 +19,7 @@ from api import desk_pages as dp
 from api.deps import SessionDep
 from api.i18n import TIME_UNITS
 from api.web import DeskUser, PostingUser, lang_of, page, require_desk
-from geo import admin
+from geo import admin, open311
 from geo.access import Desk
 from geo.accounts import Role
 from geo.errors import InvalidInput
@@ -25,7 +27,7 @@ from geo.store.models import TimeLimitUnit, UnitKind
 from geo.web_sessions import SignedIn
 
 router = APIRouter(prefix="/desk/admin", include_in_schema=False)
-SECTIONS = ("accounts", "units", "categories")
+SECTIONS = ("accounts", "units", "categories", "open311")
 
 
 def _by(user: SignedIn) -> admin.Admin:
@@ -47,6 +49,7 @@ def _back(request: Request, section: str, done: str) -> RedirectResponse:
 
 def _page(request: Request, user: SignedIn, session: Session, section: str, **context: Any) -> Response:
     lang = lang_of(request)
+    done = context.pop("done", request.query_params.get("done", ""))  # a page answered at once says it
     return page(
         request,
         "desk/admin.html",
@@ -54,7 +57,7 @@ def _page(request: Request, user: SignedIn, session: Session, section: str, **co
         section=section,
         sections=SECTIONS,
         log=[dp.admin_log_row(entry) for entry in admin.admin_log(session)],
-        done=request.query_params.get("done", ""),
+        done=done,
         roles=[r.value for r in Role],
         unit_kinds=[k.value for k in UnitKind],
         time_units=[(u.value, TIME_UNITS[lang][u.value]) for u in TimeLimitUnit],
@@ -215,3 +218,63 @@ def change_category(
         department_code=department,
     )
     return _back(request, "categories", f"change_category:{code}")
+
+
+# -- Open311 API keys ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeyRow:
+    """A key as the page lists it: never the secret, only how it begins."""
+
+    id: int
+    name: str
+    prefix: str
+    created_by: str
+    created: str
+    revoked_at: datetime | None
+    revoked: str
+
+
+def _keys_page(request: Request, user: SignedIn, session: Session, **context: Any) -> Response:
+    keys = [
+        KeyRow(
+            k.id,
+            k.name,
+            k.prefix,
+            k.created_by,
+            dp.china_time(k.created_at),
+            k.revoked_at,
+            dp.china_time(k.revoked_at) if k.revoked_at else "",
+        )
+        for k in open311.list_keys(session)
+    ]
+    endpoint = f"{request.url.scheme}://{request.url.netloc}/open311/v2/discovery.xml"
+    return _page(request, user, session, "open311", keys=keys, endpoint=endpoint, **context)
+
+
+@router.get("/open311", response_class=HTMLResponse)
+def open311_page(request: Request, user: DeskUser, session: SessionDep) -> Response:
+    """The Open311 API keys other systems use, and the form that makes one."""
+    require_desk(user, Desk.admin)
+    return _keys_page(request, user, session)
+
+
+@router.post("/open311", response_class=HTMLResponse)
+def create_open311_key(
+    request: Request, user: PostingUser, session: SessionDep, name: Annotated[str, Form()] = ""
+) -> Response:
+    """Make a key and show it this once (the page is the answer: the key is never in a URL)."""
+    require_desk(user, Desk.admin)
+    key, secret = open311.create_key(session, _by(user), name)
+    return _keys_page(
+        request, user, session, new_key=secret, new_key_name=key.name, done=f"create_open311_key:{key.name}"
+    )
+
+
+@router.post("/open311/revoke")
+def revoke_open311_key(
+    request: Request, user: PostingUser, session: SessionDep, name: Annotated[str, Form()] = ""
+) -> Response:
+    """Stop a key at once."""
+    require_desk(user, Desk.admin)
+    key = open311.revoke_key(session, _by(user), name)
+    return _back(request, "open311", f"revoke_open311_key:{key.name}")

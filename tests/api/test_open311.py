@@ -522,3 +522,50 @@ def test_the_key_commands_create_once_list_and_revoke(client, cases_store):
     assert revoked.returncode == 0, revoked.stderr
     spec_error(post(client, **canal_request(secret, description="命令行密钥 2")), 403)
     assert run("open311", "key", "revoke", "fixmystreet-cli", env=env).returncode == 1
+
+
+# -- keys on the admin desk -------------------------------------------------------------------------------
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def desk_as(app, username: str) -> tuple[TestClient, str]:
+    """A browser-like client signed in to the desks, and its CSRF token."""
+    from geo.demo import DEMO_PASSWORD
+
+    desk = TestClient(app)
+    token = CSRF.search(desk.get("/desk/sign-in").text).group(1)  # type: ignore[union-attr]
+    signed = desk.post(
+        "/desk/sign-in", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token}
+    )
+    assert signed.status_code == 200, signed.text
+    return desk, CSRF.search(desk.get("/desk").text).group(1)  # type: ignore[union-attr]
+
+
+def test_the_admin_desk_makes_shows_once_and_revokes_keys(client, cases_store):
+    boss, csrf = desk_as(client.app, "admin")
+    page = boss.get("/desk/admin/open311")
+    assert (
+        page.status_code == 200 and "Open311 密钥" in page.text and "/open311/v2/discovery.xml" in page.text
+    )
+    made = boss.post("/desk/admin/open311", data={"csrf_token": csrf, "name": "desk-partner"})
+    assert made.status_code == 200, made.text
+    secret = re.search(r'id="new-key-value">(o311_[^<]+)<', made.text).group(1)  # type: ignore[union-attr]
+    assert "创建 Open311 密钥" in made.text
+    assert secret not in boss.get("/desk/admin/open311").text  # shown once
+    assert post(client, **canal_request(secret, description="工作台密钥")).status_code == 200
+    twice = boss.post("/desk/admin/open311", data={"csrf_token": csrf, "name": "desk-partner"})
+    assert twice.status_code == 422 and "未撤销的密钥重名" in twice.text  # a page naming the field
+    forged = boss.post("/desk/admin/open311", data={"name": "forged"})
+    assert forged.status_code == 403
+    revoked = boss.post("/desk/admin/open311/revoke", data={"csrf_token": csrf, "name": "desk-partner"})
+    assert revoked.status_code == 200 and "撤销 Open311 密钥" in revoked.text
+    spec_error(post(client, **canal_request(secret, description="工作台密钥 2")), 403)
+    with rolled_back(cases_store) as session:
+        logged = session.scalars(
+            select(AdminLog.via).where(AdminLog.subject == "desk-partner").order_by(AdminLog.id)
+        ).all()
+    assert logged == ["web", "web"]
+    clerk, clerk_csrf = desk_as(client.app, "operator")
+    assert clerk.get("/desk/admin/open311").status_code == 403
+    refused = clerk.post("/desk/admin/open311", data={"csrf_token": clerk_csrf, "name": "clerk-key"})
+    assert refused.status_code == 403
