@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -56,11 +56,23 @@ NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 def application(parent: FastAPI) -> FastAPI:
     """The Open311 sub-application; it reads the parent app's store, intake writer and settings."""
-    sub = FastAPI(title="gridcase Open311 GeoReport v2", openapi_url=None, docs_url=None, redoc_url=None)
+    sub = FastAPI(
+        title="gridcase Open311 GeoReport v2",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(_clean_path)],
+    )
     sub.state.parent = parent
     sub.include_router(router)
     _install_errors(sub)
     return sub
+
+
+def _clean_path(request: Request) -> None:
+    """No NUL reaches PostgreSQL from a path (a service code, a token)."""
+    if "\x00" in request.scope.get("path", ""):
+        raise InvalidInput("the path contains a NUL character", field="path")
 
 
 def _state(request: Request) -> State:

@@ -497,6 +497,8 @@ def test_hostile_bodies_and_queries_never_500(client, api_key):
             spec_error(client.get(f"{V2}/requests.{fmt}?{query}"), 400, fmt)
     spec_error(client.get(f"{V2}/servicerequestupdates.xml?api_key={api_key}&start_date=soon"), 400)
     spec_error(client.get(f"{V2}/services/{'E' * 5000}.xml"), 404)
+    spec_error(client.get(f"{V2}/services/E01%0006.xml"), 400)
+    spec_error(client.get(f"{V2}/tokens/T%00.json"), 400, "json")
 
 
 # -- keys on the console --------------------------------------------------------------------------------
