@@ -311,13 +311,7 @@ def read_posted(items: Iterable[tuple[str, str]]) -> Posted:
 
 def check_attributes(svc: Service, posted: Posted) -> dict[str, Any]:
     """The posted attributes against the service definition: 400 naming the attribute at fault."""
-    known = {a.code: a for a in svc.attributes}
     values: dict[str, Any] = {}
-    for code in posted.attributes:
-        if code not in known:
-            raise InvalidInput(
-                f"attribute[{code}] is not an attribute of service {svc.code}", field=f"attribute[{code}]"
-            )
     for attr in svc.attributes:
         given = [v for v in posted.attributes.get(attr.code, []) if v]
         name = f"attribute[{attr.code}]"
@@ -337,6 +331,26 @@ def check_attributes(svc: Service, posted: Posted) -> dict[str, Any]:
             raise InvalidInput(f"{name} is at most 64 characters", field=name)
         values[attr.code] = given if attr.datatype == "multivaluelist" else given[0]
     return values
+
+
+MAX_OTHER_ATTRIBUTES = 20
+
+
+def other_attributes(svc: Service, posted: Posted) -> dict[str, Any]:
+    """Attributes the service does not define, kept as sent (clients send extensions: FixMyStreet
+    cobrands add their own); not checked beyond their number and length, not in the description."""
+    known = {a.code for a in svc.attributes}
+    other = {code: v for code, v in posted.attributes.items() if code not in known}
+    if len(other) > MAX_OTHER_ATTRIBUTES:
+        raise InvalidInput(
+            f"at most {MAX_OTHER_ATTRIBUTES} attributes the service does not define", field="attribute"
+        )
+    for code, given in other.items():
+        if len(given) > 20 or any(len(v) > 200 for v in given):
+            raise InvalidInput(
+                f"attribute[{code}] is at most 20 values of 200 characters", field=f"attribute[{code}]"
+            )
+    return {code: given[0] if len(given) == 1 else given for code, given in other.items()}
 
 
 def _coordinate(posted: Posted, name: str, bound: float) -> float:
@@ -480,6 +494,7 @@ class Prepared311:
     service: Service
     posted: Posted
     attributes: dict[str, Any]
+    other: dict[str, Any] = field(default_factory=dict)  # attributes the service does not define
     prepared: Prepared | None = None
     earlier: Case | None = None
 
@@ -495,7 +510,7 @@ def prepare_request(
     attributes = check_attributes(svc, posted)
     actor = reporter(session)
     fingerprint = posted_fingerprint(key, posted)
-    done = Prepared311(key, svc, posted, attributes)
+    done = Prepared311(key, svc, posted, attributes, other_attributes(svc, posted))
     done.earlier = earlier_request(session, actor, key, fingerprint, now)
     if done.earlier is not None:
         return done
@@ -539,7 +554,7 @@ def remember(session: Session, done: Prepared311, case_id: int) -> str:
             case_id=case_id,
             key_id=done.key.id,
             token=new_token(),
-            attributes=done.attributes,
+            attributes={**done.other, **done.attributes},
             media_url=posted.get("media_url"),
             requester={k: v for k, v in requester.items() if v},
             address_string=posted.get("address_string"),
