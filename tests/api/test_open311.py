@@ -295,6 +295,22 @@ def test_a_retry_files_nothing_twice(client, cases_store, api_key):
     assert same == 1
 
 
+def test_identical_posts_racing_each_other_file_one_case(client, cases_store, api_key):
+    from concurrent.futures import ThreadPoolExecutor
+
+    fields = canal_request(api_key, description="并发重试：四个相同请求同时到达")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(client, "json", **fields), range(4)))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert len({json_of(a)[0]["service_request_id"] for a in answers}) == 1
+    assert len({json_of(a)[0]["token"] for a in answers}) == 1
+    with rolled_back(cases_store) as session:
+        same = session.scalar(
+            select(func.count()).select_from(Case).where(Case.description == fields["description"])
+        )
+    assert same == 1
+
+
 def test_a_component_needs_its_required_attribute(client, cases_store, api_key):
     with rolled_back(cases_store) as session:
         component = session.scalar(select(Category.code).where(Category.kind == "component").limit(1))
