@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from api.deps import SessionDep
@@ -202,7 +202,9 @@ def _report_of(fields: dict[str, str]) -> public.PublicReportIn:
 
 @router.post("/report", include_in_schema=False)
 async def report(request: Request) -> Response:
-    """File a resident's report (the public account files it); on to its case page."""
+    """File a resident's report (the public account files it); on to its case page (a page's
+    outbox, asking for JSON, gets the tracking code and the page's address: 201, or 200 when the
+    Idempotency-Key had filed it already)."""
     fields, photos = await _form(request)
     check_form_token(request, fields.get(CSRF_FIELD))
     settings = request.app.state.settings
@@ -230,7 +232,12 @@ async def report(request: Request) -> Response:
                 public.follow(session, filed.case.id, phone, email, reporter=True)
 
         await run_in_threadpool(follow)
-    return RedirectResponse(f"/track/{filed.case.tracking_code}?new=1&{_lq(request)}", status_code=303)
+    where = f"/track/{filed.case.tracking_code}?new=1&{_lq(request)}"
+    if "application/json" in request.headers.get("accept", ""):
+        # The page's outbox sent it (public.js): it goes on to the case page itself.
+        body = {"tracking_code": filed.case.tracking_code, "url": where}
+        return JSONResponse(body, status_code=201 if filed.created else 200)
+    return RedirectResponse(where, status_code=303)
 
 
 def _lq(request: Request) -> str:
