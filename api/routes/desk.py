@@ -482,6 +482,9 @@ def hotline(request: Request, user: DeskUser, session: SessionDep, filed: str | 
         groups=_category_groups(session, lang_of(request)),
         done=done,
         map_json=json.dumps(map_data),
+        # The place search's words: each kind of place, and "nothing found" (desk.js).
+        place_words={k: v for k, v in messages(lang_of(request)).items() if k.startswith("place_kind_")}
+        | {"none": messages(lang_of(request))["place_none"]},
     )
 
 

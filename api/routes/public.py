@@ -27,7 +27,7 @@ from api.inputs import check_text
 from api.routes.auth import client_address
 from api.templating import templates
 from api.web import lang_of
-from geo import public, web_sessions
+from geo import places, public, web_sessions
 from geo.accounts import Actor
 from geo.cases.intake import prepare_report
 from geo.catalogue import list_categories
@@ -339,3 +339,15 @@ async def photo_location(request: Request, photo: UploadFile) -> PhotoPosition:
     limits = request.app.state.cases.photo_limits
     found = await run_in_threadpool(photo_position, data, limits)
     return PhotoPosition(lon=found[0], lat=found[1]) if found else PhotoPosition(lon=None, lat=None)
+
+
+@router.get("/api/v1/places", response_model=list[places.Place])
+def place_search(
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=places.MAX_QUERY, description="a place name or part of one")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 12,
+) -> list[places.Place]:
+    """Streets, communities, grids, compounds, roads, the canal, the lake and parks by name (地名查询),
+    from the database: a point inside each and its bounds (WGS-84), for a map search."""
+    check_text({"q": q})
+    return places.search_places(session, q, limit)
