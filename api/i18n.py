@@ -759,6 +759,8 @@ _ACTIONS_EN = {
     "close_off": "Close off",
     "merge": "Merge",
     "place": "Place by hand",
+    "reopen": "Reopen after review",
+    "dismiss_review": "Keep closed after review",
     "report": "Reported",
 }
 ACTION_LABELS: dict[Lang, dict[str, str]] = {
@@ -808,6 +810,8 @@ REASONS: dict[Lang, dict[str, tuple[str, ...]]] = {
         "park": ("需专项资金或立项", "涉及法律纠纷", "待上级决定"),
         "void": ("误报", "测试数据", "重复录入"),
         "supervise": ("临近超期", "已超期", "群众反映强烈", "领导批示"),
+        "reopen": ("问题仍未解决", "问题再次出现", "处置不彻底"),
+        "dismiss_review": ("已按标准处置完毕", "新发生的问题，已另行立案", "不属于本案范围"),
     },
     "en": {
         "reject": ("Out of scope", "Reported twice", "Too little to verify", "Not found on site"),
@@ -827,6 +831,12 @@ REASONS: dict[Lang, dict[str, tuple[str, ...]]] = {
         "park": ("Needs a budget or a project", "Legal dispute", "Waiting for a decision above"),
         "void": ("False report", "Test data", "Entered twice"),
         "supervise": ("Close to its deadline", "Overdue", "Strong public concern", "Ordered by leadership"),
+        "reopen": ("Still not fixed", "The problem came back", "Only partly fixed"),
+        "dismiss_review": (
+            "Fixed to the standard",
+            "A new problem, filed as a new case",
+            "Outside this case",
+        ),
     },
 }
 
@@ -1259,8 +1269,80 @@ _OPEN311: dict[Lang, dict[str, str]] = {
     },
 }
 
+#: The public channel's second part: the offline report outbox, the centre's review decision,
+#: the hotline's place search, names in the inspector's own list.
+_PUBLIC_MORE: dict[Lang, dict[str, str]] = {
+    "zh": {
+        "no_grid": "不在网格内",
+        "no_unit": "尚无责任单位",
+        "pub_review_reopened": "指挥中心复核了您的意见，决定重新办理：案件已退回责任单位再次处置，"
+        "处置后请再看一看。",
+        "pub_review_dismissed": "指挥中心复核了您的意见，决定维持结案。",
+        "pub_review_reason": "复核意见",
+        "pub_outbox": "待发送的上报",
+        "pub_outbox_help": "上报先保存在本机，发送成功后自动打开案件页，显示查询码。",
+        "pub_outbox_offline": "现在没有网络：上报已保存在本机，联网后自动发送"
+        "（关了本页，下次打开上报页时发送），不会重复。",
+        "pub_outbox_waiting": "等待网络，联网后自动发送",
+        "pub_outbox_sending": "正在发送…",
+        "pub_outbox_failed": "未能上报",
+        "pub_outbox_retry": "立即重试",
+        "pub_outbox_drop": "删除此条",
+        "place_search": "查地名",
+        "place_search_hint": "街道、社区、网格、小区、道路名，或其中几个字",
+        "place_none": "没有找到这个地名",
+        "place_kind_street": "街道",
+        "place_kind_community": "社区",
+        "place_kind_grid": "网格",
+        "place_kind_compound": "小区",
+        "place_kind_road": "道路",
+        "place_kind_river_lake": "河湖",
+        "place_kind_park": "公园",
+        "desk_rating": "市民评价",
+        "rating_source_resident": "市民在案件页评价",
+        "rating_source_callback": "回访记录",
+        "desk_review_waiting": "市民不满意，待中心复核：请选择“复核重办”（退回责任单位重新处置）"
+        "或“复核维持”（维持结案），并写明理由；理由会显示在市民的案件页上。",
+    },
+    "en": {
+        "no_grid": "outside every grid",
+        "no_unit": "no unit yet",
+        "pub_review_reopened": "The centre reviewed your rating and reopened the case: it went back to the "
+        "unit to be handled again; have another look once it is done.",
+        "pub_review_dismissed": "The centre reviewed your rating and kept the case closed.",
+        "pub_review_reason": "The centre's reason",
+        "pub_outbox": "Reports waiting to be sent",
+        "pub_outbox_help": "A report is kept on this phone first; once sent, its case page opens with the "
+        "tracking code.",
+        "pub_outbox_offline": "No network now: the report is kept on this phone and goes, once, when the "
+        "network is back (or the next time you open the report page).",
+        "pub_outbox_waiting": "Waiting for the network; it goes by itself",
+        "pub_outbox_sending": "Sending…",
+        "pub_outbox_failed": "Not sent",
+        "pub_outbox_retry": "Try again now",
+        "pub_outbox_drop": "Delete it",
+        "place_search": "Find a place",
+        "place_search_hint": "a street, community, grid, compound or road name, or part of it",
+        "place_none": "No place of that name",
+        "place_kind_street": "street",
+        "place_kind_community": "community",
+        "place_kind_grid": "grid",
+        "place_kind_compound": "compound",
+        "place_kind_road": "road",
+        "place_kind_river_lake": "river or lake",
+        "place_kind_park": "park",
+        "desk_rating": "The reporter's rating",
+        "rating_source_resident": "on the case page",
+        "rating_source_callback": "in the callback",
+        "desk_review_waiting": "Rated unsatisfied, waiting for the centre's review: choose “Reopen after "
+        "review” (back to the unit to be handled again) or “Keep closed after review”, with a reason; "
+        "the reporter reads the reason on the case page.",
+    },
+}
+
 MESSAGES: dict[Lang, dict[str, str]] = {
-    lang: {**_SCREEN[lang], **_DESK[lang], **_PUBLIC[lang], **_OPEN311[lang]} for lang in LANGS
+    lang: {**_SCREEN[lang], **_DESK[lang], **_PUBLIC[lang], **_OPEN311[lang], **_PUBLIC_MORE[lang]}
+    for lang in LANGS
 }
 STATE_LABELS: dict[Lang, dict[str, str]] = {"zh": STATES_ZH, "en": {s.value: s.value for s in CaseState}}
 

@@ -81,6 +81,8 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "close_off": CLAIMERS,
     "merge": CENTRE,
     "place": CENTRE,  # the clerk puts a triage report on the map by hand (人工定位)
+    "reopen": CENTRE,  # the duty chief decides a reporter's unsatisfied rating (复核)
+    "dismiss_review": CENTRE,
 }
 #: Actions open to anyone in the role whatever the case's unit or grid (the claim board), but only
 #: on cases in this state: a claimer sees nothing else of cases that are not theirs.

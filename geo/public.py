@@ -295,6 +295,16 @@ class CasePage(BaseModel):
     rating: RatingView | None
     may_rate: bool
     review_requested: bool
+    review: str | None = Field(
+        default=None,
+        description="the centre's decision on an unsatisfied rating: reopened (复核重办) or "
+        "dismissed (复核维持); None while it waits or when there was none",
+    )
+    review_reason: str | None = Field(default=None, description="the reason the centre gave the reporter")
+
+
+#: The centre's decisions on an unsatisfied rating (geo/cases/workflow.py), as the public page says.
+REVIEW_DECISIONS = {"reopen": "reopened", "dismiss_review": "dismissed"}
 
 
 def case_page(session: Session, tracking_code: str) -> CasePage:
@@ -326,6 +336,7 @@ def case_page(session: Session, tracking_code: str) -> CasePage:
     ]
     photos = _photos_of(session, [case.id], original=False)[case.id]
     rating = session.get(CaseRating, case.id)
+    decided = next((e for e, _ in reversed(events) if e.action in REVIEW_DECISIONS), None)
     lon, lat = location_of(case)
     return CasePage(
         tracking_code=case.tracking_code,
@@ -347,6 +358,8 @@ def case_page(session: Session, tracking_code: str) -> CasePage:
         else None,
         may_rate=access.rating_refusal(case.state, rating is not None) is None,
         review_requested=case.review_requested_at is not None,
+        review=REVIEW_DECISIONS[decided.action] if decided else None,
+        review_reason=decided.note if decided else None,
     )
 
 

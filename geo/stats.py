@@ -54,6 +54,17 @@ log = logging.getLogger(__name__)
 CHINA = ZoneInfo("Asia/Shanghai")
 GroupBy = Literal["unit", "street", "community", "grid", "inspector", "category", "day"]
 GROUPS: tuple[str, ...] = ("unit", "street", "community", "grid", "inspector", "category")
+#: Groups the rollup has no dimension for: counted on the raw event log (`source="events"`),
+#: as is any query for one channel only. The channel (来源) is where a report came from.
+CASE_GROUPS: tuple[str, ...] = ("channel",)
+#: Each channel in words (the reports' names; the pages' are in api/i18n.py).
+CHANNEL_NAMES_ZH: dict[str, str] = {
+    "inspector": "网格员上报",
+    "resident": "市民上报",
+    "hotline_12345": "12345热线",
+    "video_patrol": "视频巡查",
+    "referral": "部门转办",
+}
 Source = Literal["rollup", "events"]
 
 
@@ -261,7 +272,8 @@ def _whole_counts(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     for column in frame.columns:
         indicator = BY_NAME.get(str(column))
-        if (indicator is not None and indicator.kind == "count") or column in AUXILIARY or column == "rank":
+        counted = column in AUXILIARY or column in SATISFACTION_COUNTS or column == "rank"
+        if (indicator is not None and indicator.kind == "count") or counted:
             frame[column] = pd.to_numeric(frame[column]).round().astype("Int64")
     return frame
 
@@ -324,6 +336,7 @@ _CASE_KEYS = {
     "grid": "c.grid_code",
     "inspector": "c.reported_by",
     "category": "c.category_code",
+    "channel": "c.channel",
 }
 _KEY_DELTA = {
     "unit": "d.unit_code",
@@ -415,7 +428,7 @@ def _zeros(names: tuple[str, ...]) -> str:
     return ", ".join(f"0 AS {n}" for n in names)
 
 
-def _due_rows(group_by: str | None) -> str:
+def _due_rows(group_by: str | None, only: str = "") -> str:
     # Cases whose deadline in force falls in the period; parked ones wait for their new deadline.
     return f"""
         SELECT {_KEY_DUE[group_by]} AS key, {_zeros(FLOWS + COHORT)},
@@ -426,11 +439,11 @@ def _due_rows(group_by: str | None) -> str:
                {_NO_HOURS}
         FROM cases c
         WHERE c.deadline_at >= :t0 AND c.deadline_at < :t1
-          AND c.state NOT IN ('parked', 'voided', 'merged')
+          AND c.state NOT IN ('parked', 'voided', 'merged'){only}
         GROUP BY 1"""
 
 
-def _flow_rows(group_by: str | None, source: Source) -> str:
+def _flow_rows(group_by: str | None, source: Source, only: str = "") -> str:
     if source == "rollup":
         # Folded rows plus the deltas appended since the last fold (few: a fold runs often).
         rollup = ", ".join(f"sum(r.{n}) AS {n}" for n in FLOWS + COHORT)
@@ -449,12 +462,12 @@ def _flow_rows(group_by: str | None, source: Source) -> str:
         SELECT {_KEY_EVENTS[group_by]} AS key, {counts}, {_zeros(COHORT + DUES)}, {_NO_HOURS}
         FROM case_event e
         JOIN cases c ON c.id = e.case_id
-        WHERE e.at >= :t0 AND e.at < :t1 AND e.action IN ({actions})
+        WHERE e.at >= :t0 AND e.at < :t1 AND e.action IN ({actions}){only}
         GROUP BY 1
-        UNION ALL {_cohort_rows(group_by)}"""
+        UNION ALL {_cohort_rows(group_by, only)}"""
 
 
-def _cohort_rows(group_by: str | None) -> str:
+def _cohort_rows(group_by: str | None, only: str = "") -> str:
     # The raw-log cohort: dispatch events of the period that are their case's latest, with
     # whether a return or a close followed. Events are ordered by (at, id), as in the trigger.
     later = "n.case_id = l.case_id AND (n.at, n.id) > (l.at, l.id)"
@@ -470,11 +483,11 @@ def _cohort_rows(group_by: str | None) -> str:
             FROM case_event n WHERE {later} AND n.action IN ('return', 'close')
         ) x
         WHERE l.at >= :t0 AND l.at < :t1 AND l.action IN {DISPATCHES}
-          AND NOT EXISTS (SELECT 1 FROM case_event n WHERE {later} AND n.action IN {DISPATCHES})
+          AND NOT EXISTS (SELECT 1 FROM case_event n WHERE {later} AND n.action IN {DISPATCHES}){only}
         GROUP BY 1"""
 
 
-def _handling_rows(group_by: str | None, source: Source) -> str:
+def _handling_rows(group_by: str | None, source: Source, only: str = "") -> str:
     # Hours from the case's latest dispatch or re-dispatch to each handle event in the period.
     hours = (
         "avg(h.hours) AS handling_hours_mean, percentile_cont(0.9) WITHIN GROUP "
@@ -496,13 +509,16 @@ def _handling_rows(group_by: str | None, source: Source) -> str:
             WHERE d.case_id = e.case_id AND d.action IN {DISPATCHES}
               AND d.at <= e.at
         ) h
-        WHERE e.at >= :t0 AND e.at < :t1 AND e.action = 'handle' AND h.hours IS NOT NULL
+        WHERE e.at >= :t0 AND e.at < :t1 AND e.action = 'handle' AND h.hours IS NOT NULL{only}
         GROUP BY 1"""
 
 
-def indicators_sql(group_by: str | None, source: Source = "rollup", *, one_key: bool = False) -> str:
+def indicators_sql(
+    group_by: str | None, source: Source = "rollup", *, one_key: bool = False, one_channel: bool = False
+) -> str:
     """The one SQL statement behind `indicators` (parameters :d0 :d1 :t0 :t1 :dim, and :key for
-    `one_key`: only the group with that key, which PostgreSQL pushes down into every part).
+    `one_key`: only the group with that key, which PostgreSQL pushes down into every part; and
+    :channel for `one_channel`: only that channel's cases, on the raw log).
 
     Parts per group key, added up: the flows and the cohort (rollup and unfolded deltas, or the
     raw log), the due cases (`cases` by deadline), and the handling hours (`stats_handling` or
@@ -514,15 +530,18 @@ def indicators_sql(group_by: str | None, source: Source = "rollup", *, one_key: 
     outputs = ",\n       ".join(f"{i.sql} AS {i.name}" for i in INDICATORS)
     aux = ", ".join(n for n in AUXILIARY)
     empty = " AND ".join(f"{n} = 0" for n in counted)
+    if (one_channel or group_by in CASE_GROUPS) and source == "rollup":
+        raise ValueError("channels are counted on the raw event log: source='events'")
+    only = " AND c.channel = :channel" if one_channel else ""
     return f"""
 SELECT key, {outputs}, {aux}
 FROM (
     SELECT key, {sums},
            max(handling_hours_mean) AS handling_hours_mean,
            max(handling_hours_p90) AS handling_hours_p90
-    FROM ({_flow_rows(group_by, source)}
-        UNION ALL {_due_rows(group_by)}
-        UNION ALL {_handling_rows(group_by, source)}
+    FROM ({_flow_rows(group_by, source, only)}
+        UNION ALL {_due_rows(group_by, only)}
+        UNION ALL {_handling_rows(group_by, source, only)}
     ) x
     GROUP BY key
 ) a
@@ -531,9 +550,19 @@ ORDER BY key"""
 
 
 def _check_group(group_by: str | None) -> None:
-    if group_by is not None and group_by not in GROUPS + ("day",):
+    if group_by is not None and group_by not in GROUPS + CASE_GROUPS + ("day",):
         raise InvalidInput(
-            f"group_by must be one of {', '.join(GROUPS)} (or empty), not {group_by!r}", field="group_by"
+            f"group_by must be one of {', '.join(GROUPS + CASE_GROUPS)}, day (or empty), not {group_by!r}",
+            field="group_by",
+        )
+
+
+def check_channel(channel: str | None) -> None:
+    """A channel filter must name a channel (InvalidInput naming `channel` otherwise)."""
+    if channel is not None and channel not in CHANNEL_NAMES_ZH:
+        raise InvalidInput(
+            f"channel must be one of {', '.join(CHANNEL_NAMES_ZH)} (or empty), not {channel!r}",
+            field="channel",
         )
 
 
@@ -545,21 +574,35 @@ def indicators(
     group_by: GroupBy | str | None = None,
     source: Source = "rollup",
     key: str | None = None,
+    channel: str | None = None,
 ) -> pd.DataFrame:
     """Every indicator for the period, one row per group (or one row when `group_by` is None);
-    with `key`, only that group's row (none when it had no activity).
+    with `key`, only that group's row (none when it had no activity); with `channel`, of that
+    channel's cases only. Per channel or for one channel, the raw event log is read (the rollup
+    has no channel dimension): the same definitions, slower.
 
     Columns: the group key (named after `group_by`) and its `name`, then `COLUMNS` (counts as
     integers, rates as fractions with None when the denominator is 0, hours as floats), then the
     auxiliary counts `AUXILIARY`. Groups with no activity at all are absent.
     """
     _check_group(group_by)
+    check_channel(channel)
     if key is not None and group_by is None:
         raise InvalidInput("a key needs a group_by", field="group_by")
+    if channel is not None or group_by in CASE_GROUPS:
+        source = "events"
     p = period(start, end)
     result = session.execute(
-        text(indicators_sql(group_by, source, one_key=key is not None)),
-        {"d0": p.start, "d1": p.end, "t0": p.t0, "t1": p.t1, "dim": _DIM_ROLLUP[group_by], "key": key},
+        text(indicators_sql(group_by, source, one_key=key is not None, one_channel=channel is not None)),
+        {
+            "d0": p.start,
+            "d1": p.end,
+            "t0": p.t0,
+            "t1": p.t1,
+            "dim": _DIM_ROLLUP.get(group_by, "all"),
+            "key": key,
+            "channel": channel,
+        },
     )
     # Plain tuples: pandas probes each Row's attributes, slow at 10,000 rows.
     frame = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
@@ -586,9 +629,12 @@ def indicators(
     return frame
 
 
-def totals(session: Session, *, start: date, end: date, source: Source = "rollup") -> pd.Series:
-    """The indicators of the whole period as one Series (name → value; counts stay integers)."""
-    frame = indicators(session, start=start, end=end, source=source)
+def totals(
+    session: Session, *, start: date, end: date, source: Source = "rollup", channel: str | None = None
+) -> pd.Series:
+    """The indicators of the whole period as one Series (name → value; counts stay integers),
+    of one channel's cases with `channel`."""
+    frame = indicators(session, start=start, end=end, source=source, channel=channel)
     # iloc on a frame of int and float columns would upcast every count to float.
     return pd.Series({c: _scalar(frame[c].iloc[0]) for c in frame.columns}, dtype=object)
 
@@ -637,6 +683,8 @@ def _labels(session: Session, group_by: str, keys: list) -> list[str | None]:
         sql = "SELECT code, name FROM category WHERE code = ANY(:codes)"
     elif group_by == "inspector":
         sql = "SELECT username, coalesce(display_name, username) FROM account WHERE username = ANY(:codes)"
+    elif group_by == "channel":
+        return [CHANNEL_NAMES_ZH.get(str(k), str(k)) if k is not None else "（无）" for k in keys]
     else:
         return [str(k) if k is not None else None for k in keys]
     if codes:
@@ -648,12 +696,13 @@ def _labels(session: Session, group_by: str, keys: list) -> list[str | None]:
 # -- satisfaction (回访率, 满意率) -------------------------------------------------------------------
 #: Satisfaction groups: a case counts for the unit that closed it and its street and community,
 #: in the China-time month it closed in.
-SATISFACTION_GROUPS: tuple[str, ...] = ("unit", "street", "community", "month")
+SATISFACTION_GROUPS: tuple[str, ...] = ("unit", "street", "community", "month", "channel")
 _SATISFACTION_KEYS = {
     "unit": "c.unit_code",
     "street": "c.street_code",
     "community": "c.community_code",
     "month": "to_char(c.closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')",
+    "channel": "c.channel",
     None: "NULL::text",
 }
 SATISFACTION_INDICATORS = (
@@ -676,19 +725,22 @@ SATISFACTION_INDICATORS = (
 
 
 def satisfaction(
-    session: Session, *, start: date, end: date, group_by: str | None = None
+    session: Session, *, start: date, end: date, group_by: str | None = None, channel: str | None = None
 ) -> list[dict[str, object]]:
     """回访率 and 满意率 of the cases closed from `start` to `end` (China days, both included),
     one row per group (or one row): counts closed, rated, satisfied, basically_satisfied,
     unsatisfied, and the two rates (None where the denominator is 0). Computed from `cases` and
-    `case_rating` directly: the other indicators and their rollups are untouched."""
+    `case_rating` directly: the other indicators and their rollups are untouched. With `channel`,
+    of that channel's cases only (12345 热线: the callback's verdicts)."""
     if group_by not in _SATISFACTION_KEYS:
         raise InvalidInput(
             f"group_by must be one of {', '.join(SATISFACTION_GROUPS)} (or empty), not {group_by!r}",
             field="group_by",
         )
+    check_channel(channel)
     p = period(start, end)
     key = _SATISFACTION_KEYS[group_by]
+    only = " AND c.channel = :channel" if channel is not None else ""
     rows = session.execute(
         text(
             f"""
@@ -697,11 +749,11 @@ def satisfaction(
                    count(*) FILTER (WHERE r.rating = 'basically_satisfied') AS basically_satisfied,
                    count(*) FILTER (WHERE r.rating = 'unsatisfied') AS unsatisfied
             FROM cases c LEFT JOIN case_rating r ON r.case_id = c.id
-            WHERE c.state = 'closed' AND c.closed_at >= :t0 AND c.closed_at < :t1
+            WHERE c.state = 'closed' AND c.closed_at >= :t0 AND c.closed_at < :t1{only}
             GROUP BY 1 ORDER BY 1 NULLS LAST
             """
         ),
-        {"t0": p.t0, "t1": p.t1},
+        {"t0": p.t0, "t1": p.t1, "channel": channel},
     ).mappings()
     found: list[dict[str, object]] = []
     for record in rows:
@@ -731,11 +783,52 @@ def satisfaction(
                 "satisfaction_rate": None,
             }
         )
-    if group_by in ("unit", "street", "community"):
+    if group_by in ("unit", "street", "community", "channel"):
         labels = _labels(session, group_by, [entry[group_by] for entry in found])
         for entry, label in zip(found, labels, strict=True):
             entry["name"] = label
     return found
+
+
+#: Every indicator a report defines: the workflow's, then satisfaction's (its two rates read
+#: like the others: by name, formatted as rates, listed with their formulas).
+REPORT_INDICATORS: tuple[Indicator, ...] = INDICATORS + SATISFACTION_INDICATORS
+BY_NAME.update({i.name: i for i in SATISFACTION_INDICATORS})
+COLUMN_LABELS_ZH.update(
+    {i.name: i.name_zh for i in SATISFACTION_INDICATORS}
+    | {
+        "channel": "来源",
+        "closed_cases": "结案案件数",
+        "rated": "评价数",
+        "satisfied": "满意",
+        "basically_satisfied": "基本满意",
+        "unsatisfied": "不满意",
+    }
+)
+TABLE_LABELS_ZH.update({"channels": "按来源", "communities": "社区满意度"})
+#: Satisfaction's counts: whole numbers in every format (as the indicators' counts are).
+SATISFACTION_COUNTS = ("closed_cases", "rated", "satisfied", "basically_satisfied", "unsatisfied")
+
+
+def satisfaction_frame(session: Session, *, start: date, end: date, group_by: str) -> pd.DataFrame:
+    """`satisfaction` per group as a frame for a report: the key, `closed_cases` (satisfaction's
+    denominator: cases closed in the period and still closed), the ratings and both rates."""
+    rows = satisfaction(session, start=start, end=end, group_by=group_by)
+    columns = [group_by, *SATISFACTION_COUNTS, "callback_rate", "satisfaction_rate"]
+    frame = pd.DataFrame(rows).rename(columns={"closed": "closed_cases"})
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    for column in ("callback_rate", "satisfaction_rate"):
+        frame[column] = frame[column].astype("float64")
+    return frame[columns + (["name"] if "name" in frame else [])]
+
+
+def _with_satisfaction(frame: pd.DataFrame, sat: pd.DataFrame, key: str) -> pd.DataFrame:
+    """A report table with each group's satisfaction next to it (none where nothing closed)."""
+    merged = frame.merge(sat.drop(columns=["name"], errors="ignore"), on=key, how="left")
+    for column in SATISFACTION_COUNTS:
+        merged[column] = merged[column].fillna(0).astype("int64")
+    return merged
 
 
 # -- reports ------------------------------------------------------------------------------------
@@ -781,7 +874,9 @@ RANKING = (
 )
 
 
-def _summary_table(this: pd.Series, before: pd.Series, this_label: str, before_label: str) -> pd.DataFrame:
+def _summary_table(
+    this: pd.Series, before: pd.Series, this_label: str, before_label: str, names: tuple[str, ...] = SUMMARY
+) -> pd.DataFrame:
     def shown(n: str, value: object) -> object:
         # A count is a whole number however the totals' Series stored it (float64 beside rates).
         if BY_NAME[n].kind == "count" and value is not None and not pd.isna(value):  # type: ignore[call-overload]
@@ -796,7 +891,7 @@ def _summary_table(this: pd.Series, before: pd.Series, this_label: str, before_l
             before_label: shown(n, before[n]),
             "formula": BY_NAME[n].formula,
         }
-        for n in SUMMARY
+        for n in names
     ]
     # object columns: counts stay integers next to the rates in the same column.
     return pd.DataFrame(rows, dtype=object)
@@ -871,20 +966,51 @@ def unit_ranking(session: Session, *, start: date, end: date, source: Source = "
     return ranked
 
 
+#: The monthly summary: the workflow's indicators, then satisfaction's (回访率, 满意率).
+MONTHLY_SUMMARY = SUMMARY + ("callback_rate", "satisfaction_rate")
+
+
+def _satisfaction_totals(session: Session, p: Period, series: pd.Series) -> pd.Series:
+    (sat,) = satisfaction(session, start=p.start, end=p.end)
+    return pd.concat(
+        [series, pd.Series({n: sat[n] for n in ("callback_rate", "satisfaction_rate")}, dtype=object)]
+    )
+
+
 def monthly_ranking(session: Session, month: date, source: Source = "rollup") -> Report:
     """The monthly ranking (月度排名) of units by disposal rate for the month containing `month`
-    (`unit_ranking`), with the month's totals against the previous month's, and streets."""
+    (`unit_ranking`), with the month's totals against the previous month's, and streets; 回访率
+    and 满意率 per unit, street and community; and the month per channel (来源: 12345 热线 …)."""
     first = month.replace(day=1)
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     p = period(first, last)
     ranked = unit_ranking(session, start=p.start, end=p.end, source=source)
     ranked = ranked[["rank", "unit", "name", *RANKING]]
-    this = totals(session, start=p.start, end=p.end, source=source)
     prev_last = first - timedelta(days=1)
-    before = totals(session, start=prev_last.replace(day=1), end=prev_last, source=source)
+    before_period = period(prev_last.replace(day=1), prev_last)
+    this = _satisfaction_totals(session, p, totals(session, start=p.start, end=p.end, source=source))
+    before = _satisfaction_totals(
+        session,
+        before_period,
+        totals(session, start=before_period.start, end=before_period.end, source=source),
+    )
     streets = indicators(session, start=p.start, end=p.end, group_by="street", source=source)[
         ["street", "name", "dispatched", "closed", "overdue", "disposal_rate", "on_time_closure_rate"]
     ]
+    sat = functools.partial(satisfaction_frame, session, start=p.start, end=p.end)
+    ranked = _with_satisfaction(ranked, sat(group_by="unit"), "unit")
+    streets = _with_satisfaction(streets, sat(group_by="street"), "street")
+    communities = sat(group_by="community")
+    communities = communities[
+        ["community", "name", *SATISFACTION_COUNTS, "callback_rate", "satisfaction_rate"]
+    ]
+    channels = _with_satisfaction(
+        indicators(session, start=p.start, end=p.end, group_by="channel")[
+            ["channel", "name", "reported", "dispatched", "closed", "overdue", "disposal_rate"]
+        ],
+        sat(group_by="channel"),
+        "channel",
+    )
     kinds = {code: kind for code, kind in session.execute(text("SELECT code, kind FROM unit"))}
     chart = ranked.set_index("name")[["rank", "unit", "dispatched", "disposal_rate"]].assign(
         kind=[kinds.get(code, "other") for code in ranked["unit"]]
@@ -896,8 +1022,10 @@ def monthly_ranking(session: Session, month: date, source: Source = "rollup") ->
         totals=this,
         tables={
             "ranking": ranked,
-            "summary": _summary_table(this, before, "this month", "previous month"),
+            "summary": _summary_table(this, before, "this month", "previous month", MONTHLY_SUMMARY),
             "streets": streets,
+            "communities": communities.reset_index(drop=True),
+            "channels": channels,
         },
         chart=chart,
         chart_title="处置率 = 结案数 ÷ 派遣数 (disposal rate = closed / dispatched)",
@@ -936,7 +1064,7 @@ def report_xlsx(report: Report, lang: ReportLang = "zh") -> bytes:
         sheet.freeze_panes = "A2"
     meta = book.create_sheet(title=table_label("definitions", lang))
     meta.append([column_label(c, lang) for c in ("indicator", "指标", "formula")])
-    for indicator in INDICATORS:
+    for indicator in REPORT_INDICATORS:
         meta.append([indicator.name, indicator.name_zh, indicator.formula])
     buffer = io.BytesIO()
     book.save(buffer)

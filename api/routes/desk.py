@@ -36,7 +36,7 @@ from geo.cases.service import act
 from geo.cases.views import CaseFilter
 from geo.cases.workflow import ON_THE_CLOCK, ActionIn, CaseState
 from geo.errors import ConcurrentUpdate, InvalidInput
-from geo.store.models import Case, CaseEvent, CaseLink
+from geo.store.models import Case, CaseEvent, CaseLink, CaseRating
 from geo.throttle import Throttles, TooManyAttempts
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
@@ -161,6 +161,7 @@ def case_page(request: Request, tracking_code: str, user: DeskUser, session: Ses
         units=sorted(names.units.items(), key=lambda item: item[1]),
         done=ACTION_LABELS[lang].get(request.query_params.get("done", ""), ""),
         back=local_path(request.query_params.get("back"), ""),
+        rating=session.get(CaseRating, case.id),  # the reporter's verdict (复核 decides on 不满意)
     )
 
 
@@ -481,6 +482,9 @@ def hotline(request: Request, user: DeskUser, session: SessionDep, filed: str | 
         groups=_category_groups(session, lang_of(request)),
         done=done,
         map_json=json.dumps(map_data),
+        # The place search's words: each kind of place, and "nothing found" (desk.js).
+        place_words={k: v for k, v in messages(lang_of(request)).items() if k.startswith("place_kind_")}
+        | {"none": messages(lang_of(request))["place_none"]},
     )
 
 

@@ -20,7 +20,6 @@ from api.deps import SessionDep
 from api.desk_pages import calendar_warning
 from api.i18n import Lang, explanation, messages
 from api.params import MonthQuery
-from api.schemas import CaseList
 from api.screen import ScreenDep
 from api.security import ActorDep, oauth2
 from api.templating import templates
@@ -152,12 +151,15 @@ def dashboard_orientation(session: SessionDep, response: Response) -> dict:
 
 
 # -- the inspector's own reports ------------------------------------------------------------------
-@router.get("/api/v1/me/cases", response_model=CaseList, tags=["cases"])
+@router.get("/api/v1/me/cases", response_model=views.OwnReports, tags=["cases"])
 def my_cases(
-    actor: ActorDep, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
-) -> CaseList:
-    """The cases the signed-in person reported, newest first (我的上报)."""
-    return views.own_reports(session, actor, limit)
+    actor: ActorDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    lang: LangQuery = "zh",
+) -> views.OwnReports:
+    """The cases the signed-in person reported, newest first (我的上报), units and grids by name."""
+    return views.own_reports(session, actor, limit, lang)
 
 
 @router.get("/api/v1/me/checks", response_model=list[views.CheckTask], tags=["cases"])

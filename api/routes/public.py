@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from api.deps import SessionDep
@@ -27,7 +27,7 @@ from api.inputs import check_text
 from api.routes.auth import client_address
 from api.templating import templates
 from api.web import lang_of
-from geo import public, web_sessions
+from geo import places, public, web_sessions
 from geo.accounts import Actor
 from geo.cases.intake import prepare_report
 from geo.catalogue import list_categories
@@ -202,7 +202,9 @@ def _report_of(fields: dict[str, str]) -> public.PublicReportIn:
 
 @router.post("/report", include_in_schema=False)
 async def report(request: Request) -> Response:
-    """File a resident's report (the public account files it); on to its case page."""
+    """File a resident's report (the public account files it); on to its case page (a page's
+    outbox, asking for JSON, gets the tracking code and the page's address: 201, or 200 when the
+    Idempotency-Key had filed it already)."""
     fields, photos = await _form(request)
     check_form_token(request, fields.get(CSRF_FIELD))
     settings = request.app.state.settings
@@ -230,7 +232,12 @@ async def report(request: Request) -> Response:
                 public.follow(session, filed.case.id, phone, email, reporter=True)
 
         await run_in_threadpool(follow)
-    return RedirectResponse(f"/track/{filed.case.tracking_code}?new=1&{_lq(request)}", status_code=303)
+    where = f"/track/{filed.case.tracking_code}?new=1&{_lq(request)}"
+    if "application/json" in request.headers.get("accept", ""):
+        # The page's outbox sent it (public.js): it goes on to the case page itself.
+        body = {"tracking_code": filed.case.tracking_code, "url": where}
+        return JSONResponse(body, status_code=201 if filed.created else 200)
+    return RedirectResponse(where, status_code=303)
 
 
 def _lq(request: Request) -> str:
@@ -332,3 +339,15 @@ async def photo_location(request: Request, photo: UploadFile) -> PhotoPosition:
     limits = request.app.state.cases.photo_limits
     found = await run_in_threadpool(photo_position, data, limits)
     return PhotoPosition(lon=found[0], lat=found[1]) if found else PhotoPosition(lon=None, lat=None)
+
+
+@router.get("/api/v1/places", response_model=list[places.Place])
+def place_search(
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=places.MAX_QUERY, description="a place name or part of one")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 12,
+) -> list[places.Place]:
+    """Streets, communities, grids, compounds, roads, the canal, the lake and parks by name (地名查询),
+    from the database: a point inside each and its bounds (WGS-84), for a map search."""
+    check_text({"q": q})
+    return places.search_places(session, q, limit)

@@ -122,6 +122,16 @@ class StatsOut(BaseModel):
     definitions: list[IndicatorDefinition]
 
 
+#: Only the cases of one channel (来源): where reports came from.
+ChannelQuery = Annotated[
+    str | None,
+    Query(
+        description="only the cases reported through this channel (来源): inspector (网格员), resident "
+        "(市民), hotline_12345 (12345 热线), video_patrol, referral; counted on the raw event log",
+        json_schema_extra={"enum": list(stats.CHANNEL_NAMES_ZH)},
+    ),
+]
+
 # The period of an indicator query: China-time days, both included.
 FirstDay = Annotated[str | None, day_query("first day (default: the first of this month)", alias="from")]
 LastDay = Annotated[str | None, day_query("last day, included (default: today)", alias="to")]
@@ -136,30 +146,35 @@ def get_stats(
     group_by: Annotated[
         str | None,
         Query(
-            description="unit, street, community, grid, inspector, category or day",
-            json_schema_extra={"enum": [*stats.GROUPS, "day"]},
+            description="unit, street, community, grid, inspector, category, channel (来源, with "
+            "its name in words) or day",
+            json_schema_extra={"enum": [*stats.GROUPS, *stats.CASE_GROUPS, "day"]},
         ),
     ] = None,
+    channel: ChannelQuery = None,
 ) -> StatsOut:
-    """Every indicator for the days from `from` to `to` (China time, both included)."""
+    """Every indicator for the days from `from` to `to` (China time, both included), of every
+    channel's cases or of one `channel`'s."""
     _may_read(actor)
     today = _today()
     first = parse_day(start, "from", today.replace(day=1))
     last = parse_day(end, "to", today)
     group = group_by or None
-    if group is not None and group not in stats.GROUPS + ("day",):
+    only = channel or None
+    if group is not None and group not in stats.GROUPS + stats.CASE_GROUPS + ("day",):
+        choices = ", ".join(stats.GROUPS + stats.CASE_GROUPS)
         raise InvalidInput(
-            f"group_by must be one of {', '.join(stats.GROUPS)}, day or empty, not {group!r}",
-            field="group_by",
+            f"group_by must be one of {choices}, day or empty, not {group!r}", field="group_by"
         )
+    stats.check_channel(only)
     stats.period(first, last)
-    total = stats.totals(session, start=first, end=last)
+    total = stats.totals(session, start=first, end=last, channel=only)
     groups = (
         []
         if group is None
         else [
             {k: _plain(v) for k, v in row.items()}
-            for row in stats.indicators(session, start=first, end=last, group_by=group).to_dict(
+            for row in stats.indicators(session, start=first, end=last, group_by=group, channel=only).to_dict(
                 orient="records"
             )
         ]
@@ -190,19 +205,26 @@ def get_satisfaction(
     group_by: Annotated[
         str | None,
         Query(
-            description="unit, street, community or month",
+            description="unit, street, community, month or channel (来源)",
             json_schema_extra={"enum": list(stats.SATISFACTION_GROUPS)},
         ),
     ] = None,
+    channel: ChannelQuery = None,
 ) -> SatisfactionOut:
-    """Callback and satisfaction rates (回访率, 满意率) of the cases closed from `from` to `to`."""
+    """Callback and satisfaction rates (回访率, 满意率) of the cases closed from `from` to `to`, of
+    every channel's cases or of one `channel`'s."""
     _may_read(actor)
     today = _today()
     first = parse_day(start, "from", today.replace(day=1))
     last = parse_day(end, "to", today)
     group = group_by or None
-    (total,) = stats.satisfaction(session, start=first, end=last)
-    groups = [] if group is None else stats.satisfaction(session, start=first, end=last, group_by=group)
+    only = channel or None
+    (total,) = stats.satisfaction(session, start=first, end=last, channel=only)
+    groups = (
+        []
+        if group is None
+        else stats.satisfaction(session, start=first, end=last, group_by=group, channel=only)
+    )
     return SatisfactionOut(
         start=first,
         end=last,
@@ -222,7 +244,8 @@ def _fmt(column: str, value: Any) -> str:
     if value is None:
         return "–"
     indicator = stats.BY_NAME.get(column)
-    kind = indicator.kind if indicator is not None else "count" if column in stats.AUXILIARY else None
+    counted = column in stats.AUXILIARY or column in stats.SATISFACTION_COUNTS
+    kind = indicator.kind if indicator is not None else "count" if counted else None
     if kind == "rate":
         return f"{value * 100:.2f}%"
     if kind == "count":
@@ -267,7 +290,7 @@ def render_report_html(report: stats.Report, lang: Lang = "zh") -> str:
         report=report,
         tables=tables,
         chart=stats.report_svg(report),
-        definitions=stats.INDICATORS,
+        definitions=stats.REPORT_INDICATORS,
         lang=lang,
         other_lang="en" if lang == "zh" else "zh",
     )

@@ -33,9 +33,9 @@ from geo.cases.workflow import (
     CaseState,
     Step,
     action_named,
+    case_actions,
     check_inputs,
     check_transition,
-    possible_actions,
 )
 from geo.errors import ActionForbidden, ConcurrentUpdate
 from geo.photos import Photo, PhotoLimits, check_count, ingest_photo
@@ -214,9 +214,9 @@ def photo_purpose(action: Action) -> str:
 def _authorise(actor: Actor, action: Action, case: Case, state: CaseState, ref: object) -> None:
     """The policy's word on this person, action and case; then whether the state allows it."""
     scope = access.scope_of(case)
-    role_may_now = access.actions_for(actor, possible_actions(state))
+    role_may_now = access.actions_for(actor, case_actions(case))
     access.authorise(actor, action.name, scope, ref=ref, state=state.value, role_may_now=role_may_now)
-    check_transition(action, state, case.tracking_code)
+    check_transition(action, state, case.tracking_code, case_actions(case))
     if refusal := access.scope_refusal(actor, action.name, scope):
         raise ActionForbidden(refusal, field="case")
 
@@ -225,7 +225,7 @@ def _move(session: Session, case: Case, target: CaseState | None, now: datetime)
     """Set the new state and write the case; a concurrent writer makes the versioned UPDATE fail."""
     if target is not None:
         case.state = target.value
-    if case.state in ENDED:
+    if target is not None and case.state in ENDED:  # a decision on a closed case keeps its closing
         case.closed_at = now
     case.updated_at = now
     tracking_code = case.tracking_code

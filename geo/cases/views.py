@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from geo import access
 from geo.accounts import Actor
 from geo.cases.intake import Suggested
-from geo.cases.workflow import OPEN, CaseState, possible_actions
+from geo.cases.workflow import OPEN, CaseState, case_actions
 from geo.errors import NotFound
 from geo.store.models import Area, Case, CaseEvent, CaseLink, CasePhoto, ResponsibilityLayer, Unit
 
@@ -413,15 +413,45 @@ def check_tasks(
     return tasks
 
 
-def own_reports(session: Session, actor: Actor, limit: int = 50) -> CasePage:
-    """The cases a person reported, newest first (an inspector's 我的上报)."""
+class OwnReports(CasePage):
+    """A person's own reports, with the names of their units and grids (a phone shows names)."""
+
+    unit_names: dict[str, str] = Field(default_factory=dict, description="unit code → name")
+    grid_names: dict[str, str] = Field(default_factory=dict, description="grid code → name")
+
+
+def own_reports(session: Session, actor: Actor, limit: int = 50, lang: str = "zh") -> OwnReports:
+    """The cases a person reported, newest first (an inspector's 我的上报), with unit and grid
+    names (English where `lang` is "en" and there is one): five queries."""
     rows = session.scalars(
         select(Case)
         .where(Case.reporter_account_id == actor.id)
         .order_by(Case.reported_at.desc(), Case.id.desc())
         .limit(limit)
     ).all()
-    return CasePage(total=len(rows), page=1, page_size=limit, items=case_views(session, actor, rows))
+    english = lang == "en"
+    units = {
+        code: (name_en if english and name_en else name)
+        for code, name, name_en in session.execute(
+            select(Unit.code, Unit.name, Unit.name_en).where(Unit.code.in_({c.unit_code for c in rows}))
+        )
+    }
+    grids = {
+        code: (name_en if english and name_en else name)
+        for code, name, name_en in session.execute(
+            select(Area.code, Area.name, Area.name_en).where(
+                Area.id.in_({c.grid_area_id for c in rows if c.grid_area_id is not None})
+            )
+        )
+    }
+    return OwnReports(
+        total=len(rows),
+        page=1,
+        page_size=limit,
+        items=case_views(session, actor, rows),
+        unit_names=units,
+        grid_names=grids,
+    )
 
 
 def case_views(
@@ -510,7 +540,7 @@ def _view(
         merged_into_id=case.merged_into_id,
         closed_at=case.closed_at,
         review_requested_at=case.review_requested_at,
-        allowed_actions=access.actions_for(actor, possible_actions(case.state), scope),
+        allowed_actions=access.actions_for(actor, case_actions(case), scope),
         photos=photos,
         events=events,
         duplicates=duplicates,

@@ -138,6 +138,9 @@ class Action:
     needs_reason: bool = False
     needs_after_photo: bool = False
     effect: Effect = no_effect
+    #: A condition on the case beyond its state (None: the state is enough); the action is offered
+    #: only where it holds, and its effect refuses it elsewhere.
+    applies: Callable[[Case], bool] | None = None
 
 
 # -- the effects ----------------------------------------------------------------------------------
@@ -301,6 +304,43 @@ def merge(step: Step) -> dict[str, Any]:
     return {"into": kept.tracking_code}
 
 
+def _under_review(case: Case) -> bool:
+    return case.review_requested_at is not None
+
+
+def _check_under_review(step: Step) -> None:
+    if not _under_review(step.case):
+        raise InvalidTransition(
+            f"case {step.case.tracking_code} has no review to decide: only a case its reporter "
+            "rated unsatisfied (不满意) waits for the centre's review",
+            field="action",
+        )
+
+
+def reopen(step: Step) -> dict[str, Any]:
+    """The centre's review finds the complaint right (复核重办): the case goes back to its unit to
+    be handled again (返工), on a new time limit from now; the closing no longer stands."""
+    _check_under_review(step)
+    case = step.case
+    case.review_requested_at = None
+    case.closed_at = None
+    category = step.session.get(Category, case.category_code)
+    extra: dict[str, Any] = {"review": "reopened", "unit": case.unit_code}
+    if category is not None:
+        case.time_limit = category.time_limit
+        case.time_limit_unit = category.time_limit_unit
+        due = deadline(step.now, float(category.time_limit), category.time_limit_unit, step.calendar)
+        extra |= _set_deadline(step, due)
+    return extra
+
+
+def dismiss_review(step: Step) -> dict[str, Any]:
+    """The centre's review keeps the closing (复核维持), with the reason the reporter reads."""
+    _check_under_review(step)
+    step.case.review_requested_at = None
+    return {"review": "dismissed"}
+
+
 def apply_routing(case: Case, decision: RoutingDecision, located_by: str) -> None:
     """Record a routing decision on a case: its point (WGS-84 lon/lat), areas, units and why."""
     routing = decision.model_dump(mode="json")
@@ -348,8 +388,9 @@ def _a(
     *,
     reason: bool = False,
     after_photo: bool = False,
+    applies: Callable[[Case], bool] | None = None,
 ) -> Action:
-    return Action(name, zh, frozenset(sources), target, reason, after_photo, effect)
+    return Action(name, zh, frozenset(sources), target, reason, after_photo, effect, applies)
 
 
 ACTIONS: dict[str, Action] = {
@@ -385,6 +426,11 @@ ACTIONS: dict[str, Action] = {
         _a("close_off", "销号", {S.claimed}, S.closed, after_photo=True),
         _a("merge", "合并", {S.reported, S.verified, S.filed}, S.merged, merge),
         _a("place", "人工定位", {S.reported, S.verified, S.filed}, None, place),
+        # The centre decides on a reporter's unsatisfied rating (复核): reopen or keep the closing.
+        _a("reopen", "复核重办", {S.closed}, S.rework, reopen, reason=True, applies=_under_review),
+        _a(
+            "dismiss_review", "复核维持", {S.closed}, None, dismiss_review, reason=True, applies=_under_review
+        ),
     ]
 }
 
@@ -402,16 +448,25 @@ def possible_actions(state: CaseState | str) -> list[str]:
     return list(_POSSIBLE[CaseState(state)])
 
 
+def case_actions(case: Case) -> list[str]:
+    """Actions possible on this case now, whoever asks: its state's, where their condition holds."""
+    return [a for a in _POSSIBLE[CaseState(case.state)] if (c := ACTIONS[a].applies) is None or c(case)]
+
+
 # Per state, once: a queue page asks for every row.
 _POSSIBLE: dict[CaseState, tuple[str, ...]] = {
     s: tuple(a.name for a in ACTIONS.values() if s in a.sources) for s in CaseState
 }
 
 
-def check_transition(action: Action, state: CaseState, tracking_code: str) -> None:
-    """Refuse an action the case's state does not allow, naming what is allowed now."""
-    if state not in action.sources:
-        allowed = ", ".join(possible_actions(state)) or "nothing (closed)"
+def check_transition(
+    action: Action, state: CaseState, tracking_code: str, allowed_now: list[str] | None = None
+) -> None:
+    """Refuse an action the case's state (and its condition, `allowed_now` being the case's
+    actions) does not allow, naming what is allowed now."""
+    possible = possible_actions(state) if allowed_now is None else allowed_now
+    if state not in action.sources or action.name not in possible:
+        allowed = ", ".join(possible) or "nothing (closed)"
         raise InvalidTransition(
             f"case {tracking_code} is {state.value}: {action.name} is not allowed; allowed now: {allowed}",
             field="action",

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from api.app import create_app
 from api.routes.public import COOKIE
@@ -310,3 +310,35 @@ def test_a_case_action_through_the_api_sends_the_notice_at_once(settings, cases_
             assert answer.status_code == 200, answer.text
             (notice,) = sink.wait_for(1, to="nudged@example.org")
         assert "已受理" in notice.get_content()
+
+
+def test_places_are_found_by_part_of_their_name_with_a_point_inside_each(client, cases_store):
+    """地名查询: streets, communities, grids, compounds and the named layers, from the database."""
+    answer = client.get("/api/v1/places", params={"q": "新风"})
+    assert answer.status_code == 200
+    found = answer.json()
+    assert found[0]["name"] == "新风社区" and found[0]["kind"] == "community"
+    assert {p["kind"] for p in found} >= {"community", "grid"}
+    assert all("新风" in p["name"] for p in found)
+    canal = client.get("/api/v1/places", params={"q": "北渠"}).json()
+    assert canal[0]["name"] == "北渠" and canal[0]["kind"] == "river_lake"
+    compound = client.get("/api/v1/places", params={"q": "幸福花园"}).json()[0]
+    assert compound["kind"] == "compound" and compound["within"]
+    w, s, e, n = compound["bbox"]
+    assert w <= compound["lon"] <= e and s <= compound["lat"] <= n
+    assert compound["outline"]["type"] in ("Polygon", "MultiPolygon")
+    with rolled_back(cases_store) as session:
+        inside = session.execute(
+            text(
+                "SELECT bool_or(ST_Covers(geom, ST_SetSRID(ST_Point(:lon, :lat), 4326))) FROM area "
+                "WHERE level = 'compound' AND name = '幸福花园'"
+            ),
+            {"lon": compound["lon"], "lat": compound["lat"]},
+        ).scalar()
+    assert inside
+    # Wildcards typed by a person are letters, not patterns; a name is asked for, at most 40 long.
+    assert client.get("/api/v1/places", params={"q": "%"}).json() == []
+    assert client.get("/api/v1/places", params={"q": "_"}).json() == []
+    empty = client.get("/api/v1/places", params={"q": "  "})
+    assert empty.status_code == 422 and "q" in empty.text
+    assert client.get("/api/v1/places", params={"q": "长" * 41}).status_code == 422

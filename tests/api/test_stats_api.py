@@ -73,6 +73,9 @@ def test_groups_add_up_to_the_totals(client, planner, group_by):
         ("/api/v1/stats", {"from": "2026-07-01", "to": "yesterday"}, "to"),
         ("/api/v1/stats", {"from": "2026-08-01", "to": "2026-07-01"}, "to"),
         ("/api/v1/stats", {"from": "2026-07-01", "to": "2026-07-31", "group_by": "planet"}, "group_by"),
+        ("/api/v1/stats", {"from": "2026-07-01", "to": "2026-07-31", "channel": "fax"}, "channel"),
+        ("/api/v1/stats/satisfaction", {"group_by": "planet"}, "group_by"),
+        ("/api/v1/stats/satisfaction", {"channel": "fax"}, "channel"),
         ("/reports/weekly", {"week": "2026-02-30"}, "week"),
         ("/reports/monthly", {"month": "2026-8"}, "month"),
         ("/reports/monthly", {"month": "2026-13"}, "month"),
@@ -139,6 +142,44 @@ def test_monthly_ranking_page_and_downloads(client, planner):
     assert sheet.cell(row=2, column=2).value == ranked[0]["unit"]
 
 
+def test_stats_per_channel_in_words_and_for_the_hotline_alone(client, planner):
+    """Hotline cases carry their channel through the indicators: per channel (来源, named in words)
+    the counts add up to the totals, and `channel=hotline_12345` gives the hotline's own row."""
+    period = {"from": "2026-08-01", "to": "2026-08-31"}
+    body = client.get("/api/v1/stats", params=period | {"group_by": "channel"}, headers=planner).json()
+    names = {g["channel"]: g["name"] for g in body["groups"]}
+    assert names["hotline_12345"] == "12345热线" and names["resident"] == "市民上报"
+    for column in ("reported", "dispatched", "closed", "due", "overdue"):
+        assert sum(g[column] for g in body["groups"]) == body["totals"][column], column
+    hotline = client.get(
+        "/api/v1/stats", params=period | {"channel": "hotline_12345"}, headers=planner
+    ).json()
+    row = next(g for g in body["groups"] if g["channel"] == "hotline_12345")
+    for column in ("reported", "dispatched", "closed", "disposal_rate"):
+        assert hotline["totals"][column] == row[column], column
+    by_unit = client.get(
+        "/api/v1/stats", params=period | {"channel": "hotline_12345", "group_by": "unit"}, headers=planner
+    ).json()
+    assert sum(g["reported"] for g in by_unit["groups"]) == row["reported"]
+    sat = client.get(
+        "/api/v1/stats/satisfaction", params=period | {"group_by": "channel"}, headers=planner
+    ).json()
+    assert {g["name"] for g in sat["groups"]} <= set(stats.CHANNEL_NAMES_ZH.values())
+    assert sum(g["closed"] for g in sat["groups"]) == sat["totals"]["closed"]
+    for group_by in ("unit", "street", "community", "month"):
+        answer = client.get(
+            "/api/v1/stats/satisfaction", params=period | {"group_by": group_by}, headers=planner
+        )
+        assert (
+            answer.status_code == 200
+            and sum(g["closed"] for g in answer.json()["groups"]) == (sat["totals"]["closed"])
+        ), group_by
+    page = client.get("/reports/monthly", params={"month": "2026-08"}, headers=planner).text
+    for words in ('data-table="channels"', 'data-table="communities"', "回访率", "满意率", "12345热线"):
+        assert words in page, words
+    assert stats.BY_NAME["satisfaction_rate"].formula in page
+
+
 COUNT_COLUMNS = {i.name for i in stats.INDICATORS if i.kind == "count"} | set(stats.AUXILIARY)
 
 
@@ -195,7 +236,7 @@ def test_downloads_have_chinese_headers_first_and_english_on_asking(client, plan
             ).content
         )
     )
-    assert book.sheetnames == ["单位排名", "指标汇总", "街道", "指标定义"]
+    assert book.sheetnames == ["单位排名", "指标汇总", "街道", "社区满意度", "按来源", "指标定义"]
     for sheet in book.worksheets:
         assert all(re.search(r"[\u4e00-\u9fff]", str(c.value)) for c in sheet[1]), sheet.title
     assert [c.value for c in book["指标汇总"][1]] == ["指标代码", "指标", "本月", "上月", "口径"]

@@ -12,7 +12,7 @@ import geopandas as gpd
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from pyproj import Geod
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from geo.cases.service import CaseContext
 from geo.demo import DEMO_PASSWORD
@@ -495,3 +495,60 @@ def test_the_call_taker_files_a_call_reads_back_its_code_and_completes_the_callb
     expect(page.locator(f'#callback-queue tr[data-code="{code}"]')).to_have_count(0)
     with live_server.store.transaction() as session:
         assert session.get(CaseRating, case_id).source == "callback"
+
+
+def test_the_call_taker_finds_the_callers_place_by_name_and_the_pin_goes_there(
+    desk: Desk, live_server: LiveServer, artifacts
+) -> None:
+    """A caller names a compound (小区), not coordinates: part of its name finds it, offline from
+    the database; choosing it shows it on the map and pins a point inside it, and the call is
+    filed there. A community is found by part of its name too; an unknown name says so."""
+    page = desk("operator")
+    page.goto(f"{live_server.url}/desk/hotline")
+    expect(page.locator("#case-map")).to_have_attribute("data-grids", "263")
+    page.fill("#place-search", "不存在的地名")
+    expect(page.locator("#place-results")).to_contain_text("没有找到这个地名")
+    page.fill("#place-search", "新风")
+    first = page.locator("#place-results button.place").first
+    expect(first).to_contain_text("新风社区")
+    expect(first).to_contain_text("社区")
+    page.fill("#place-search", "幸福花")
+    hit = page.locator("#place-results button.place", has_text="幸福花园").first
+    expect(hit).to_contain_text("小区")
+    page.screenshot(path=str(artifacts / "desk-hotline-place-search.png"), full_page=True)
+    hit.click()
+    expect(page.locator("#case-map")).to_have_attribute("data-place", "幸福花园")
+    lon, lat = float(page.input_value("#place-lon")), float(page.input_value("#place-lat"))
+    with live_server.store.transaction() as session:
+        inside = session.execute(
+            text(
+                "SELECT bool_or(ST_Covers(geom, ST_SetSRID(ST_Point(:lon, :lat), 4326))) FROM area "
+                "WHERE level = 'compound' AND name = '幸福花园'"
+            ),
+            {"lon": lon, "lat": lat},
+        ).scalar()
+    assert inside, (lon, lat)
+    # The map shows the compound: its pin is on screen, near the middle of the map.
+    center = page.evaluate(
+        "() => { const r = document.querySelector('#case-map').getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; }"
+    )
+    pin = page.locator("#case-map .leaflet-marker-icon").bounding_box()
+    assert pin is not None and abs(pin["x"] + pin["width"] / 2 - center[0]) < 200
+    page.screenshot(path=str(artifacts / "desk-hotline-place-chosen.png"), full_page=True)
+
+    page.fill("#hotline-phone", "13607150001")
+    page.fill("#hotline-words", "幸福花园门口路灯不亮")
+    page.select_option("#hotline-category", label="路灯")
+    page.click("#hotline-submit")
+    code = page.locator("#filed-code").inner_text().strip()
+    with live_server.store.transaction() as session:
+        case = session.scalar(select(Case).where(Case.tracking_code == code))
+        assert case.channel == "hotline_12345" and case.grid_code is not None
+        assert session.execute(
+            text(
+                "SELECT ST_Covers(a.geom, c.location) FROM cases c, area a "
+                "WHERE c.id = :id AND a.level = 'compound' AND a.name = '幸福花园' LIMIT 1"
+            ),
+            {"id": case.id},
+        ).scalar()

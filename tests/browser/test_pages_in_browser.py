@@ -206,7 +206,15 @@ def test_a_report_from_the_phone_appears_on_the_screen_without_a_reload(
     big.screenshot(path=str(artifacts / "command-center-live.png"))
 
     page.click("[data-tab=mine]")
-    expect(page.locator(f"#mine li[data-tracking-code={code}]")).to_be_visible()
+    mine = page.locator(f"#mine li[data-tracking-code={code}]")
+    expect(mine).to_be_visible()
+    # Words, not codes: the state, the category, the grid and the unit by name.
+    expect(mine.locator(".state")).to_have_text("待受理")
+    expect(mine.locator(".category-name")).to_contain_text("暴露垃圾")
+    expect(mine.locator(".place")).to_contain_text("水利和湖泊局")
+    text = mine.inner_text()
+    assert "WATER" not in text and "E0102" not in text and case.grid_code not in text, text
+    assert re.search(r"网格", text), text
     page.screenshot(path=str(artifacts / "inspector-mine.png"))
 
 

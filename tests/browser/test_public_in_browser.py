@@ -9,14 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from api.app import create_app
 from geo.accounts import actor_of
 from geo.cases.service import CaseContext, ReportIn, submit_report
+from geo.demo import DEMO_PASSWORD
 from geo.store.models import Account, Case, CaseFollower
-from tests.browser.conftest import LiveServer, Offline, serving
+from tests.browser.conftest import SCREEN, LiveServer, Offline, _offline, serving
 from tests.conftest import FIXTURES, work_to_closing
 from tests.sinks import MailSink, mail_sink
 
@@ -62,6 +63,37 @@ def server(settings, browser_store, tmp_path_factory, mail) -> Iterator[PublicSe
     )
     with serving(app) as url:
         yield PublicServer(url=url, store=browser_store, screen_key="", cases=app.state.cases)
+
+
+#: After a review reopens a case (返工): the unit handles it again, it is checked and closed.
+AGAIN = (("unit_handler", "handle"), ("inspector", "check_pass"), ("operator", "close"))
+
+
+@pytest.fixture
+def chief(browser: Browser, server) -> Iterator[Page]:
+    """The duty chief's desk, signed in as the demo operator, in a desk-sized browser context of
+    its own with the network closed (checked afterwards: nothing reached outside, no errors)."""
+    gen = _offline(browser, SCREEN | {"viewport": {"width": 1440, "height": 1000}})
+    page = next(gen).page()
+    page.goto(f"{server.url}/desk")
+    page.fill("#username", "operator")
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    expect(page.locator("#who")).to_contain_text("operator")
+    yield page
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def decide(page: Page, action: str, reason: str, more: str = "") -> None:
+    """Choose the review's decision on the case page, with a reason from the list (and more)."""
+    page.click(f"#action-{action}")
+    form = page.locator(f"#form-{action}")
+    form.locator("select[name=reason_choice]").select_option(label=reason)
+    if more:
+        form.locator("textarea[name=reason_more]").fill(more)
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#done")).to_be_visible()
 
 
 def shot(page: Page, artifacts, name: str) -> None:
@@ -132,7 +164,7 @@ def test_a_resident_drags_the_pin_sees_the_same_problem_nearby_and_follows_it_in
 
 
 def test_a_resident_reports_from_a_photo_follows_the_case_to_closing_and_rates_it_unsatisfied(
-    server, phone: Offline, artifacts, mail
+    server, phone: Offline, artifacts, mail, chief: Page
 ):
     page = phone.page()
     page.goto(f"{server.url}/report")
@@ -179,6 +211,77 @@ def test_a_resident_reports_from_a_photo_follows_the_case_to_closing_and_rates_i
     with server.store.transaction() as session:
         assert session.get(Case, case_id).review_requested_at is not None
 
+    # The duty chief finds it among the cases to review, reads the verdict, and reopens it: the
+    # case goes back to the water bureau to be handled again (返工), and the resident reads so.
+    chief.goto(f"{server.url}/desk/chief")
+    chief.locator(f'#to-review tr[data-code="{code}"] a').first.click()
+    expect(chief.locator("#rating-value")).to_have_text("不满意")
+    expect(chief.locator("#rating-comment")).to_have_text("垃圾清走了，但第二天又堆上了")
+    expect(chief.locator("#review-waiting")).to_contain_text("复核重办")
+    chief.screenshot(path=str(artifacts / "desk-review-waiting.png"), full_page=True)
+    decide(chief, "reopen", "问题再次出现", more="请清理并加装拦污网")
+    expect(chief.locator("#state")).to_have_text("返工")
+    expect(chief.locator("#timeline")).to_contain_text("复核重办")
+    expect(chief.locator("#timeline")).to_contain_text("请清理并加装拦污网")
+    chief.screenshot(path=str(artifacts / "desk-review-reopened.png"), full_page=True)
+    chief.goto(f"{server.url}/desk/chief")
+    expect(chief.locator(f'#to-review tr[data-code="{code}"]')).to_have_count(0)
+    with server.store.transaction() as session:
+        case = session.get(Case, case_id)
+        assert (case.state, case.review_requested_at, case.closed_at) == ("rework", None, None)
+        assert case.unit_code == "WATER" and case.deadline_at is not None
+    page.goto(f"{server.url}/track/{code}")
+    expect(page.locator("#state")).to_have_text("返工")
+    expect(page.locator("#review")).to_have_attribute("data-decision", "reopened")
+    expect(page.locator("#review")).to_contain_text("决定重新办理")
+    expect(page.locator("#review-reason")).to_contain_text("请清理并加装拦污网")
+    expect(page.locator("#timeline")).to_contain_text("复核重办")
+    shot(page, artifacts, "10-track-reopened")
+    # The resident hears of it too: the case moved from 已结案 to 返工.
+    reopened = mail.wait_for(8, to="li.resident@example.org")
+    assert "返工" in reopened[-1].get_content()
+
+    # The water bureau handles it again, and it is checked and closed again.
+    work_to_closing(server.store, server.cases, case_id, steps=AGAIN)
+    with server.store.transaction() as session:
+        assert session.get(Case, case_id).state == "closed"
+
+
+def test_the_chief_keeps_a_closing_after_review_with_a_reason_the_resident_reads(
+    server, phone: Offline, artifacts, chief: Page
+):
+    with server.store.transaction() as session:
+        inspector = actor_of(session.scalar(select(Account).where(Account.username == "inspector")))
+        case, _ = submit_report(
+            session, server.cases, inspector, ReportIn(category="E0102", lon=113.8999, lat=29.7249)
+        )
+        case_id, code = case.id, case.tracking_code
+    work_to_closing(server.store, server.cases, case_id)
+    with server.store.transaction() as session:
+        closed_at = session.get(Case, case_id).closed_at
+    page = phone.page()
+    page.goto(f"{server.url}/track/{code}")
+    page.locator("label.choice", has_text="不满意").click()
+    page.click("#rate-send")
+    expect(page.locator("#review")).to_contain_text("复核")
+
+    chief.goto(f"{server.url}/desk/cases/{code}")
+    decide(chief, "dismiss_review", "新发生的问题，已另行立案")
+    expect(chief.locator("#state")).to_have_text("已结案")
+    expect(chief.locator("#timeline")).to_contain_text("复核维持")
+    expect(chief.locator("#review-waiting")).to_have_count(0)
+    chief.screenshot(path=str(artifacts / "desk-review-kept.png"), full_page=True)
+    with server.store.transaction() as session:
+        case = session.get(Case, case_id)
+        assert (case.state, case.review_requested_at, case.closed_at) == ("closed", None, closed_at)
+
+    page.goto(f"{server.url}/track/{code}")
+    expect(page.locator("#state")).to_have_text("已结案")
+    expect(page.locator("#review")).to_have_attribute("data-decision", "dismissed")
+    expect(page.locator("#review")).to_contain_text("决定维持结案")
+    expect(page.locator("#review-reason")).to_contain_text("新发生的问题，已另行立案")
+    shot(page, artifacts, "11-track-review-kept")
+
 
 def test_a_report_without_a_category_is_answered_by_a_page_naming_the_field(
     server, phone: Offline, artifacts
@@ -190,3 +293,64 @@ def test_a_report_without_a_category_is_answered_by_a_page_naming_the_field(
     expect(page.locator("#error")).to_have_attribute("data-status", "422")
     expect(page.locator("#error-field")).to_contain_text("问题类别")
     shot(page, artifacts, "09-refused-category")
+
+
+def test_a_report_made_without_network_waits_on_the_phone_and_arrives_once_when_it_is_back(
+    server, phone: Offline, artifacts
+):
+    """The network is cut before sending: the report stays in the phone's outbox. Back online, the
+    first attempt reaches the server but its answer is lost on the way back; the outbox sends it
+    again with the same Idempotency-Key and the server answers with the case it filed: one case,
+    and the person reads its tracking code."""
+    phone.context.grant_permissions(["geolocation"])
+    phone.context.set_geolocation({"longitude": 113.9001, "latitude": 29.7249, "accuracy": 10})
+    page = phone.page()
+    page.goto(f"{server.url}/report")
+    expect(page.locator("#fix")).to_have_text("已按手机定位放置图钉。")
+    choose_category(page, "垃圾", "暴露垃圾")
+    words = "离线时上报：北渠东头垃圾桶满溢"
+    page.fill("#description", words)
+    key = page.input_value("input[name=idempotency_key]")
+
+    phone.context.set_offline(True)
+    page.click("#submit")
+    expect(page.locator("#outbox-card")).to_be_visible()
+    expect(page.locator("#outbox li")).to_have_count(1)
+    expect(page.locator("#outbox li")).to_contain_text("暴露垃圾")
+    expect(page.locator("#outbox li")).to_contain_text("等待网络")
+    expect(page.locator("#outbox-help")).to_contain_text("现在没有网络")
+    page.wait_for_timeout(2500)  # the outbox tries again meanwhile, and keeps it
+    expect(page.locator("#outbox li")).to_have_count(1)
+    shot(page, artifacts, "12-report-kept-offline")
+    with server.store.transaction() as session:
+        assert session.scalar(select(Case.id).where(Case.description == words)) is None
+
+    posts: list[str] = []
+
+    def lose_the_first_answer(route) -> None:
+        posts.append(route.request.headers.get("accept", ""))
+        answer = route.fetch()  # the server files it ...
+        if len(posts) == 1:
+            assert answer.status == 201, answer.text()
+            route.abort("connectionreset")  # ... and the phone never hears back
+        else:
+            route.fulfill(response=answer)
+
+    page.route(
+        f"{server.url}/report?*",
+        lambda route: lose_the_first_answer(route) if route.request.method == "POST" else route.fallback(),
+    )
+    phone.context.set_offline(False)
+    expect(page.locator("#new-report")).to_contain_text("上报成功", timeout=20_000)
+    code = page.inner_text("#tracking-code").strip()
+    assert len(posts) == 2 and all("application/json" in a for a in posts)
+    shot(page, artifacts, "13-report-sent-when-back")
+    with server.store.transaction() as session:
+        filed = session.scalars(select(Case).where(Case.description == words)).all()
+        assert [c.tracking_code for c in filed] == [code]
+        assert filed[0].channel == "resident"
+        # The public account's key is the form's, as the outbox sent it both times.
+        assert filed[0].idempotency_key is not None and key in filed[0].idempotency_key
+    page.goto(f"{server.url}/report")
+    expect(page.locator("#outbox-card")).to_be_hidden()
+    assert page.evaluate("async () => (await window.gridcaseResident.outbox.all()).length") == 0

@@ -42,6 +42,8 @@ EXPECTED_ACTIONS = {
     "close_off": {"unit_handler", "resident", "admin"},
     "merge": {"operator", "admin"},
     "place": {"operator", "admin"},  # 受理员 puts a triage report on the map by hand
+    "reopen": {"operator", "admin"},  # 值班长 decides a resident's 不满意 (复核)
+    "dismiss_review": {"operator", "admin"},
 }
 # Role × field and surface: who may see each private part and each restricted surface.
 EXPECTED_SIGHTS = {

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from geo import access
 from geo.accounts import Actor, Role, actor_of
 from geo.cases.service import ActionIn, ReportIn, act, submit_report
+from geo.cases.views import case_views
 from geo.cases.workflow import ACTIONS, CaseState, possible_actions
 from geo.errors import ActionForbidden, ConcurrentUpdate, InvalidInput, InvalidTransition, NotFound
 from geo.store.models import Account, Case, CaseEvent, CasePhoto
@@ -50,7 +51,12 @@ ROLE_ACCOUNT = {
 
 
 def case_in_state(
-    session, context, state: CaseState, claimed_by: int | None = None, extension_requested: bool = False
+    session,
+    context,
+    state: CaseState,
+    claimed_by: int | None = None,
+    extension_requested: bool = False,
+    review_requested: bool = False,
 ) -> Case:
     """A canal case (routed to WATER, in the demo inspector's grids) forced into a state."""
     case, _ = submit_report(
@@ -68,6 +74,8 @@ def case_in_state(
         values.update(parked_at=datetime.now(UTC), parked_from_state="signed")
     if claimed_by is not None:
         values["claimed_by_account_id"] = claimed_by
+    if review_requested:
+        values["review_requested_at"] = datetime.now(UTC)
     session.execute(update(Case).where(Case.id == case.id).values(**values))
     session.expire(case)
     return case
@@ -97,7 +105,12 @@ def test_role_action_matrix(tx, context, name, role):
         state = CaseState.parked
     claimer = who.id if name == "close_off" else None
     case = case_in_state(
-        tx, context, state, claimed_by=claimer, extension_requested=name == "approve_extension"
+        tx,
+        context,
+        state,
+        claimed_by=claimer,
+        extension_requested=name == "approve_extension",
+        review_requested=ACTIONS[name].applies is not None,
     )
     data, photos = fields_for(name)
     if name == "merge":
@@ -183,3 +196,50 @@ def test_a_check_on_site_keeps_its_photo_as_a_check_photo(tx, context):
     act(tx, context, actor(tx, "inspector"), handled.id, "check_pass", ActionIn(note="已核查"), [AFTER])
     purposes = tx.scalars(select(CasePhoto.purpose).where(CasePhoto.case_id == handled.id)).all()
     assert "check" in purposes and purposes.count("check") == 1
+
+
+def test_the_centre_decides_an_unsatisfied_rating_reopen_or_keep_the_closing(tx, context):
+    """A closed case its reporter rated 不满意 waits for the centre's review (复核): reopening it
+    sends it back to its unit on a new time limit (the unit handles it again); keeping the
+    closing needs a reason and leaves the closing time as it was. Neither is offered otherwise."""
+    chief, handler = actor(tx, "operator"), actor(tx, "unit_handler")
+    closed = case_in_state(tx, context, CaseState.closed)
+    assert "reopen" not in case_views(tx, chief, [closed])[0].allowed_actions
+    with pytest.raises(InvalidTransition, match="allowed now: nothing"):
+        act(tx, context, chief, closed.id, "reopen", ActionIn(reason="问题仍未解决"))
+
+    waiting = case_in_state(tx, context, CaseState.closed, review_requested=True)
+    tx.execute(update(Case).where(Case.id == waiting.id).values(closed_at=datetime(2026, 11, 30, tzinfo=UTC)))
+    tx.expire(waiting)
+    allowed = case_views(tx, chief, [waiting])[0].allowed_actions
+    assert {"reopen", "dismiss_review"} <= set(allowed)
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        act(tx, context, chief, waiting.id, "reopen", ActionIn())
+    reopened = act(tx, context, chief, waiting.id, "reopen", ActionIn(reason="问题仍未解决"))
+    assert reopened.state == "rework" and reopened.review_requested_at is None
+    assert reopened.closed_at is None and reopened.deadline_at is not None
+    assert reopened.deadline_at > datetime.now(UTC)
+    event = tx.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == waiting.id).order_by(CaseEvent.id.desc())
+    ).first()
+    assert (event.action, event.from_state, event.to_state, event.note) == (
+        "reopen",
+        "closed",
+        "rework",
+        "问题仍未解决",
+    )
+    assert event.data["review"] == "reopened"
+    # Back in the workflow: the unit handles it again.
+    assert "handle" in case_views(tx, handler, [reopened])[0].allowed_actions
+    act(tx, context, handler, waiting.id, "handle", ActionIn(note="再次清理"), [AFTER])
+
+    kept = case_in_state(tx, context, CaseState.closed, review_requested=True)
+    closed_at = datetime(2026, 11, 29, 8, tzinfo=UTC)
+    tx.execute(update(Case).where(Case.id == kept.id).values(closed_at=closed_at))
+    tx.expire(kept)
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        act(tx, context, chief, kept.id, "dismiss_review", ActionIn())
+    done = act(tx, context, chief, kept.id, "dismiss_review", ActionIn(reason="新发生的问题，已另行立案"))
+    assert done.state == "closed" and done.closed_at == closed_at and done.review_requested_at is None
+    with pytest.raises(InvalidTransition):
+        act(tx, context, chief, kept.id, "dismiss_review", ActionIn(reason="again"))

@@ -12,7 +12,7 @@ from sqlalchemy import insert, text
 from geo import dashboard, stats
 from geo.errors import InvalidInput
 from geo.store.models import Case, CaseEvent, Unit
-from tests.conftest import REPO, add_exposed_garbage
+from tests.conftest import REPO, add_exposed_garbage, rolled_back
 
 CN = stats.CHINA
 WEEK = (date(2026, 3, 2), date(2026, 3, 8))  # Monday to Sunday
@@ -578,3 +578,92 @@ def test_one_units_figures_are_its_row_of_the_ranking(demo_store):
         assert (water[column] is None and pd.isna(expected)) or water[column] == expected, column
     assert water["dispatched"] > 0
     assert nobody["dispatched"] == 0 and nobody["disposal_rate"] is None
+
+
+# -- channels (来源) and satisfaction (回访率, 满意率) in the indicators and the monthly report -------
+def test_demo_channels_add_up_and_one_channel_is_its_groups_row(demo_store):
+    """Per channel, in words; the counts add up to the totals; a channel's own totals are its row."""
+    with demo_store.sessions() as session:
+        total = stats.totals(session, start=QUARTER[0], end=QUARTER[1])
+        frame = stats.indicators(session, start=QUARTER[0], end=QUARTER[1], group_by="channel")
+        hotline = stats.totals(session, start=QUARTER[0], end=QUARTER[1], channel="hotline_12345")
+        with pytest.raises(InvalidInput) as refused:
+            stats.totals(session, start=QUARTER[0], end=QUARTER[1], channel="fax")
+    assert refused.value.field == "channel"
+    assert set(frame["channel"]) == set(stats.CHANNEL_NAMES_ZH)
+    assert dict(zip(frame["channel"], frame["name"], strict=True))["hotline_12345"] == "12345热线"
+    for column in COUNTS:
+        assert frame[column].sum() == total[column], column
+    row = frame[frame["channel"] == "hotline_12345"].iloc[0]
+    for column in (*COUNTS, "disposal_rate", "on_time_closure_rate"):
+        assert row[column] == pytest.approx(hotline[column], nan_ok=True), column
+    assert 0 < hotline["reported"] < total["reported"]
+
+
+def _rate_closed_cases(session, month: date) -> dict[str, int]:
+    """Rate some of the month's closed cases (every 3rd satisfied, every 5th unsatisfied, every
+    7th by the callback): returns how many of each."""
+    p = stats.month_period(month)
+    ids = session.scalars(
+        text(
+            "SELECT id FROM cases WHERE state = 'closed' AND closed_at >= :t0 AND closed_at < :t1 ORDER BY id"
+        ),
+        {"t0": p.t0, "t1": p.t1},
+    ).all()
+    counts = {"satisfied": 0, "unsatisfied": 0, "basically_satisfied": 0}
+    for i, case_id in enumerate(ids):
+        rating = (
+            "satisfied"
+            if i % 3 == 0
+            else "unsatisfied"
+            if i % 5 == 0
+            else "basically_satisfied"
+            if i % 7 == 0
+            else None
+        )
+        if rating is None:
+            continue
+        counts[rating] += 1
+        session.execute(
+            text(
+                "INSERT INTO case_rating (case_id, rating, comment, source, rated_at) "
+                "VALUES (:id, :rating, '', :source, now())"
+            ),
+            {"id": case_id, "rating": rating, "source": "callback" if i % 2 else "resident"},
+        )
+    return counts | {"closed": len(ids)}
+
+
+def test_the_monthly_report_has_satisfaction_per_unit_street_community_and_channel(demo_store):
+    """回访率 = rated / closed and 满意率 = (满意 + 基本满意) / rated, in the summary (with the
+    formulas), next to each unit and street, per community and per channel; the definitions list
+    them; the per-group figures add up to the month's."""
+    month = date(2026, 8, 1)
+    with rolled_back(demo_store) as session:
+        rated = _rate_closed_cases(session, month)
+        report = stats.monthly_ranking(session, month)
+        by_unit = stats.satisfaction(session, start=date(2026, 8, 1), end=date(2026, 8, 31), group_by="unit")
+    n = rated["satisfied"] + rated["unsatisfied"] + rated["basically_satisfied"]
+    summary = report.tables["summary"].set_index("indicator")
+    assert summary.loc["callback_rate", "this month"] == pytest.approx(round(n / rated["closed"], 6))
+    good = rated["satisfied"] + rated["basically_satisfied"]
+    assert summary.loc["satisfaction_rate", "this month"] == pytest.approx(round(good / n, 6))
+    assert summary.loc["callback_rate", "formula"] == stats.BY_NAME["callback_rate"].formula
+    assert summary.loc["satisfaction_rate", "指标"] == "满意率"
+    ranking = report.tables["ranking"]
+    assert {"rated", "callback_rate", "satisfaction_rate"} <= set(ranking.columns)
+    units = {r["unit"]: r for r in by_unit}
+    for row in ranking.itertuples():
+        if row.unit in units:
+            assert row.rated == units[row.unit]["rated"]
+            assert row.callback_rate == pytest.approx(units[row.unit]["callback_rate"], nan_ok=True)
+    streets, communities = report.tables["streets"], report.tables["communities"]
+    assert streets["rated"].sum() == communities["rated"].sum() == n
+    assert communities["closed_cases"].sum() == rated["closed"]
+    assert communities["name"].str.endswith("社区").all()
+    channels = report.tables["channels"]
+    assert "12345热线" in set(channels["name"]) and channels["rated"].sum() == n
+    assert channels["reported"].sum() == report.totals["reported"]
+    assert {"callback_rate", "satisfaction_rate"} <= {i.name for i in stats.REPORT_INDICATORS}
+    html_labels = [stats.column_label(c) for c in channels.columns]
+    assert "来源" in html_labels and "回访率" in html_labels and "满意率" in html_labels

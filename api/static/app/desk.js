@@ -44,14 +44,72 @@
         map.fitBounds(outlines.getBounds().extend(bounds.isValid() ? bounds : outlines.getBounds()));
         document.getElementById("case-map").dataset.grids = String(grids.features.length);
       });
-      map.on("click", function (e) {
-        lonBox.value = e.latlng.lng.toFixed(6);  // Leaflet's latlng: WGS-84, as the server expects
-        latBox.value = e.latlng.lat.toFixed(6);
-        if (chosen) { chosen.setLatLng(e.latlng); } else { chosen = L.marker(e.latlng).addTo(map); }
+      var pinAt = function (latlng) {
+        lonBox.value = latlng.lng.toFixed(6);  // Leaflet's latlng: WGS-84, as the server expects
+        latBox.value = latlng.lat.toFixed(6);
+        if (chosen) { chosen.setLatLng(latlng); } else { chosen = L.marker(latlng).addTo(map); }
         var details = lonBox.closest("details");
         if (details) { details.open = true; }
+      };
+      map.on("click", function (e) { pinAt(e.latlng); });
+      placeSearch(map, pinAt);
+    }
+  }
+
+  // -- the place search (地名查询): names from the database; choosing one shows it and pins it ------
+  function placeSearch(map, pinAt) {
+    var box = document.getElementById("place-search"), list = document.getElementById("place-results");
+    if (!box || !list) { return; }
+    var words = JSON.parse(document.getElementById("place-words").textContent);
+    var asked = 0, timer = null, outline = null;
+    function choose(p) {
+      if (outline) { map.removeLayer(outline); }
+      outline = L.geoJSON(p.outline, { style: { color: "#d35400", weight: 3, fillOpacity: 0.08 }, interactive: false }).addTo(map);
+      var bounds = L.latLngBounds([p.bbox[1], p.bbox[0]], [p.bbox[3], p.bbox[2]]);  // GeoJSON order is lon, lat
+      map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17, animate: false });
+      pinAt(L.latLng(p.lat, p.lon));
+      box.value = p.name;
+      list.replaceChildren();
+      document.getElementById("case-map").dataset.place = p.name;
+    }
+    function show(found) {
+      list.replaceChildren();
+      if (!found.length) {
+        var none = document.createElement("li");
+        none.className = "help";
+        none.textContent = words.none;
+        list.append(none);
+      }
+      found.forEach(function (p) {
+        var item = document.createElement("li");
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "place";
+        var name = document.createElement("b");
+        name.textContent = p.name;  // names from imports are text, never HTML
+        var what = document.createElement("small");
+        what.textContent = " " + (words["place_kind_" + p.kind] || "") + (p.within ? " · " + p.within : "");
+        button.append(name, what);
+        button.addEventListener("click", function () { choose(p); });
+        item.append(button);
+        list.append(item);
       });
     }
+    function search() {
+      var q = box.value.trim();
+      var mine = ++asked;
+      if (!q) { list.replaceChildren(); return; }
+      fetch("/api/v1/places?" + new URLSearchParams({ q: q })).then(function (r) {
+        return r.ok ? r.json() : [];
+      }).then(function (found) { if (mine === asked) { show(found); } });
+    }
+    box.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(search, 150); });
+    box.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter") { return; }
+      e.preventDefault();  // Enter picks the first place, and never sends the call's form
+      var first = list.querySelector("button.place");
+      if (first) { first.click(); }
+    });
   }
 
   // -- countdowns ----------------------------------------------------------------------------

@@ -7,8 +7,6 @@
   const $ = (id) => document.getElementById(id);
   const TOKEN_KEY = "gridcase.token";
   const CATEGORIES_KEY = "gridcase.categories";
-  const RETRY_BASE_MS = 2000;
-  const RETRY_MAX_MS = 60000;
   let categories = [];
 
   function el(tag, className, text) {
@@ -24,16 +22,6 @@
     msg.classList.toggle("error", Boolean(isError));
   }
 
-  function uuid() {
-    if (window.crypto.randomUUID) return crypto.randomUUID();
-    // randomUUID needs a secure context; an intranet http:// page still has getRandomValues.
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
-  }
-
   const stateLabel = (state) => t["state_" + state] || state;
   const categoryName = (code) => {
     const c = categories.find((x) => x.code === code);
@@ -43,29 +31,10 @@
   const when = (value) => new Date(value).toLocaleString(config.lang === "zh" ? "zh-CN" : "en-GB",
     { timeZone: "Asia/Shanghai", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
 
-  // -- the outbox in IndexedDB (survives reloads; the photo is kept as an ArrayBuffer) ----------
-  const dbReady = new Promise((resolve, reject) => {
-    const request = indexedDB.open("gridcase-inspector", 1);
-    request.onupgradeneeded = () => request.result.createObjectStore("outbox", { keyPath: "key" });
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-
-  async function withStore(mode, work) {
-    const db = await dbReady;
-    return new Promise((resolve, reject) => {
-      const tx = db.transaction("outbox", mode);
-      const request = work(tx.objectStore("outbox"));
-      tx.oncomplete = () => resolve(request.result);
-      tx.onerror = tx.onabort = () => reject(tx.error);
-    });
-  }
-
-  const outbox = {
-    all: () => withStore("readonly", (s) => s.getAll()),
-    put: (item) => withStore("readwrite", (s) => s.put(item)),
-    remove: (key) => withStore("readwrite", (s) => s.delete(key)),
-  };
+  // -- the outbox (api/static/app/outbox.js: IndexedDB, same key on every attempt, back-off) -----
+  const outbox = gridcaseOutbox({ db: "gridcase-inspector", send, ready: () => Boolean(token()),
+    sent: (item, created) => { say(t.sent + " " + created.tracking_code); refreshLists(); },
+    changed: () => renderOutbox() });
 
   // -- signing in --------------------------------------------------------------------------------
   const token = () => localStorage.getItem(TOKEN_KEY);
@@ -104,11 +73,8 @@
     $("sign-in").hidden = true;
     $("sign-out").hidden = false;
     $("app").hidden = false;
-    // Reports held back for want of a token may go now.
-    for (const item of await outbox.all()) {
-      if (item.status === "auth") await outbox.put({ ...item, status: "pending", nextAt: 0 });
-    }
-    flush(true);
+    await outbox.release("auth"); // reports held back for want of a token may go now
+    outbox.flush(true);
     refreshLists();
   }
 
@@ -146,7 +112,7 @@
       const group = el("optgroup");
       group.label = label;
       for (const c of categories.filter((x) => x.kind === kind)) {
-        const option = el("option", null, c.code + " " + (config.lang === "en" && c.name_en ? c.name_en : c.name));
+        const option = el("option", null, config.lang === "en" && c.name_en ? c.name_en : c.name);
         option.value = c.code;
         group.append(option);
       }
@@ -206,79 +172,33 @@
         return say(t.no_fix, true);
       }
     } // else: no lon/lat at all, and the server reads the photo's EXIF GPS
-    const item = { key: uuid(), createdAt: Date.now(), fields, photo: await file.arrayBuffer(),
-      photoName: file.name || "photo.jpg", photoType: file.type || "image/jpeg",
-      attempts: 0, nextAt: 0, status: "pending", error: null };
-    await outbox.put(item);
+    await outbox.add({ fields, photo: await file.arrayBuffer(),
+      photoName: file.name || "photo.jpg", photoType: file.type || "image/jpeg" });
     $("report-form").reset();
     $("preview").hidden = true;
     say(t.queued);
-    await renderOutbox();
-    flush(true);
+    outbox.flush(true);
   });
 
-  // -- sending: same key every time, back off on network errors and 5xx, stop on other 4xx ------
-  let flushing = false;
-  let flushAgain = false;
-
-  async function flush(force) {
-    if (flushing) { flushAgain = flushAgain || force; return; }
-    flushing = true;
-    try {
-      do {
-        const now = Date.now();
-        force = force || flushAgain;
-        flushAgain = false;
-        for (const item of await outbox.all()) {
-          if (item.status !== "pending" || (!force && item.nextAt > now)) continue;
-          if (!token()) break;
-          await send(item);
-        }
-        force = false;
-      } while (flushAgain);
-    } finally {
-      flushing = false;
-      await renderOutbox();
-    }
-  }
-
+  // -- sending one report: its answer decides (outbox.js keeps it, backs off or drops it) ---------
   async function send(item) {
     const body = new FormData();
     for (const [name, value] of Object.entries(item.fields)) body.append(name, value);
     body.append("photos", new Blob([item.photo], { type: item.photoType }), item.photoName);
-    item.attempts += 1;
-    let response;
-    let created;
-    try {
-      response = await fetch("/api/v1/cases", { method: "POST", body,
-        headers: { ...authHeaders(), "Idempotency-Key": item.key } });
-      if (response.ok) created = await response.json();
-    } catch (error) {
-      return retryLater(item, String(error.message || error));
-    }
-    if (created) {
-      await outbox.remove(item.key);
-      say(t.sent + " " + created.tracking_code);
-      refreshLists();
-      return;
-    }
+    const response = await fetch("/api/v1/cases", { method: "POST", body,
+      headers: { ...authHeaders(), "Idempotency-Key": item.key } });
+    if (response.ok) return { sent: await response.json() };
     if (response.status === 401) {
-      await outbox.put({ ...item, status: "auth", error: t.needs_sign_in });
       localStorage.removeItem(TOKEN_KEY);
-      return showSignIn(t.needs_sign_in);
+      showSignIn(t.needs_sign_in);
+      return { hold: "auth", error: t.needs_sign_in };
     }
     if (response.status >= 400 && response.status < 500 && ![408, 425, 429].includes(response.status)) {
       const error = await errorText(response);
-      await outbox.put({ ...item, status: "failed", error });
-      return say(error, true);
+      say(error, true);
+      return { failed: error };
     }
-    return retryLater(item, "HTTP " + response.status);
-  }
-
-  async function retryLater(item, error) {
-    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (item.attempts - 1));
-    const jitter = 0.8 + Math.random() * 0.4; // phones that lost the network together retry apart
-    await outbox.put({ ...item, error, nextAt: Date.now() + delay * jitter });
+    return { retry: "HTTP " + response.status };
   }
 
   async function renderOutbox() {
@@ -305,36 +225,35 @@
     }
   }
 
-  $("retry").addEventListener("click", () => flush(true));
-  window.addEventListener("online", () => flush(true));
-  setInterval(() => flush(false), 1000);
+  $("retry").addEventListener("click", () => outbox.flush(true));
 
   // -- own reports and check tasks (核查) ---------------------------------------------------------
-  async function getCases(url) {
-    const response = await fetch(url, { headers: authHeaders() });
-    if (response.status === 401) { showSignIn(t.needs_sign_in); return null; }
-    if (!response.ok) throw new Error(await errorText(response));
-    return (await response.json()).items;
-  }
-
-  function caseRow(c) {
+  // Names, never codes: the grid and unit names come with the list, the category's from the
+  // catalogue (loaded, or cached, before the list is drawn).
+  function caseRow(c, names) {
     const row = el("li", "item");
     row.dataset.trackingCode = c.tracking_code;
-    row.append(el("div", "item-head", c.tracking_code + " · " + stateLabel(c.state)),
-      el("div", null, categoryName(c.category_code) + (c.description ? " · " + c.description : "")),
-      el("div", "muted", when(c.reported_at) + " · " + t.grid + " " + (c.grid_code || "—") +
-        " → " + (c.unit_code || "—")));
+    const grid = (c.grid_code && names.grid_names[c.grid_code]) || t.no_grid;
+    const unit = (c.unit_code && names.unit_names[c.unit_code]) || t.no_unit;
+    const head = el("div", "item-head");
+    head.append(el("span", "state", stateLabel(c.state)), document.createTextNode(" · " + t.tracking_code + " "),
+      el("b", "code", c.tracking_code));
+    row.append(head,
+      el("div", "category-name", categoryName(c.category_code) + (c.description ? " · " + c.description : "")),
+      el("div", "muted place", when(c.reported_at) + " · " + grid + " → " + unit));
     return row;
   }
 
   async function refreshLists() {
     if (!token()) return;
     try {
-      const mine = await getCases("/api/v1/me/cases?limit=30");
-      if (mine) {
-        $("mine").replaceChildren(...mine.map(caseRow));
-        if (!mine.length) $("mine").append(el("li", "muted", t.no_data));
-      }
+      await categoriesReady;
+      const response0 = await fetch("/api/v1/me/cases?limit=30&lang=" + config.lang, { headers: authHeaders() });
+      if (response0.status === 401) { showSignIn(t.needs_sign_in); return; }
+      if (!response0.ok) throw new Error(await errorText(response0));
+      const mine = await response0.json();
+      $("mine").replaceChildren(...mine.items.map((c) => caseRow(c, mine)));
+      if (!mine.items.length) $("mine").append(el("li", "muted", t.no_data));
       const response = await fetch("/api/v1/me/checks?limit=50&lang=" + config.lang, { headers: authHeaders() });
       if (response.status === 401) { showSignIn(t.needs_sign_in); return; }
       if (!response.ok) throw new Error(await errorText(response));
@@ -495,8 +414,9 @@
     });
   }
 
-  window.gridcaseInspector = { outbox, flush };
-  loadCategories().then(renderOutbox);
+  window.gridcaseInspector = { outbox, flush: outbox.flush };
+  const categoriesReady = loadCategories();
+  categoriesReady.then(renderOutbox);
   if (token()) showApp().catch((error) => say(String(error.message || error), true));
   else showSignIn();
 })();

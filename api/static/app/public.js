@@ -1,6 +1,7 @@
 // The residents' pages: the report page (pin, photos, category search, open reports nearby) and the
-// landing page's map of problems fixed nearby. The form itself is a plain form post: it works on a
-// weak network, and a resent form carries the same Idempotency-Key (one report, never two).
+// landing page's map of problems fixed nearby. A report goes into the phone's outbox first (outbox.js)
+// and is sent, and re-sent with the form's Idempotency-Key, until the server has it: one report,
+// never two, even when it was made without network. Without script the form is a plain post.
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("config").textContent);
@@ -197,8 +198,93 @@
       $("follow-form").scrollIntoView();
     }
 
-    $("report-form").addEventListener("submit", () => { $("submit").disabled = true; });
-    window.addEventListener("pageshow", () => { $("submit").disabled = false; });
+    sendLater(categories);
+  }
+
+  // -- the report's outbox (outbox.js, as on the inspector's page): a report made without network
+  // is kept on the phone and sent, with the form's Idempotency-Key, once the network is back.
+  function sendLater(categories) {
+    const form = $("report-form");
+    const categoryName = (code) => (categories.find((c) => c.code === code) || {}).name || "";
+    let current = null; // the key of the report this page's form just queued
+
+    async function send(item) {
+      const body = new FormData();
+      for (const [name, value] of item.fields) body.append(name, value);
+      for (const photo of item.photos) body.append("photos", new Blob([photo.data], { type: photo.type }), photo.name);
+      const response = await fetch(form.action, { method: "POST", body, headers: { Accept: "application/json" } });
+      if (response.ok) return { sent: await response.json() };
+      if (response.status >= 400 && response.status < 500 && ![408, 425, 429].includes(response.status)) {
+        const html = await response.text();
+        if (item.key === current) { // the form is still on screen: the answer's page says what to correct
+          await box.remove(item.key);
+          document.open();
+          document.write(html);
+          document.close();
+          return { stop: true };
+        }
+        const answer = new DOMParser().parseFromString(html, "text/html").getElementById("error");
+        return { failed: answer ? answer.innerText.split("\n").slice(0, 2).join(" ") : "HTTP " + response.status };
+      }
+      return { retry: "HTTP " + response.status };
+    }
+
+    function sent(item, answer) {
+      document.body.dataset.sent = answer.tracking_code;
+      window.location.assign(answer.url); // the case page, with the tracking code to keep
+    }
+
+    async function render() {
+      if (!$("outbox-card")) return; // the page was replaced by the server's answer
+      const items = (await box.all()).sort((a, b) => a.createdAt - b.createdAt);
+      $("outbox-card").hidden = items.length === 0;
+      document.body.dataset.outbox = String(items.length);
+      const list = $("outbox");
+      list.replaceChildren();
+      for (const item of items) {
+        const fields = new Map(item.fields);
+        const row = el("li", "item item-" + item.status);
+        row.dataset.key = item.key;
+        const status = item.status === "failed" ? t.pub_outbox_failed
+          : navigator.onLine === false || item.attempts ? t.pub_outbox_waiting : t.pub_outbox_sending;
+        row.append(el("div", "item-head", categoryName(fields.get("category")) + " · " +
+          new Date(item.createdAt).toLocaleString(config.lang === "zh" ? "zh-CN" : "en-GB",
+            { timeZone: "Asia/Shanghai", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" })),
+        el("div", "muted small", status));
+        if (item.status === "failed") {
+          row.append(el("div", "reason small", item.error));
+          const drop = el("button", "secondary", t.pub_outbox_drop);
+          drop.type = "button";
+          drop.addEventListener("click", async () => { await box.remove(item.key); render(); });
+          row.append(drop);
+        }
+        list.append(row);
+      }
+    }
+
+    const box = gridcaseOutbox({ db: "gridcase-resident", send, sent, changed: render });
+    window.gridcaseResident = { outbox: box };
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      $("submit").disabled = true;
+      const fields = [];
+      for (const [name, value] of new FormData(form)) if (typeof value === "string") fields.push([name, value]);
+      const photos = [];
+      for (const file of $("photos").files) {
+        photos.push({ data: await file.arrayBuffer(), name: file.name || "photo.jpg", type: file.type || "image/jpeg" });
+      }
+      const key = new Map(fields).get("idempotency_key");
+      current = key;
+      await box.add({ key, fields, photos });
+      $("submit").disabled = false;
+      if (navigator.onLine === false) $("outbox-help").textContent = t.pub_outbox_offline;
+      $("outbox-card").scrollIntoView();
+      box.flush(true);
+    });
+    $("outbox-retry").addEventListener("click", () => box.flush(true));
+    render();
+    box.flush(true); // reports kept from an earlier visit go now
   }
 
   if (page === "home") home();
