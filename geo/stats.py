@@ -64,6 +64,7 @@ CHANNEL_NAMES_ZH: dict[str, str] = {
     "hotline_12345": "12345热线",
     "video_patrol": "视频巡查",
     "referral": "部门转办",
+    "open311": "Open311 接口",
 }
 Source = Literal["rollup", "events"]
 
