@@ -51,6 +51,16 @@ class S3Server:
     ports: dict[str, int] = field(default_factory=dict)
     bucket: str = BUCKET
     process: subprocess.Popen[bytes] | None = None
+    #: Who may do what (SeaweedFS's -s3.config); the first one is the tests' ACCESS_KEY, allowed all.
+    identities: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {
+                "name": "gridcase",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    )
 
     @property
     def endpoint(self) -> str:
@@ -92,12 +102,7 @@ class S3Server:
             }
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "s3.json"
-        identity = {
-            "name": "gridcase",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }
-        config.write_text(json.dumps({"identities": [identity]}))
+        config.write_text(json.dumps({"identities": self.identities}))
         data = self.root / "data"
         data.mkdir(parents=True, exist_ok=True)
         p = self.ports
