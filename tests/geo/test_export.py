@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
