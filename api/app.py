@@ -38,7 +38,7 @@ from geo.photos import PhotoLimits
 from geo.routing import Router
 from geo.settings import Settings, get_settings
 from geo.stats import RollupFolder
-from geo.storage import LocalBlobStore
+from geo.storage import blob_store
 from geo.store import Store
 from geo.store.db import make_engine, make_sessions
 from geo.throttle import Throttles, public_throttles
@@ -61,10 +61,10 @@ ROUTERS = (
 
 
 def case_context(settings: Settings, router: Router) -> CaseContext:
-    """Photos under the state folder, the Chinese work calendar, limits from settings."""
+    """Photos in the store settings name (the state folder by default), limits from settings."""
     return CaseContext(
         router=router,
-        blobs=LocalBlobStore(settings.state_path / "files"),
+        blobs=blob_store(settings),
         photo_limits=PhotoLimits(
             max_bytes=settings.photo_max_bytes,
             max_pixels=settings.photo_max_pixels,

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from api.commands import admin as admin_commands
+from api.commands import blobs as blob_commands
+from api.commands import export as export_commands
 from api.commands import maps as map_commands
 from api.commands import open311 as open311_commands
 from api.commands import stats as stats_commands
@@ -373,7 +375,7 @@ def screen_url(
 
 
 # The commands of further areas, by name (nothing is added because a file sits in a folder).
-for area in (map_commands, stats_commands):
+for area in (map_commands, stats_commands, blob_commands, export_commands):
     area.register(app)
 admin_commands.register(app, user=user_app)
 

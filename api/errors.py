@@ -50,6 +50,7 @@ STATUS: dict[type[errors.GridcaseError], int] = {
     errors.InvalidImport: 422,
     errors.NotFound: 404,
     errors.DatabaseUnavailable: 503,
+    errors.StorageUnavailable: 503,
     TooManyAttempts: 429,
     errors.TooLarge: 413,
 }
@@ -70,7 +71,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         422: "an input that cannot be used: `field` names it and `message` says why",
         413: "the body is larger than this route accepts (the limit is in the message)",
         429: "too many wrong passwords or unknown tracking codes: retry after `Retry-After` seconds",
-        503: "the database is unreachable for now: retry after `Retry-After` seconds",
+        503: "the database or the photo store is unreachable for now: retry after `Retry-After` seconds",
     }.items()
 }
 

@@ -245,7 +245,7 @@ def add_todays_cases(store: Store, now: datetime | None = None) -> int:
     from geo.cases.service import CaseContext, Channel, ReportIn, act, submit_report
     from geo.cases.workflow import ActionIn
     from geo.routing import Router
-    from geo.storage import LocalBlobStore
+    from geo.storage import blob_store
 
     now = now or datetime.now(CHINA)
     if now < QUARTER_START + timedelta(days=QUARTER_DAYS + 31):
@@ -263,7 +263,7 @@ def add_todays_cases(store: Store, now: datetime | None = None) -> int:
         start = max(midnight, now - timedelta(hours=3), loaded + timedelta(seconds=1) if loaded else now)
         step = (now - start) / (len(TODAY) + 1)
         with Router(store.sessions) as router:
-            ctx = CaseContext(router=router, blobs=LocalBlobStore(store.settings.state_path / "files"))
+            ctx = CaseContext(router=router, blobs=blob_store(store.settings))
             for i, spec in enumerate(TODAY):
                 at = start + step * i
                 lon, lat = points[spec["where"]].pop()

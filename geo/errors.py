@@ -31,6 +31,13 @@ class DatabaseUnavailable(GridcaseError):
         super().__init__(message, field=field)
 
 
+class StorageUnavailable(GridcaseError):
+    """The photo store (an object store, geo/objectstore.py) could not be reached or refused."""
+
+    def __init__(self, message: str, *, field: str | None = "photo_store"):
+        super().__init__(message, field=field)
+
+
 class NotFound(GridcaseError):
     """A thing named by code or id does not exist."""
 

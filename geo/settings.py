@@ -78,6 +78,16 @@ class Settings(BaseSettings):
     # it serves one), and who to ask about it (the discovery's contact; "": the admin desk).
     open311_jurisdiction: str = ""
     open311_contact: str = ""
+    # Where photos are kept (geo/storage.py): unset, files under <state_dir>/files; "file:///folder";
+    # or "s3://bucket/prefix", an S3-compatible object store (geo/objectstore.py) at this endpoint
+    # (unset: boto3's own, AWS_ENDPOINT_URL or AWS), in this region, path-style or virtual-host
+    # addressed; credentials from boto3's chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ...).
+    # A store that does not answer within the timeout makes the request a 503, never a wait.
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_addressing_style: Literal["path", "virtual", "auto"] = "path"
+    s3_timeout_seconds: float = 5.0
 
     @property
     def state_path(self) -> Path:

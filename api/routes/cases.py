@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
@@ -239,11 +240,16 @@ def track(tracking_code: str, request: Request, session: SessionDep) -> CasePubl
 def public_photo(key: str, request: Request, session: SessionDep) -> Response:
     """A public photo copy (EXIF removed); originals are never served here."""
     photo = views.public_photo(session, key)
-    return Response(
-        _context(request).blobs.get(photo.public_key),
-        media_type=photo.public_content_type,
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
-    )
+    cache = {"Cache-Control": "public, max-age=31536000, immutable"}
+    return _streamed(request, photo.public_key, photo.public_content_type, cache)
+
+
+def _streamed(request: Request, key: str, media_type: str, headers: dict[str, str]) -> Response:
+    """A stored photo passed through in chunks (proxied from an object store: the browser of an
+    offline command centre may not reach the store, and originals stay behind the access policy)."""
+    blob = _context(request).blobs.open(key)
+    headers = {**headers, "Content-Length": str(blob.size)}
+    return StreamingResponse(blob.chunks, media_type=media_type, headers=headers)
 
 
 @router.get("/cases/{ref}/photos/{photo_id}/original", response_class=Response)
@@ -256,4 +262,4 @@ def original_photo(
 ) -> Response:
     """The original upload with its EXIF (location, device), for operators and admins only."""
     photo = views.original_photo(session, actor, ref, photo_id)
-    return Response(_context(request).blobs.get(photo.original_key), media_type=photo.content_type)
+    return _streamed(request, photo.original_key, photo.content_type, {"Cache-Control": "private, no-store"})
