@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -125,8 +126,11 @@ def _case_proposals(
     return out
 
 
-def _items(session: Session, source: str, *where: object, order: tuple) -> list[Proposal]:
-    rows = session.scalars(select(GovernanceItem).where(*where).order_by(*order))  # type: ignore[arg-type]
+def _items(session: Session, source: str, before: datetime, *where: Any, order: tuple) -> list[Proposal]:
+    """List items raised before the meeting's day."""
+    rows = session.scalars(
+        select(GovernanceItem).where(GovernanceItem.raised_at < before, *where).order_by(*order)
+    )  # type: ignore[arg-type]
     return [Proposal(source, i.title, i.id) for i in rows]
 
 
@@ -143,6 +147,7 @@ def propose(
         out += _items(
             session,
             "open_demand",
+            before,
             *mine,
             GovernanceItem.list == "demand",
             GovernanceItem.state == "open",
@@ -151,6 +156,7 @@ def propose(
         out += _items(
             session,
             "unclaimed_wish",
+            before,
             *mine,
             GovernanceItem.list == "wish",
             GovernanceItem.state == "open",
@@ -159,6 +165,7 @@ def propose(
         out += _items(
             session,
             "overdue_claim",
+            before,
             *mine,
             GovernanceItem.state == "claimed",
             overdue_clause(on),
@@ -169,6 +176,7 @@ def propose(
         out += _items(
             session,
             "escalated",
+            before,
             *community,
             GovernanceItem.list != "resource",
             GovernanceItem.state == "open",
@@ -179,6 +187,7 @@ def propose(
         out += _items(
             session,
             "overdue_claim",
+            before,
             GovernanceItem.community_code == area_code,
             GovernanceItem.claimer_kind == "unit",
             GovernanceItem.state == "claimed",
