@@ -513,6 +513,21 @@ def require_community(
     )
 
 
+def may_read_community_figures(actor: Actor | None) -> bool:
+    """The governance figures (aggregates, no names): the community side and whoever reads statistics."""
+    return actor is not None and (actor.role in COMMUNITY_WORKERS or may(actor, Sight.statistics))
+
+
+def require_community_figures(actor: Actor) -> None:
+    """Refuse the governance figures to whoever `may_read_community_figures` says no to."""
+    if not may_read_community_figures(actor):
+        raise ActionForbidden(
+            f"role {actor.role.value} may not read the community figures; the community side, "
+            "planners and command-centre staff may",
+            field="role",
+        )
+
+
 def community_filter(actor: Actor, seat: Seat, community: Any, compound: Any) -> ColumnElement[bool]:
     """SQL: the rows (of a community and a compound column) a person reads (as `may_community`)."""
     if actor.role not in COMMUNITY_ROLES[CommunityAction.read]:
