@@ -319,3 +319,17 @@ class Headline(BaseModel):
     as_of: date
     counts: dict[str, int]
     published: dict[str, str]
+
+
+class ScreenFigures(BaseModel):
+    """The big screen's community-governance strip."""
+
+    month: str
+    raised: int
+    claimed: int
+    closed: int
+    overdue: int
+    share_answered: float | None
+    compounds: int
+    compounds_meeting: int
+    big_meetings: int

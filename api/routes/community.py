@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from api import community_schemas as s
 from api.deps import SessionDep
+from api.params import MonthQuery, month_start
 from api.routes.public import category_choices
+from api.screen import ScreenDep
 from api.security import ActorDep
 from api.web import DeskUser, PostingUser, lang_of, page, require_desk
 from geo import access
@@ -375,6 +377,16 @@ def _figure_rows(
         )
         for r in rows
     ]
+
+
+@api.get("/screen", response_model=s.ScreenFigures, tags=["dashboard"], dependencies=[ScreenDep])
+def screen_figures(session: SessionDep, month: MonthQuery = None) -> s.ScreenFigures:
+    """The big screen's governance strip: the city's items as of today (or the month's end), and
+    the compounds that held their round table in the month."""
+    first = month_start(month, today().replace(day=1))
+    end = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    f = figures.screen_figures(session, first, min(end, today()))
+    return s.ScreenFigures(**asdict(f))
 
 
 @api.get("/figures/headline", response_model=s.Headline)

@@ -235,3 +235,147 @@ def headline(session: Session, as_of: date | None = None) -> Headline:
         )
         or 0,
     )
+
+
+# -- the monthly report and the big screen ----------------------------------------------------------
+#: The report's headers for these tables (Chinese first; English gives the codes).
+REPORT_COLUMNS_ZH = {
+    "area": "区域",
+    "raised": "收集",
+    "claimed": "认领",
+    "closed_off": "销号",
+    "overdue_items": "超期",
+    "share_answered": "响应率",
+    "compounds": "小区数",
+    "compounds_meeting": "召开圆桌会的小区",
+    "compound_meetings": "小区圆桌会",
+    "big_meetings": "大圆桌会",
+}
+REPORT_TABLES_ZH = {"community governance": "社区治理", "round tables": "圆桌会"}
+
+
+def _month_end(first: date) -> date:
+    return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.2f}%"
+
+
+def report_tables(session: Session, first: date) -> dict[str, Any]:
+    """The monthly report's community-governance tables: the month's demands and wishes per street
+    and for the city (claimed, closed off, overdue as of the month's end, share answered), and the
+    round tables held per street."""
+    import pandas as pd
+
+    from geo.community.people import names_of
+    from geo.store.models import Area
+
+    end = _month_end(first)
+    rows = item_figures(session, "street", end, raised_from=first) + item_figures(
+        session, "city", end, raised_from=first
+    )
+    names = names_of(session, {r.area_code for r in rows}) | {CITY: "赤壁市"}
+    items = pd.DataFrame(
+        [
+            {
+                "area": names.get(r.area_code, r.area_code),
+                "raised": r.raised,
+                "claimed": r.claimed,
+                "closed_off": r.closed,
+                "overdue_items": r.overdue,
+                "share_answered": _share(r.share_answered),
+            }
+            for r in rows
+        ],
+        columns=["area", "raised", "claimed", "closed_off", "overdue_items", "share_answered"],
+    )
+    latest = select(func.max(Area.generation_high)).scalar_subquery()
+    street = func.substr(Area.code, 1, 9)
+    compounds: dict[str, int] = dict(
+        session.execute(
+            select(street, func.count(func.distinct(Area.code)))
+            .where(Area.level == "compound", Area.generation_high == latest)
+            .group_by(street)
+        ).all()
+    )
+    held = session.execute(
+        select(
+            RoundTable.street_code,
+            func.count(func.distinct(case((RoundTable.level == "compound", RoundTable.area_code)))),
+            func.sum(case((RoundTable.level == "compound", 1), else_=0)),
+            func.sum(case((RoundTable.level == "community", 1), else_=0)),
+        )
+        .where(RoundTable.held_on >= first, RoundTable.held_on <= end, RoundTable.state == "held")
+        .group_by(RoundTable.street_code)
+    ).all()
+    by_street = {s: (int(c), int(n or 0), int(b or 0)) for s, c, n, b in held}
+    street_names = names_of(session, set(compounds))
+    meeting_rows = [
+        {
+            "area": street_names.get(code, code),
+            "compounds": int(n),
+            "compounds_meeting": by_street.get(code, (0, 0, 0))[0],
+            "compound_meetings": by_street.get(code, (0, 0, 0))[1],
+            "big_meetings": by_street.get(code, (0, 0, 0))[2],
+        }
+        for code, n in sorted(compounds.items())
+    ]
+    meetings = pd.DataFrame(
+        meeting_rows, columns=["area", "compounds", "compounds_meeting", "compound_meetings", "big_meetings"]
+    )
+    return {"community governance": items, "round tables": meetings}
+
+
+@dataclass(frozen=True)
+class ScreenFigures:
+    """The big screen's community-governance block: the city's items as of a day, the month's meetings."""
+
+    month: str
+    raised: int
+    claimed: int
+    closed: int
+    overdue: int
+    share_answered: float | None
+    compounds: int
+    compounds_meeting: int
+    big_meetings: int
+
+
+def screen_figures(session: Session, first: date, as_of: date) -> ScreenFigures:
+    """The city's figures as of a day and the round tables of the month that starts on `first`."""
+    from geo.store.models import Area
+
+    city = item_figures(session, "city", as_of)
+    total = city[0] if city else ItemFigures(CITY, 0, 0, 0, 0, 0)
+    month = next(iter(meetings_by_month(session, first, min(_month_end(first), as_of))), None)
+    latest = select(func.max(Area.generation_high)).scalar_subquery()
+    compounds = session.scalar(
+        select(func.count(func.distinct(Area.code))).where(
+            Area.level == "compound", Area.generation_high == latest
+        )
+    )
+    return ScreenFigures(
+        month=f"{first:%Y-%m}",
+        raised=total.raised,
+        claimed=total.claimed,
+        closed=total.closed,
+        overdue=total.overdue,
+        share_answered=total.share_answered,
+        compounds=int(compounds or 0),
+        compounds_meeting=month.compounds_meeting if month else 0,
+        big_meetings=month.big_meetings if month else 0,
+    )
+
+
+def add_to_report(report: Any, session: Session, first: date) -> Any:
+    """Add the community-governance tables to a monthly report (geo.stats.Report), with their
+    Chinese headers in the reports' label tables (the codes stay the English headers)."""
+    from geo import stats
+
+    stats.COLUMN_LABELS_ZH.update(
+        {k: v for k, v in REPORT_COLUMNS_ZH.items() if k not in stats.COLUMN_LABELS_ZH}
+    )
+    stats.TABLE_LABELS_ZH.update(REPORT_TABLES_ZH)
+    report.tables.update(report_tables(session, first))
+    return report
