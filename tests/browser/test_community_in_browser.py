@@ -17,11 +17,14 @@ from geo.cases.service import CaseContext, submit_report
 from geo.routing import Router
 from geo.storage import LocalBlobStore
 from geo.store.models import Account
+from tests.browser import test_desks_in_browser as desks
 from tests.browser.conftest import LiveServer, Offline
-from tests.browser.test_desks_in_browser import Desk, desk, desk_sign_in  # noqa: F401  (the fixture)
 from tests.conftest import AFTER_PHOTO
 
 COMPOUND = "421281001001C001"  # 教师家园, the demo secretary's compound
+Desk = desks.Desk
+desk = desks.desk  # the fixture: a page signed in as someone, in a context of its own
+_server = desks._server  # autouse: where the desks' sign-in goes
 
 
 def _two_reports_in_the_compound(server: LiveServer, tmp_path: Path) -> None:
@@ -32,7 +35,8 @@ def _two_reports_in_the_compound(server: LiveServer, tmp_path: Path) -> None:
             inspector = actor_of(session.scalar(select(Account).where(Account.username == "inspector")))
             points = session.execute(
                 text(
-                    "SELECT ST_X(d.geom), ST_Y(d.geom) FROM area a, LATERAL ST_Dump(ST_GeneratePoints(a.geom, 2, 3)) d "
+                    "SELECT ST_X(d.geom), ST_Y(d.geom) FROM area a, "
+                    "LATERAL ST_Dump(ST_GeneratePoints(a.geom, 2, 3)) d "
                     "WHERE a.code = :code AND a.level = 'compound' ORDER BY d.path"
                 ),
                 {"code": COMPOUND},
@@ -76,7 +80,7 @@ def test_a_round_table_from_open_problems_to_the_big_round_table(
     secretary.click("#prepare-submit")
     expect(secretary.locator("#meeting-title")).to_have_text("教师家园 · 圆桌会")
     repeated = secretary.locator("li.cg-agenda-item[data-source=repeated_cases]").filter(
-        has_text="垃圾箱破损"
+        has_text="垃圾箱"
     )
     expect(repeated).to_have_count(1)
     expect(repeated).to_contain_text("2 件未办结案件")
@@ -123,7 +127,7 @@ def test_a_round_table_from_open_problems_to_the_big_round_table(
     staff.click("#prepare-submit")
     expect(staff.locator("#meeting-title")).to_have_text("金鸡山社区 · 大圆桌会")
     item = staff.locator("li.cg-agenda-item[data-source=escalated]").filter(has_text=title).first
-    unit = item.locator("select[name=unit] option").nth(1).inner_text()
+    unit = (item.locator("select[name=unit] option").nth(1).text_content() or "").strip()
     _decide(
         staff, item, "claimed", claimer="unit", unit=unit, due_on=(tomorrow + timedelta(days=30)).isoformat()
     )
