@@ -5,7 +5,8 @@ A compound's monthly round table, in this order:
 1. **carried**: the items its last meeting left open (no outcome), in their order there;
 2. **repeated problems**: the compound's open cases (located in its polygon) of one category, two or
    more, most cases first (then the oldest report first, then the category code);
-3. **single open cases**, oldest report first;
+3. **single open cases**, oldest report first (cases a round table already decided on are left out:
+   their item, or their case's workflow, carries them);
 4. **open demands** (需求清单, not claimed), oldest first;
 5. **unclaimed small wishes** (微心愿), oldest first;
 6. **overdue claims**, most overdue first.
@@ -79,6 +80,13 @@ def carried(
     ]
 
 
+def _not_decided() -> Any:
+    """SQL: cases no round table has decided on yet (a claimed, escalated, referred or closed agenda
+    item took them up; the case workflow goes on without the round table)."""
+    decided = select(func.unnest(AgendaItem.case_ids)).where(AgendaItem.outcome.is_not(None))
+    return Case.id.not_in(decided)
+
+
 def _compound_cases(
     session: Session, compound_code: str, before: datetime
 ) -> list[tuple[str, list[int], datetime]]:
@@ -95,6 +103,7 @@ def _compound_cases(
         .where(
             func.ST_Covers(polygon, Case.location),
             Case.state.in_(AGENDA_CASE_STATES),
+            _not_decided(),
             Case.reported_at < before,
         )
         .order_by(Case.reported_at, Case.id)
@@ -206,6 +215,7 @@ def _grid_cases(
         .where(
             Case.community_code == community_code,
             Case.state.in_(AGENDA_CASE_STATES),
+            _not_decided(),
             Case.reported_at < before,
         )
         .order_by(Case.reported_at, Case.id)

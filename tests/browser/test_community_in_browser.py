@@ -79,9 +79,7 @@ def test_a_round_table_from_open_problems_to_the_big_round_table(
     secretary.fill("#prepare-form input[name=chair]", "教师家园党支部书记")
     secretary.click("#prepare-submit")
     expect(secretary.locator("#meeting-title")).to_have_text("教师家园 · 圆桌会")
-    repeated = secretary.locator("li.cg-agenda-item[data-source=repeated_cases]").filter(
-        has_text="垃圾箱"
-    )
+    repeated = secretary.locator("li.cg-agenda-item[data-source=repeated_cases]").filter(has_text="垃圾箱")
     expect(repeated).to_have_count(1)
     expect(repeated).to_contain_text("2 件未办结案件")
     expect(secretary.locator("li.cg-agenda-item").first).to_have_attribute(

@@ -72,3 +72,15 @@ def test_every_compound_held_its_round_table_each_month(demo_store):
     assert big == 81
     assert decided == 1512 + 1608
     assert escalated_then_claimed == 1608
+
+
+def test_the_monthly_report_carries_the_governance_tables(demo_store):
+    with demo_store.transaction() as session:
+        tables = figures.report_tables(session, date(2026, 9, 1))
+    items, meetings = tables["community governance"], tables["round tables"]
+    city = items[items.area == "赤壁市"].iloc[0]
+    assert list(items.area[:3]) == ["蒲圻街道", "赤马港街道", "陆水湖街道"]
+    assert city.raised == items.raised[:3].sum() and city.raised > 0
+    assert city.claimed >= city.closed_off > 0 and city.share_answered.endswith("%")
+    assert meetings.compounds.sum() == 383 and meetings.compounds_meeting.sum() == 383
+    assert meetings.big_meetings.sum() == 27

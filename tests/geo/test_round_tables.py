@@ -169,4 +169,6 @@ def test_repeated_cases_turned_into_a_case_and_an_item_closed_with_a_reason(tx, 
     assert wish.state == "closed" and wish.close_note == "居民已自行解决"
     # The next round table has nothing carried: every item ended.
     following = round_tables.prepare(tx, secretary, where, COMPOUND, now.date() + timedelta(days=31))
-    assert not [a for a in round_tables.agenda_of(tx, following) if a.source == "carried"]
+    later = round_tables.agenda_of(tx, following)
+    assert not [a for a in later if a.source == "carried"]
+    assert not {c for a in later for c in a.case_ids} & set(cases_row.case_ids)  # decided once
