@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.inputs import check_text
 from geo.cases.views import BIGINT_MAX
+from geo.errors import InvalidInput
 
 ListName = Literal["demand", "resource", "wish"]
 Kind = Literal[
@@ -24,15 +26,25 @@ Kind = Literal[
 ]
 ClaimerKind = Literal["unit", "member", "branch"]
 Outcome = Literal["claimed", "escalated", "case", "closed"]
-AreaCode = Field(min_length=12, max_length=32, pattern=r"^[0-9]{12}(C[0-9]{3})?$")
-Id = Field(ge=1, le=BIGINT_MAX)
-SmallId = Field(ge=1, le=2**31 - 1)
 
 
-class ItemIn(BaseModel):
-    """A new demand, resource or small wish."""
+class Body(BaseModel):
+    """A request body: extra fields refused, and only text PostgreSQL can store (no NUL)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def storable_text(cls, data: object) -> object:
+        try:
+            check_text(data)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return data
+
+
+class ItemIn(Body):
+    """A new demand, resource or small wish."""
 
     list: ListName
     area: str = Field(
@@ -106,10 +118,8 @@ class ItemDetail(BaseModel):
     matches: list[ItemOut]
 
 
-class ClaimIn(BaseModel):
+class ClaimIn(Body):
     """Who claims (认领/领办) and by when."""
-
-    model_config = ConfigDict(extra="forbid")
 
     claimer: ClaimerKind
     unit: int | None = Field(default=None, ge=1, le=2**31 - 1, description="a co-building unit id")
@@ -120,18 +130,14 @@ class ClaimIn(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-class NoteIn(BaseModel):
+class NoteIn(Body):
     """A progress note."""
-
-    model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=2000)
 
 
-class MeetingIn(BaseModel):
+class MeetingIn(Body):
     """A round table to prepare (its agenda is proposed)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     area: str = Field(
         min_length=12,
@@ -147,10 +153,8 @@ class MeetingIn(BaseModel):
     )
 
 
-class RecordIn(BaseModel):
+class RecordIn(Body):
     """What the meeting recorded."""
-
-    model_config = ConfigDict(extra="forbid")
 
     chair: str | None = Field(default=None, max_length=200)
     attendees: dict[str, list[str]] | None = None
@@ -158,18 +162,14 @@ class RecordIn(BaseModel):
     held: bool | None = None
 
 
-class AddIn(BaseModel):
+class AddIn(Body):
     """An item of the lists to put on the agenda."""
-
-    model_config = ConfigDict(extra="forbid")
 
     item: int = Field(ge=1, le=BIGINT_MAX)
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(Body):
     """How an agenda item ends."""
-
-    model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome
     claimer: ClaimerKind | None = None
@@ -237,10 +237,8 @@ class ProposalOut(BaseModel):
     category_code: str | None
 
 
-class MemberIn(BaseModel):
+class MemberIn(Body):
     """A cadre or party member registering to the compound they live in (双报到)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     compound: str = Field(min_length=16, max_length=16, pattern=r"^[0-9]{12}C[0-9]{3}$")
     name: str = Field(min_length=1, max_length=100)
@@ -281,10 +279,8 @@ class CompoundOut(BaseModel):
     members: list[MemberOut]
 
 
-class CoUnitIn(BaseModel):
+class CoUnitIn(Body):
     """A co-building agreement with a unit (created if new)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     community: str = Field(min_length=12, max_length=12, pattern=r"^[0-9]{12}$")
     name: str = Field(min_length=1, max_length=200)

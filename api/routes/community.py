@@ -9,13 +9,14 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import community_schemas as s
 from api.deps import SessionDep
+from api.inputs import check_text
 from api.params import MonthQuery, month_start
 from api.routes.public import category_choices
 from api.screen import ScreenDep
@@ -31,8 +32,17 @@ from geo.community.models import GovernanceItem
 from geo.errors import InvalidInput
 
 CHINA = ZoneInfo("Asia/Shanghai")
-api = APIRouter(prefix="/api/v1/community", tags=["community"])
-pages = APIRouter(prefix="/desk/community", include_in_schema=False)
+
+
+async def form_text(request: Request) -> None:
+    """Every form field of these routes: only text PostgreSQL can store (no NUL), named if not."""
+    if request.method == "POST" and "form" in request.headers.get("content-type", ""):
+        form = await request.form()
+        check_text({k: v for k, v in form.multi_items() if isinstance(v, str)})
+
+
+api = APIRouter(prefix="/api/v1/community", tags=["community"], dependencies=[Depends(form_text)])
+pages = APIRouter(prefix="/desk/community", include_in_schema=False, dependencies=[Depends(form_text)])
 router = APIRouter()
 
 ItemId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo.cases.workflow import OPEN, CaseState
-from geo.community.lists import overdue_clause
+from geo.community.lists import check_day, overdue_clause
 from geo.community.models import AgendaItem, GovernanceItem, RoundTable
 from geo.store.models import Area, Case, Category
 
@@ -147,6 +147,7 @@ def propose(
     session: Session, level: str, area_code: str, on: date, exclude_meeting: int | None = None
 ) -> list[Proposal]:
     """The proposed agenda of a round table of this compound (or community) meeting on this day."""
+    check_day(on, "on")
     before = datetime.combine(on, time.min, CHINA)
     out = carried(session, level, area_code, on, exclude_meeting)
     if level == "compound":

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from geo.community.lists import check_day
 from geo.community.models import (
     CoBuildingAgreement,
     CompoundParty,
@@ -69,6 +70,8 @@ def item_figures(
     if group_by not in GROUPS:
         raise ValueError(f"group_by {group_by!r} is not one of {GROUPS}")
     as_of = as_of or datetime.now(CHINA).date()
+    check_day(as_of, "as_of")
+    check_day(raised_from, "from")
     end = _end_of(as_of)
     g = GovernanceItem
     area = {
@@ -184,6 +187,7 @@ def published_form(n: int) -> str:
 
 def headline(session: Session, as_of: date | None = None) -> Headline:
     """The published headline as of the end of a day (default: now)."""
+    check_day(as_of, "as_of")
     end = _end_of(as_of or datetime.now(CHINA).date())
     g = GovernanceItem
     claimed = and_(g.claimed_at.is_not(None), g.claimed_at < end)

@@ -39,6 +39,16 @@ KINDS = (
 CATEGORY_KINDS = {"C01": "facilities", "C02": "facilities", "C03": "environment", "C04": "greening"}
 
 
+#: The days a meeting, a due date or a figure may be on (a typo of a year is refused, not stored).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def check_day(day: date | None, field: str) -> None:
+    """Refuse a day outside FIRST_DAY..LAST_DAY, naming the field."""
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"{field} must be between {FIRST_DAY} and {LAST_DAY}", field=field)
+
+
 def kind_of_category(category_code: str | None) -> str:
     """The item kind of a case category (facilities by default: most components are something broken)."""
     if not category_code:
@@ -114,6 +124,7 @@ def raise_item(
         raise InvalidInput(f"kind {kind!r} is not one of {', '.join(KINDS)}", field="kind")
     if not title.strip():
         raise InvalidInput("an item needs a title: what is needed or offered", field="title")
+    check_day(due_on, "due_on")
     where = people.place(session, area_code)
     compound = where.code if where.level == "compound" else None
     if compound is None and list_name != "resource":
@@ -205,6 +216,7 @@ def claim(
     if item.list == "resource":
         raise InvalidInput("a resource is offered, not claimed: match it to a demand", field="item")
     now = now or datetime.now(UTC)
+    check_day(due_on, "due_on")
     if due_on < now.date():
         raise InvalidInput("the due date is in the past", field="due_on")
     _check_claimer(session, item, claimer)

@@ -159,6 +159,8 @@ def add_co_unit(
     """Sign a co-building agreement (共建协议) with a unit (created if new) for this community."""
     where = place(session, community_code, field="community")
     require_community(actor, seat, CommunityAction.register, where.community_code)
+    if not date(2000, 1, 1) <= signed_on <= date(2100, 12, 31):
+        raise InvalidInput("signed_on must be between 2000-01-01 and 2100-12-31", field="signed_on")
     if not name.strip():
         raise InvalidInput("a co-building unit needs a name", field="name")
     unit = session.scalar(select(CoBuildingUnit).where(CoBuildingUnit.name == name.strip()))

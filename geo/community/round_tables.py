@@ -63,6 +63,7 @@ def prepare(
     attendees: dict[str, list[str]] | None = None,
 ) -> RoundTable:
     """Call a round table for a compound (or a community's big round table) with the proposed agenda."""
+    lists.check_day(held_on, "held_on")
     where = people.place(session, area_code)
     level = where.level
     meeting = RoundTable(
@@ -253,6 +254,7 @@ def _claimed(
         raise InvalidInput("say who claims it", field="claimer")
     if d.due_on is None:
         raise InvalidInput("a claim needs a due date", field="due_on")
+    lists.check_day(d.due_on, "due_on")
     item = _item_for(session, actor, meeting, row, now)
     if item.state == "claimed" and item.due_on is not None and item.due_on < now.date():
         item.state = "open"  # an overdue claim is claimed again (by the same or someone else)
