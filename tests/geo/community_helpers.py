@@ -7,23 +7,34 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from geo.accounts import Actor, actor_of
+from geo.accounts import Actor, actor_of, add_account
 from geo.cases.intake import ReportIn
 from geo.cases.service import CaseContext, submit_report
 from geo.community import lists, people
-from geo.community.models import GovernanceItem
+from geo.community.models import GovernanceItem, GovernancePost
+from geo.demo import DEMO_PASSWORD
 from geo.store.models import Account, Case
 
-COMPOUND = "421281001001C001"  # 教师家园, in 金鸡山社区 (the demo secretary's compound)
-OTHER_COMPOUND = "421281001001C002"
-COMMUNITY = "421281001001"
+# A community of its own (陆水湖街道's first): the API and page tests commit items in the demo
+# accounts' 金鸡山社区 on the same database, and these tests must see only what they made.
+COMPOUND = "421281003001C001"
+OTHER_COMPOUND = "421281003001C002"
+COMMUNITY = "421281003001"
+#: The test's own people, made in its rolled-back transaction: a secretary of COMPOUND, staff of COMMUNITY.
+SEATS = {"branch_secretary": COMPOUND, "community_staff": COMMUNITY}
 
 
 def actor(session: Session, username: str) -> Actor:
     return actor_of(session.scalar(select(Account).where(Account.username == username)))
 
 
-def seat(session: Session, username: str):
+def seat(session: Session, role: str):
+    """The test's own person in this role (made once per transaction) and where they serve."""
+    username = f"t_{role}"
+    if session.scalar(select(Account.id).where(Account.username == username)) is None:
+        account = add_account(session, username, DEMO_PASSWORD, role)
+        session.add(GovernancePost(account_id=account.id, area_code=SEATS[role]))
+        session.flush()
     who = actor(session, username)
     return who, people.seat_of(session, who)
 
