@@ -162,6 +162,12 @@ def test_a_small_wish_claimed_by_a_registered_party_member(
     expect(secretary.locator("#done")).to_have_text("已认领。")
     expect(secretary.locator("#item-claimer")).to_have_text("周晓梅（报到党员）")
     secretary.screenshot(path=str(artifacts / "community-wish-claimed.png"), full_page=True)
+    # A secretary on a phone: the same page in one column, nothing wider than the screen.
+    secretary.set_viewport_size({"width": 390, "height": 844})
+    secretary.reload()
+    assert secretary.evaluate("document.documentElement.scrollWidth <= innerWidth + 1")
+    secretary.screenshot(path=str(artifacts / "community-wish-phone.png"), full_page=True)
+    secretary.set_viewport_size({"width": 1440, "height": 1000})
     # Found again by searching the list.
     secretary.goto(f"{base}/desk/community/items?list=wish&state=claimed&q=课外书（浏览器")
     expect(secretary.locator("#cg-items tbody tr")).to_have_count(1)
