@@ -19,6 +19,7 @@ from api.routes import (
     auth,
     cases,
     catalogue,
+    community,
     desk,
     docs,
     health,
@@ -55,6 +56,7 @@ ROUTERS = (
     admin_desk.router,
     public.router,
     desk.router,
+    community.router,  # 社区治理: /api/v1/community and /desk/community
     stats.router,
     docs.router,
 )

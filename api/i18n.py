@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from api.i18n_community import COMMUNITY
 from geo.cases.work_calendar import CalendarStatus
 from geo.cases.workflow import ACTIONS, STATE_LABELS_ZH, CaseState
 
@@ -1341,7 +1342,14 @@ _PUBLIC_MORE: dict[Lang, dict[str, str]] = {
 }
 
 MESSAGES: dict[Lang, dict[str, str]] = {
-    lang: {**_SCREEN[lang], **_DESK[lang], **_PUBLIC[lang], **_OPEN311[lang], **_PUBLIC_MORE[lang]}
+    lang: {
+        **_SCREEN[lang],
+        **_DESK[lang],
+        **_PUBLIC[lang],
+        **_OPEN311[lang],
+        **_PUBLIC_MORE[lang],
+        **COMMUNITY[lang],
+    }
     for lang in LANGS
 }
 STATE_LABELS: dict[Lang, dict[str, str]] = {"zh": STATES_ZH, "en": {s.value: s.value for s in CaseState}}

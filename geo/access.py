@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, any_, false, literal, or_, true
+from sqlalchemy import ColumnElement, and_, any_, false, literal, or_, true
 
 from geo.accounts import Actor, Role
 from geo.errors import ActionForbidden, NotFound
@@ -41,8 +42,10 @@ CHECKERS = CENTRE | {R.inspector}
 CLAIMERS = frozenset({R.unit_handler, R.resident, R.admin})
 #: Who reads every case: the centre's staff and planners.
 READ_ALL = frozenset({R.operator, R.dispatcher, R.admin, R.planner})
-#: Who may file a report (the 12345 call-taker files as an operator).
-REPORTERS = frozenset({R.inspector, R.resident, R.operator, R.dispatcher, R.admin})
+#: The community side (社区治理): a community's staff and a compound's party-branch secretary.
+COMMUNITY_SIDE = frozenset({R.community_staff, R.branch_secretary})
+#: Who may file a report (the 12345 call-taker files as an operator; a round table refers a problem).
+REPORTERS = frozenset({R.inspector, R.resident, R.operator, R.dispatcher, R.admin}) | COMMUNITY_SIDE
 
 #: The channels each reporting role files through, its default first: an inspector's report is an
 #: inspector's, a resident's a resident's; the centre files hotline calls, video patrol finds and
@@ -54,6 +57,9 @@ CHANNELS: dict[Role, tuple[str, ...]] = {
     R.operator: CENTRE_CHANNELS,
     R.dispatcher: CENTRE_CHANNELS,
     R.admin: CENTRE_CHANNELS,
+    # A round table turns an agenda item into a case: a referral (转办) to the command centre.
+    R.community_staff: ("referral",),
+    R.branch_secretary: ("referral",),
 }
 
 #: The roles of each workflow action (the states and effects are in geo/cases/workflow.py).
@@ -106,7 +112,8 @@ class Sight(StrEnum):
 #: Who may see each thing; a case-bound sight also needs the case itself to be readable.
 SIGHTS: dict[Sight, frozenset[Role]] = {
     # A unit handler works the case, not the caller: the centre calls back (回访).
-    Sight.reporter_contact: frozenset(Role) - {R.unit_handler},
+    # The community side reads the cases it referred, not the callers of others.
+    Sight.reporter_contact: frozenset(Role) - {R.unit_handler} - COMMUNITY_SIDE,
     Sight.reporter_identity: frozenset(Role),
     Sight.original_photos: CENTRE,
     Sight.statistics: READ_ALL,
@@ -219,7 +226,10 @@ _SIGHT_TEXT = {
         "the unit's own handlers, planners and command-centre staff",
     ),
     Sight.map_tracking_codes: ("see tracking codes on maps", "planners and command-centre staff"),
-    Sight.submit_report: ("submit reports", "inspectors, residents and command-centre staff"),
+    Sight.submit_report: (
+        "submit reports",
+        "inspectors, residents, command-centre staff and the community side (referrals)",
+    ),
 }
 _SIGHT_FIELDS = {Sight.original_photos: "photo", Sight.submit_report: "role"}
 
@@ -265,6 +275,7 @@ class Desk(StrEnum):
     admin = "admin"  # 系统管理: accounts, units and their grids, categories and time limits
     hotline = "hotline"  # 12345: the call-taker files a caller's report and reads back its code
     callback = "callback"  # 回访: call the reporters of closed cases back, record the answer
+    community = "community"  # 社区治理: the lists, claims, close-offs and round tables
 
 
 class AdminAction(StrEnum):
@@ -310,6 +321,7 @@ DESK_ROLES: dict[Desk, frozenset[Role]] = {
     # Whoever may file through the hotline channel; the callback needs the caller's number.
     Desk.hotline: frozenset(role for role, channels in CHANNELS.items() if "hotline_12345" in channels),
     Desk.callback: CENTRE & SIGHTS[Sight.reporter_contact],
+    Desk.community: frozenset({R.community_staff, R.branch_secretary, R.admin}),
 }
 
 
@@ -423,3 +435,120 @@ def rating_refusal(state: str, already_rated: bool) -> str | None:
 #: come in by the channel `open311`, whatever the account's role would file through.
 OPEN311_ACCOUNT = "open311"
 OPEN311_CHANNEL = "open311"
+
+
+# -- community governance (社区治理): the lists, claims and round tables -------------------------
+class CommunityAction(StrEnum):
+    """What the community side does (geo/community/)."""
+
+    read = "read"  # the lists, the registered members, the meetings and the figures of an area
+    raise_item = "raise_item"  # enter a demand (需求), a resource (资源) or a small wish (微心愿)
+    claim = "claim"  # record a claim (认领/领办) by a co-building unit, a party member or a branch
+    note = "note"  # a progress note (进展)
+    close_off = "close_off"  # 销号, with a photo or a note
+    hold_meeting = "hold_meeting"  # a compound's round table: agenda, attendees, outcomes, minutes
+    hold_big_meeting = "hold_big_meeting"  # the community's big round table (大圆桌会)
+    register = "register"  # co-building units, agreements, members and their posts, the three parties
+
+
+COMMUNITY_WORKERS = COMMUNITY_SIDE | {R.admin}
+#: Who may do each: the secretary works their compound, the staff their community (and its big
+#: round table); planners and the command centre read everything and change nothing here.
+COMMUNITY_ROLES: dict[CommunityAction, frozenset[Role]] = {
+    CommunityAction.read: COMMUNITY_WORKERS | READ_ALL,
+    CommunityAction.raise_item: COMMUNITY_WORKERS,
+    CommunityAction.claim: COMMUNITY_WORKERS,
+    CommunityAction.note: COMMUNITY_WORKERS,
+    CommunityAction.close_off: COMMUNITY_WORKERS,
+    CommunityAction.hold_meeting: COMMUNITY_WORKERS,
+    CommunityAction.hold_big_meeting: frozenset({R.community_staff, R.admin}),
+    CommunityAction.register: frozenset({R.community_staff, R.admin}),
+}
+
+
+@dataclass(frozen=True)
+class Seat:
+    """Where a person of the community side serves (`governance_post`): a community's staff their
+    communities, a branch secretary their compounds (and they attend their community's big round
+    table)."""
+
+    communities: frozenset[str] = frozenset()
+    compounds: frozenset[str] = frozenset()
+
+    @property
+    def attends(self) -> frozenset[str]:
+        """The communities whose big round table this person attends (a compound code starts with
+        its community's 12 digits)."""
+        return self.communities | {code[:12] for code in self.compounds}
+
+
+def may_community(
+    actor: Actor | None,
+    seat: Seat,
+    action: CommunityAction,
+    community_code: str | None = None,
+    compound_code: str | None = None,
+) -> bool:
+    """Whether a person may do this in this community or compound (None: anywhere at all)."""
+    if actor is None or actor.role not in COMMUNITY_ROLES[action]:
+        return False
+    if actor.role is R.admin or (action is CommunityAction.read and actor.role in READ_ALL):
+        return True
+    if community_code is None and compound_code is None:
+        return True  # the role may, somewhere
+    if actor.role is R.community_staff:
+        return (community_code or (compound_code or "")[:12]) in seat.communities
+    if compound_code is not None:
+        return compound_code in seat.compounds
+    # A community-wide thing (its big round table, its resources): the secretary reads it.
+    return action is CommunityAction.read and community_code in seat.attends
+
+
+def require_community(
+    actor: Actor,
+    seat: Seat,
+    action: CommunityAction,
+    community_code: str | None = None,
+    compound_code: str | None = None,
+) -> None:
+    """Refuse (403-class, naming who may) what `may_community` says no to."""
+    if may_community(actor, seat, action, community_code, compound_code):
+        return
+    if actor.role not in COMMUNITY_ROLES[action]:
+        who = ", ".join(sorted(r.value for r in COMMUNITY_ROLES[action]))
+        raise ActionForbidden(f"role {actor.role.value} may not {action.value}; {who} may", field="role")
+    where = compound_code or community_code
+    raise ActionForbidden(
+        f"{actor.username} does not serve {where}: a branch secretary works their compound, "
+        "community staff their community",
+        field="compound" if compound_code else "community",
+    )
+
+
+def may_read_community_figures(actor: Actor | None) -> bool:
+    """The governance figures (aggregates, no names): the community side and whoever reads statistics."""
+    return actor is not None and (actor.role in COMMUNITY_WORKERS or may(actor, Sight.statistics))
+
+
+def require_community_figures(actor: Actor) -> None:
+    """Refuse the governance figures to whoever `may_read_community_figures` says no to."""
+    if not may_read_community_figures(actor):
+        raise ActionForbidden(
+            f"role {actor.role.value} may not read the community figures; the community side, "
+            "planners and command-centre staff may",
+            field="role",
+        )
+
+
+def community_filter(actor: Actor, seat: Seat, community: Any, compound: Any) -> ColumnElement[bool]:
+    """SQL: the rows (of a community and a compound column) a person reads (as `may_community`)."""
+    if actor.role not in COMMUNITY_ROLES[CommunityAction.read]:
+        return false()
+    if actor.role is R.admin or actor.role in READ_ALL:
+        return true()
+    if actor.role is R.community_staff:
+        return community.in_(sorted(seat.communities) or [""])
+    return or_(
+        compound.in_(sorted(seat.compounds) or [""]),
+        and_(compound.is_(None), community.in_(sorted(seat.attends) or [""])),
+    )

@@ -34,6 +34,8 @@ class Role(StrEnum):
     unit_handler = "unit_handler"  # 责任单位: signs for, returns, handles
     admin = "admin"
     planner = "planner"  # reads everything, changes nothing
+    community_staff = "community_staff"  # 社区工作人员
+    branch_secretary = "branch_secretary"  # 小区党支部书记
 
 
 class AuthenticationFailed(GridcaseError):

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from geo import importing, stats
 from geo.areas import areas_frame, count_by_level
+from geo.community.demo_seed import seed_community
 from geo.store import Store
 from geo.store.models import (
     Account,
@@ -72,6 +73,7 @@ class DemoReport:
     cases_created: int = 0
     today_created: int = 0  # today's cases in the early queues (TODAY), once
     accounts_created: int = 0
+    community_rows: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -121,6 +123,7 @@ def load_demo(
             stats.fold_rollup(session)  # the bulk load's rollup deltas, folded at once
     with store.transaction() as session:
         report.accounts_created = create_demo_accounts(session)
+    report.community_rows = seed_community(store, cases=cases)  # 社区治理: issue 16's lists and round tables
     if cases:
         report.today_created = add_todays_cases(store)
     if report.cases_created:
@@ -138,7 +141,16 @@ def load_demo(
 
 DEMO_PASSWORD = "gridcase-demo"
 #: The demo's accounts, one per role and named after it (`gridcase user remove-demo` removes them).
-DEMO_USERNAMES = ("inspector", "resident", "operator", "dispatcher", "unit_handler", "admin", "planner")
+DEMO_USERNAMES: tuple[str, ...] = (
+    "inspector",
+    "resident",
+    "operator",
+    "dispatcher",
+    "unit_handler",
+    "admin",
+    "planner",
+)
+DEMO_USERNAMES += ("community_staff", "branch_secretary")  # geo/community/demo_seed.py makes them
 
 
 class AccountExtras(TypedDict, total=False):

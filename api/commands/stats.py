@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from geo import stats
+from geo.community import figures as community_figures
 from geo.errors import GridcaseError
 from geo.settings import get_settings
 from geo.store import Store
@@ -138,6 +139,7 @@ def _register_reports(app: typer.Typer) -> None:
                     stem = f"weekly-{report.period.start}"
                 else:
                     report = stats.monthly_ranking(session, when)
+                    community_figures.add_to_report(report, session, when)  # 社区治理 (issue 16)
                     stem = f"monthly-{report.period.start:%Y-%m}"
         finally:
             store.dispose()

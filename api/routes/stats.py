@@ -26,6 +26,7 @@ from api.params import MonthQuery, day_query, month_start, parse_day
 from api.security import ActorDep, oauth2, token_actor
 from geo import access, stats, web_sessions
 from geo.accounts import Actor, AuthenticationFailed
+from geo.community import figures as community_figures
 from geo.errors import InvalidInput
 
 router = APIRouter(tags=["stats"])
@@ -342,4 +343,5 @@ def monthly(
     fmt = _format(format)
     first = month_start(month, _today().replace(day=1))
     report = stats.monthly_ranking(session, first)
+    community_figures.add_to_report(report, session, first)  # 社区治理 (issue 16)
     return report_response(report, fmt, f"monthly-{first:%Y-%m}", lang)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from geo.community import models as _community  # noqa: F401  (its tables join the metadata)
 from geo.store.models import Base
 
 config = context.config
