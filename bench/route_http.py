@@ -16,11 +16,13 @@ after a warm-up:
   points/s.
 
 Designs: `main`, the tree of `--baseline` (`git archive`, served from there on the same database:
-the endpoint decides on the event loop, behind FastAPI's routing and dependencies) and `fast`,
-this tree (`api/route_fast.py`: a plain lookup is answered by an ASGI middleware; the batch
-endpoint as before, less a worker-thread hop per request for its router dependency). Before the
-measured runs, both designs answer the same 200 lookups and one batch: the bodies must be equal
-byte for byte, and so must the headers (less `date`).
+the endpoint decides on the event loop, behind FastAPI's routing and dependencies); `fast`, this
+tree (`api/route_fast.py`: a plain lookup is answered by an ASGI middleware; the router dependency
+async, so no worker-thread hop per request; the loaded index frozen out of the garbage
+collector's full passes); `fast+log`, this tree with uvicorn's access log on at `gridcase
+serve`'s level (info), written to a file. Before the measured runs, every design answers the
+same 200 lookups and one batch: bodies must be equal byte for byte, and so must the headers
+(less `date`).
 
 Designs alternate within each repeat, so a change in the machine's load meets both. Printed: the
 load average before each run, then per run requests/s (points/s), p50/p99 latency, errors, the
@@ -50,7 +52,8 @@ import intake  # noqa: E402 - the intake bench's `git archive` export, app facto
 
 DATABASE = "gridcase_bench_route"
 BASELINE = "0947b97"  # main before the fast path (the endpoint on the event loop, behind FastAPI)
-DESIGNS = ("main", "fast")
+DESIGNS = ("main", "fast", "fast+log")
+QUIET = ["--log-level", "warning", "--no-access-log"]
 
 
 # -- requests -----------------------------------------------------------------------------------
@@ -171,15 +174,22 @@ def serve(url: str, design: str, processes: int, state: Path, baseline: Path) ->
 
     port = intake.free_port()
     env = {**os.environ, "DATABASE_URL": url, "GRIDCASE_STATE_DIR": str(state), "BENCH_DESIGN": design}
-    if design != "fast":
+    ours = design.startswith("fast")
+    if not ours:
         env["BENCH_CODE"] = str(baseline)  # intake.make_app imports the app from there
+    # `fast+log`: uvicorn's access log at `gridcase serve`'s level, written to a file (as to a
+    # journal); the others log only warnings and have no access log.
+    logging = ["--log-level", "info"] if design == "fast+log" else QUIET
+    log = (state / f"uvicorn-{design}-{processes}.log").open("ab")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "intake:make_app", "--factory", "--app-dir", str(REPO / "bench")]
-        + ["--host", "127.0.0.1", "--port", str(port), "--workers", str(processes)]
-        + ["--log-level", "warning", "--no-access-log"],
+        + ["--host", "127.0.0.1", "--port", str(port), "--workers", str(processes), *logging],
         env=env,
-        cwd=REPO if design == "fast" else baseline,
+        cwd=REPO if ours else baseline,
+        stdout=log,
+        stderr=log if design == "fast+log" else None,
     )
+    log.close()
     for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -369,6 +379,11 @@ def summarise(runs: list[Run]) -> None:
             one, two = median.get((kind, design, 1)), median.get((kind, design, 2))
             if one and two and one.rate > 0:
                 print(f"{kind}, {design}: 2 ÷ 1 processes = {two.rate / one.rate:.2f}×")
+        logged, quiet = median.get((kind, "fast+log", 1)), median.get((kind, "fast", 1))
+        if logged and quiet:
+            extra = logged.server_us - quiet.server_us
+            per = "request" if kind == "route" else "point"
+            print(f"{kind}, 1 process: the access log costs {extra:.0f} µs of server CPU per {per}")
 
 
 if __name__ == "__main__":
