@@ -1,7 +1,8 @@
 """The lookup endpoints over HTTP: `--baseline`'s (today's main) against this tree's, in the same run.
 
-Run: `.venv/bin/python bench/route_http.py` (about 4 minutes), or `--quick` (about 1 minute);
-options: `--connections 16 --seconds 8 --repeats 2 --processes 1,2 --batch-points 1000`.
+Run: `.venv/bin/python bench/route_http.py` (about 6 minutes on a quiet machine), or `--quick`
+(3 s runs, one repeat: about 2 minutes); options: `--connections 16 --seconds 6 --repeats 3
+--processes 1,2 --batch-points 1000 --batch-connections 4 --designs main,fast,fast+log`.
 
 The Chibi demo's reference data and accounts (no cases: a lookup reads none) are loaded into
 `gridcase_bench_route` of the managed cluster. For each design and number of server processes,
@@ -302,9 +303,9 @@ def serve_and_measure(url, design, processes, args, state, baseline, points, che
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--processes", default="1,2")
     parser.add_argument("--batch-points", type=int, default=1000)
     parser.add_argument("--batch-connections", type=int, default=4)
@@ -351,29 +352,32 @@ def main() -> None:
     summarise(runs)
 
 
+@dataclass
+class Median:
+    rate: float
+    p99: float
+    server_us: float
+
+
 def summarise(runs: list[Run]) -> None:
-    """The table again, then the ratios of the medians over the repeats."""
+    """The medians over the repeats, then their ratios: fast ÷ main, 2 ÷ 1 processes, the log's cost."""
     print("\nmedians over the repeats:\n| endpoint | design | processes | rate | p99 ms | server CPU µs |")
     print("| --- | --- | --- | --- | --- | --- |")
-    median: dict[tuple[str, str, int], Run] = {}
+    median: dict[tuple[str, str, int], Median] = {}
     for key in sorted({(r.kind, r.design, r.processes) for r in runs}, key=lambda k: (k[0] != "route", k)):
         group = [r for r in runs if (r.kind, r.design, r.processes) == key]
-        mid = sorted(group, key=lambda r: r.rate)[(len(group) - 1) // 2]
-        median[key] = mid
-        rate = statistics.median(r.rate for r in group)
+        m = Median(*(statistics.median(getattr(r, a) for r in group) for a in ("rate", "p99", "server_us")))
+        median[key] = m
         unit = "requests/s" if key[0] == "route" else "points/s"
-        print(
-            f"| {key[0]} | {key[1]} | {key[2]} | {rate:,.0f} {unit} | "
-            f"{statistics.median(r.p99 for r in group):.1f} | "
-            f"{statistics.median(r.server_us for r in group):.0f} |"
-        )
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {m.rate:,.0f} {unit} | {m.p99:.1f} | {m.server_us:.0f} |")
     for kind in ("route", "batch"):
+        per = "request" if kind == "route" else "point"
         for processes in sorted({p for k, _, p in median if k == kind}):
             new, old = median.get((kind, "fast", processes)), median.get((kind, "main", processes))
             if new and old and old.rate > 0:
                 print(
-                    f"{kind}, {processes} process(es): fast ÷ main = {new.rate / old.rate:.2f}× rate, "
-                    f"server CPU {new.server_us:.0f} vs {old.server_us:.0f} µs"
+                    f"{kind}, {processes} process(es): fast ÷ main = {new.rate / old.rate:.2f}× rate; "
+                    f"server CPU {new.server_us:.0f} vs {old.server_us:.0f} µs per {per}"
                 )
         for design in DESIGNS:
             one, two = median.get((kind, design, 1)), median.get((kind, design, 2))
@@ -382,7 +386,6 @@ def summarise(runs: list[Run]) -> None:
         logged, quiet = median.get((kind, "fast+log", 1)), median.get((kind, "fast", 1))
         if logged and quiet:
             extra = logged.server_us - quiet.server_us
-            per = "request" if kind == "route" else "point"
             print(f"{kind}, 1 process: the access log costs {extra:.0f} µs of server CPU per {per}")
 
 
