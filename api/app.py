@@ -14,6 +14,7 @@ from api.deps import database_slots
 from api.headers import SecurityHeaders
 from api.inputs import text_parameters
 from api.notice_text import composer
+from api.route_fast import RoutePointFastPath
 from api.routes import (
     admin_desk,
     auth,
@@ -138,6 +139,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.tokens = TokenChecks(settings.token_check_seconds)
     app.state.screen_keys = screen_keys(settings)
     errors.install(app)
+    # Inside SecurityHeaders (added after it, so around it): plain lookups skip the framework.
+    app.add_middleware(RoutePointFastPath)
     app.add_middleware(SecurityHeaders, tiles_url=settings.tiles_url)
     for router in ROUTERS:
         # Every operation documents the one error body (`ErrorOut`) and the statuses it comes with.

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     duplicate_window_h: float = 24.0
     host: str = "127.0.0.1"
     port: int = 8000
+    # uvicorn's line per request (`gridcase serve`): about as much server CPU as the rest of a
+    # lookup (bench/route_http.py); off where a reverse proxy already logs every request.
+    access_log: bool = True
     # Base map tiles: an {z}/{x}/{y} URL template for an intranet tile server. None: no tiles at
     # all, so maps need no network (boundaries on a plain background).
     tiles_url: str | None = None

@@ -28,7 +28,7 @@ MAX_BATCH_BYTES = 64 * 1024 * 1024
 CHUNK = 5_000
 
 
-def get_router(request: Request) -> Router:
+async def get_router(request: Request) -> Router:
     """The app's router (one spatial index per process)."""
     return request.app.state.router
 
