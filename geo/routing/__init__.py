@@ -8,6 +8,7 @@ so a report routed at "now" or at any time of a cached generation costs no datab
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -191,15 +192,38 @@ class Router:
             cache = self._fresh_cache()
             if cache is not None:
                 return cache  # another thread checked while this one waited
-            started = time.monotonic()
-            version = reference_version(session)
-            with self._lock:
-                cache = self._cache
-            if cache is None or cache.version != version:
-                cache = _Cache(version, load_generations(session))
-            with self._lock:
-                self._cache, self._checked = cache, started
-            return cache
+            return self._check_now(session)
+
+    def _check_now(self, session: Session) -> _Cache:
+        """Read the reference version and replace the cache if it moved (hold `_checking`)."""
+        started = time.monotonic()
+        version = reference_version(session)
+        with self._lock:
+            cache = self._cache
+        if cache is None or cache.version != version:
+            cache = _Cache(version, load_generations(session))
+        with self._lock:
+            self._cache, self._checked = cache, started
+        return cache
+
+    def refresh(self) -> int:
+        """Check the reference version now, whatever the last check's age (a NOTIFY said it moved),
+        and load the current generation's index, so the next lookup is answered from memory.
+        Returns the version now cached."""
+        with self.sessions() as session:
+            with self._checking:
+                # Not `_fresh_cache`: a check that began before the change committed may have
+                # just stored the old version as fresh.
+                cache = self._check_now(session)
+            with contextlib.suppress(OutsideCoverage):  # no boundaries loaded yet: nothing to index
+                self.snapshot(session=session)
+        return cache.version
+
+    @property
+    def version(self) -> int | None:
+        """The reference version cached now (None before the first lookup)."""
+        with self._lock:
+            return self._cache.version if self._cache is not None else None
 
     @staticmethod
     def _generation(cache: _Cache, at: datetime | None, session: Session) -> int:
