@@ -91,6 +91,16 @@ class Throttle:
         self.check(key)
         self.fail(key)
 
+    def count(self, key: str) -> int:
+        """The key's failures in the window now."""
+        with self._engine().begin() as conn:
+            return int(conn.execute(_RECENT, self._params(key)).one()[0])
+
+    def clear(self) -> None:
+        """Forget every key's failures (tests, or an administrator after a false alarm)."""
+        with self._engine().begin() as conn:
+            conn.execute(text("DELETE FROM throttle_hit WHERE throttle = :throttle"), {"throttle": self.name})
+
     def reset(self, key: str) -> None:
         """Forget a key's failures (a right password)."""
         with self._engine().begin() as conn:

@@ -203,10 +203,16 @@ def serve_app(deployment: Deployment, extra_env: dict[str, str] | None = None, w
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + 300
-    while len(listening_workers(deployment)) < workers or not _answers(server):
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, "the server did not start within 300 s\n" + log.read_text()[:6000]
-        time.sleep(0.2)
+    try:
+        while len(listening_workers(deployment)) < workers or not _answers(server):
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, (
+                "the server did not start within 300 s\n" + log.read_text()[:6000]
+            )
+            time.sleep(0.2)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
