@@ -157,9 +157,11 @@ class Scaling:
         app.state.listener = self.listener.start()
 
     def _reference_changed(self, payload: str | None) -> None:
-        """Rebuild this process's routing index now, then say so (monitoring, tests)."""
-        version = self.app.state.router.refresh()
-        self.listener.notify(REFERENCE_APPLIED, f"{os.getpid()} {version}")
+        """Put the new reference version in force in this process's router and say so (monitoring,
+        tests), then rebuild the index."""
+        self.app.state.router.refresh(
+            checked=lambda version: self.listener.notify(REFERENCE_APPLIED, f"{os.getpid()} {version}")
+        )
 
     def _case_event(self, payload: str | None) -> None:
         self.case_events.publish(int(payload) if payload and payload.isdigit() else None)

@@ -1,6 +1,6 @@
 """Reads on a streaming replica vs on the primary under a write load; intake at 1 and 2 workers.
 
-    .venv/bin/python bench/replicas.py [--seconds 15] [--readers 8] [--writers 8]
+    .venv/bin/python bench/replicas.py [--seconds 15] [--readers 8] [--writers 8] [--warmup 3]
 
 Builds its own deployment in `.gridcase/bench-replicas-*` (removed at the end): a managed primary
 with the whole Chibi demo (the quarter's cases, so stats and dashboards have work to do), and a
@@ -104,9 +104,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-async def reader(url: str, until: float, tally: Tally) -> None:
+async def reader(url: str, until: float, tally: Tally, token: str) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=60, headers={"X-Screen-Key": SCREEN_KEY}) as client:
-        token = await _token(client, "planner")
         i = 0
         while time.monotonic() < until:
             path, params = READS[i % len(READS)]
@@ -121,10 +120,9 @@ async def reader(url: str, until: float, tally: Tally) -> None:
                 tally.errors += 1
 
 
-async def writer(url: str, until: float, tally: Tally, point: dict[str, float]) -> None:
-    # No cookie jar: a writer's own read-your-writes cookie must not steer the readers.
+async def writer(url: str, until: float, tally: Tally, point: dict[str, float], token: str) -> None:
+    # Each client its own cookies: a writer's read-your-writes cookie must not steer the readers.
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        token = await _token(client, "inspector")
         while time.monotonic() < until:
             body = {"category": "E0102", "description": "bench", **point}
             headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
@@ -136,8 +134,11 @@ async def writer(url: str, until: float, tally: Tally, point: dict[str, float]) 
                 tally.errors += 1
 
 
-async def _token(client: httpx.AsyncClient, username: str) -> str:
-    answer = await client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
+def _token(url: str, username: str) -> str:
+    """A bearer token, fetched before the clock starts (a sign-in costs an Argon2 hash)."""
+    answer = httpx.post(
+        f"{url}/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}, timeout=60
+    )
     answer.raise_for_status()
     return str(answer.json()["access_token"])
 
@@ -152,11 +153,12 @@ def a_point(url: str) -> dict[str, float]:
 
 
 async def phase(url: str, seconds: float, readers: int, writers: int, point: dict[str, float]) -> Tally:
+    planner, inspector = _token(url, "planner"), _token(url, "inspector")
     tally = Tally()
     until = time.monotonic() + seconds
     await asyncio.gather(
-        *(reader(url, until, tally) for _ in range(readers)),
-        *(writer(url, until, tally, point) for _ in range(writers)),
+        *(reader(url, until, tally, planner) for _ in range(readers)),
+        *(writer(url, until, tally, point, inspector) for _ in range(writers)),
     )
     return tally
 
@@ -183,6 +185,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--readers", type=int, default=8)
     parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of the same load, not counted")
     args = parser.parse_args()
     root = REPO / ".gridcase" / f"bench-replicas-{uuid.uuid4().hex[:8]}"
     root.mkdir(parents=True)
@@ -200,6 +203,7 @@ def main() -> None:
             process, server = serve({**base, **extra}, workers=1)
             try:
                 point = a_point(server)
+                asyncio.run(phase(server, args.warmup, args.readers, args.writers, point))
                 print(f"reads on the {name}, under a write load ({load()})…", flush=True)
                 results[name] = asyncio.run(phase(server, args.seconds, args.readers, args.writers, point))
             finally:
@@ -209,6 +213,7 @@ def main() -> None:
             process, server = serve(base, workers=workers)
             try:
                 point = a_point(server)
+                asyncio.run(phase(server, args.warmup, 0, 2 * args.writers, point))
                 print(f"intake at {workers} worker(s) ({load()})…", flush=True)
                 intake[workers] = asyncio.run(phase(server, args.seconds, 0, 2 * args.writers, point))
             finally:

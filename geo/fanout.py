@@ -76,7 +76,11 @@ class Listener:
             self._thread.join(timeout=10)
 
     def notify(self, channel: str, payload: str) -> None:
-        """Send a notification from the listening connection (at its next turn)."""
+        """Send a notification from the listening connection: at once from a handler (the
+        listener's own thread), else at the connection's next turn."""
+        if threading.current_thread() is self._thread and self._conn is not None:
+            self._conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            return
         with self._lock:
             self._outgoing.append((channel, payload))
 
@@ -91,7 +95,6 @@ class Listener:
                         conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
                     self.connected.set()
                     backoff = 0.2
-                    self._deliver(None)  # whatever changed while we were not listening
                     self._serve(conn)
             except Exception:  # noqa: BLE001 - the database away: the periodic checks carry on
                 log.warning("listening for changes failed; retrying in %.1f s", backoff, exc_info=True)
@@ -101,6 +104,14 @@ class Listener:
             backoff = min(self.max_backoff_s, backoff * 2)
 
     def _serve(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+        try:
+            self._listen(conn)
+        finally:
+            self._conn = None
+
+    def _listen(self, conn: psycopg.Connection) -> None:
+        self._deliver(None)  # whatever changed while we were not listening
         while not self._stop.is_set():
             heard = [(n.channel, n.payload) for n in conn.notifies(timeout=self.poll_s)]
             for channel, payload in heard:

@@ -12,7 +12,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -206,15 +206,21 @@ class Router:
             self._cache, self._checked = cache, started
         return cache
 
-    def refresh(self) -> int:
+    def refresh(self, checked: Callable[[int], None] | None = None) -> int:
         """Check the reference version now, whatever the last check's age (a NOTIFY said it moved),
-        and load the current generation's index, so the next lookup is answered from memory.
-        Returns the version now cached."""
+        then load the current generation's index, so the next lookup is answered from memory.
+
+        `checked(version)` is called in between: from then on no lookup is answered from older
+        reference data (a lookup waits for the index being loaded, or loads it). Returns the
+        version now cached.
+        """
         with self.sessions() as session:
             with self._checking:
                 # Not `_fresh_cache`: a check that began before the change committed may have
                 # just stored the old version as fresh.
                 cache = self._check_now(session)
+            if checked is not None:
+                checked(cache.version)
             with contextlib.suppress(OutsideCoverage):  # no boundaries loaded yet: nothing to index
                 self.snapshot(session=session)
         return cache.version

@@ -102,8 +102,8 @@ def _bouncer_transactions(admin: psycopg.Connection) -> int:
 def test_a_report_is_read_back_from_the_replica_once_replicated(deployment: Deployment, app_server: Server):
     _wait_replica_used(app_server)
     screen = {"X-Screen-Key": SCREEN_KEY}
+    reporter = httpx.Client(base_url=app_server.url, timeout=30)  # keeps its cookies throughout
     with (
-        httpx.Client(base_url=app_server.url, timeout=30) as reporter,
         httpx.Client(base_url=app_server.url, timeout=30) as someone_else,
         deployment.connect(deployment.replica_url) as replica,
     ):
