@@ -5,6 +5,7 @@ The tests run in file order on one deployment; the last one stops the replica.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import threading
@@ -20,6 +21,7 @@ from geo.store.replicas import lsn_value
 from tests.conftest import REPO
 from tests.scale.conftest import SCREEN_KEY, Deployment, Server, _run_gridcase, listening_workers, token
 
+ARTIFACTS = REPO / "test-artifacts"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -172,6 +174,13 @@ def test_a_reference_import_reaches_both_workers_within_a_second(deployment: Dep
                 break
         importing.join()
     assert set(applied) == workers, applied
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "scale-reference.txt").write_text(
+        "".join(
+            f"worker {pid}: reference version in force {s:.3f} s after the commit\n"
+            for pid, s in applied.items()
+        )
+    )
     assert max(applied.values()) < 1.0, applied
     with httpx.Client(base_url=app_server.url, timeout=30) as client:
         point = _a_routable_point(client)
@@ -217,7 +226,11 @@ def test_a_case_changed_through_one_worker_reaches_a_feed_served_by_the_other(ap
     opened: queue.Queue[int] = queue.Queue()
 
     def listen() -> None:
-        with desk.stream("GET", "/desk/events", timeout=httpx.Timeout(60, read=60)) as feed:
+        # Ends when the test closes the client under it.
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            desk.stream("GET", "/desk/events", timeout=httpx.Timeout(60, read=60)) as feed,
+        ):
             opened.put(int(feed.headers["x-gridcase-worker"]))
             for line in feed.iter_lines():
                 lines.put(line)
@@ -226,11 +239,14 @@ def test_a_case_changed_through_one_worker_reaches_a_feed_served_by_the_other(ap
     feed_worker = opened.get(timeout=30)
     hello = [lines.get(timeout=30) for _ in range(3)]
     assert "event: hello" in hello, hello
-    with _on_another_worker(app_server, feed_worker) as other:
+    other = _on_another_worker(app_server, feed_worker)
+    try:
         inspector = token(app_server, "inspector")
+        started = time.monotonic()
         case = _report(other, inspector, "seen on the other worker's feed")
         assert int(other.get("/healthz").headers["x-gridcase-worker"]) != feed_worker
-    started = time.monotonic()
+    finally:
+        other.close()
     # Heard through NOTIFY: well before the feed's own look at the log (15 s while LISTEN works).
     previous = ""
     while True:
