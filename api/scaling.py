@@ -154,7 +154,16 @@ class Scaling:
         self.listener = Listener(
             listen_url, {REFERENCE: self._reference_changed, CASE_EVENTS: self._case_event}
         )
-        app.state.listener = self.listener.start()
+        app.state.listener = self.listener
+        if settings.pgbouncer and not settings.listen_database_url:
+            # LISTEN through a transaction pooler would listen on whichever server connection the
+            # pooler lent that moment: notifications would be lost. Fall back to the periodic checks.
+            log.warning(
+                "GRIDCASE_PGBOUNCER is set without GRIDCASE_LISTEN_DATABASE_URL: not listening for "
+                "changes (the router and the live lists check the database periodically instead)"
+            )
+        else:
+            self.listener.start()
 
     def _reference_changed(self, payload: str | None) -> None:
         """Put the new reference version in force in this process's router and say so (monitoring,
