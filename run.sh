@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-DEBIAN_PACKAGES=(postgresql-15 postgresql-15-postgis-3 python3-venv chromium fonts-noto-cjk)
+DEBIAN_PACKAGES=(postgresql-15 postgresql-15-postgis-3 python3-venv chromium fonts-noto-cjk pgbouncer)
 VENV=.venv
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

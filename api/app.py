@@ -31,6 +31,7 @@ from api.routes import (
     routing,
     stats,
 )
+from api.scaling import ReadYourWrites, Scaling
 from api.screen import screen_keys
 from geo.accounts import TokenChecks
 from geo.cases.intake import IntakeWriter
@@ -42,7 +43,7 @@ from geo.settings import Settings, get_settings
 from geo.stats import RollupFolder
 from geo.storage import blob_store
 from geo.store import Store
-from geo.store.db import make_engine, make_sessions
+from geo.store.db import make_sessions
 from geo.throttle import Throttles, public_throttles
 
 #: Every router of the API and the pages, by name, in the order they are matched.
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.router = Router(app.state.store.sessions, tolerance_m=settings.route_tolerance_m)
         app.state.cases = case_context(settings, app.state.router)
         # The intake writer's own connections, one per thread (geo/cases/intake.py).
-        writing = make_engine(app.state.store.url, settings.intake_writers, pre_ping=False)
+        writing = app.state.store.engine_of(settings.intake_writers, pre_ping=False)
         app.state.intake = IntakeWriter(
             make_sessions(writing),
             default_radius_m=settings.duplicate_radius_m,
@@ -107,9 +108,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.notices = None
         if settings.notice_seconds > 0:
             app.state.notices = OutboxWorker(app.state.outbox, interval_s=settings.notice_seconds).start()
+        # Several processes: replicas, throttles in PostgreSQL, LISTEN/NOTIFY (api/scaling.py).
+        app.state.scaling = Scaling(app, settings, app.state.store)
         try:
             yield
         finally:
+            app.state.scaling.stop()
             if app.state.notices is not None:
                 app.state.notices.stop()
             if folder is not None:
@@ -142,6 +146,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # Inside SecurityHeaders (added after it, so around it): plain lookups skip the framework.
     app.add_middleware(RoutePointFastPath)
     app.add_middleware(SecurityHeaders, tiles_url=settings.tiles_url)
+    app.add_middleware(ReadYourWrites)
     for router in ROUTERS:
         # Every operation documents the one error body (`ErrorOut`) and the statuses it comes with.
         app.include_router(router, responses=errors.ERROR_RESPONSES)

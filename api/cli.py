@@ -15,6 +15,7 @@ from api.commands import blobs as blob_commands
 from api.commands import export as export_commands
 from api.commands import maps as map_commands
 from api.commands import open311 as open311_commands
+from api.commands import replicas as replica_commands
 from api.commands import stats as stats_commands
 from geo.errors import GridcaseError, InvalidImport
 from geo.settings import Settings, get_settings
@@ -51,6 +52,7 @@ def db_up() -> None:
     """Start the database (init the managed cluster on first use) and migrate it."""
     store = _store()
     store.migrate()
+    replica_commands.start_managed_replicas(_settings())
     console.print(f"database ready: {_public_url(store.url)}")
     store.dispose()
 
@@ -64,6 +66,7 @@ def db_down() -> None:
         return
     from geo.store.db import local_cluster
 
+    replica_commands.stop_managed_replicas(settings)
     local_cluster(settings).stop()
     console.print("managed cluster stopped")
 
@@ -336,26 +339,52 @@ def demo(
         store.dispose()
     console.print(report.summary(), markup=False)
     if serve_after:
-        serve(host=host, port=port)
+        serve(host=host, port=port, workers=None)
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="server processes (default: the number of cores)")
+    ] = None,
 ) -> None:
-    """Serve the API and pages (default http://127.0.0.1:8000)."""
+    """Serve the API and pages (default http://127.0.0.1:8000) from one or more processes."""
+    import os
+
     import uvicorn
+
+    from api.scaling import WORKER_HEALTHCHECK_S, WORKER_PARENT
 
     settings = _settings()
     store = _store()
     store.migrate()
     store.dispose()
+    replica_commands.start_managed_replicas(settings)
     host = host or settings.host
     port = port or settings.port
-    console.print(f"gridcase serving on http://{host}:{port}  (API docs: /docs)")
+    workers = workers or os.cpu_count() or 1
+    # The workers end with this process, even when it is killed (api/scaling.py).
+    os.environ[WORKER_PARENT] = str(os.getpid())
+    console.print(f"gridcase serving on http://{host}:{port} with {workers} worker(s)  (API docs: /docs)")
     console.print(f"big screen (once, on the screen): {_screen_url(settings, host, port)}", markup=False)
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        workers=workers,
+        access_log=settings.access_log,
+        # Named, so a missing extension is an error rather than a silent fall back to the slower
+        # pure-Python parser and loop (both are dependencies; bench/route_http.py measures them).
+        http="httptools",
+        loop="uvloop",
+        # A worker answers the supervisor's health check only once its interpreter started: on a
+        # busy machine that takes more than uvicorn's 5 s, and the worker was killed in a loop.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+    )
 
 
 def _screen_url(settings: Settings, host: str, port: int) -> str:
@@ -378,6 +407,7 @@ def screen_url(
 for area in (map_commands, stats_commands, blob_commands, export_commands):
     area.register(app)
 admin_commands.register(app, user=user_app)
+replica_commands.register(db_app)
 
 
 def main() -> None:

@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     s3_addressing_style: Literal["path", "virtual", "auto"] = "path"
     s3_timeout_seconds: float = 5.0
+    # Scale (README "Workers, replicas and PgBouncer"): streaming replicas that answer the reads of
+    # dashboards, maps, stats, reports and the public (comma-separated URLs; unset in managed
+    # mode: the running `gridcase db replica add` replicas), skipped when they lag more than
+    # `replica_max_lag_seconds`; `pgbouncer`: DATABASE_URL is a PgBouncer in transaction mode (no
+    # server-side prepared statements); LISTEN needs a direct connection: `listen_database_url`
+    # (default DATABASE_URL).
+    read_database_url: str | None = None
+    replica_max_lag_seconds: float = 5.0
+    pgbouncer: bool = False
+    listen_database_url: str | None = None
 
     @property
     def state_path(self) -> Path:

@@ -1,19 +1,40 @@
 """Throttles: too many wrong passwords, tracking-code guesses or public reports in a window → wait.
 
-Kept in the process's memory: a restart forgets them, and with several worker processes each
-counts its own share (the limit then holds per worker). That is enough to turn a 200-guesses-in-
-41-seconds attack into a few guesses per quarter hour without a table on the hot path.
+The counts live in PostgreSQL (`throttle_hit`, one row per counted attempt, migration 0014), so
+every worker process and every host behind the load balancer sees the same counts, and a restart
+forgets nothing: a guesser cannot spread attempts over workers. A throttle is bound to an engine
+of its own (`Throttles.bind`, at the app's start), so counting never competes with requests for
+their pooled connections, and a count survives the request's rollback (a refused password raises).
+Times are the database's clock, the same for every host.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import deque
+import random
 from dataclasses import dataclass, field
 
+from sqlalchemy import Engine, text
+
 from geo.errors import GridcaseError
+
+#: Share of counted attempts that also sweep the throttle's expired rows (of every key).
+SWEEP_SHARE = 0.01
+
+_RECENT = text(
+    "SELECT count(*), extract(epoch FROM min(at) + make_interval(secs => :window) - now()) "
+    "FROM throttle_hit WHERE throttle = :throttle AND key = :key "
+    "AND at > now() - make_interval(secs => :window)"
+)
+_COUNT = text("INSERT INTO throttle_hit (throttle, key) VALUES (:throttle, :key)")
+_EXPIRED_OF_KEY = text(
+    "DELETE FROM throttle_hit WHERE throttle = :throttle AND key = :key "
+    "AND at <= now() - make_interval(secs => :window)"
+)
+_EXPIRED = text(
+    "DELETE FROM throttle_hit WHERE throttle = :throttle AND at <= now() - make_interval(secs => :window)"
+)
+_FORGET = text("DELETE FROM throttle_hit WHERE throttle = :throttle AND key = :key")
 
 
 class TooManyAttempts(GridcaseError):
@@ -26,29 +47,30 @@ class TooManyAttempts(GridcaseError):
 
 @dataclass
 class Throttle:
-    """At most `limit` failures per key within `window_s` seconds."""
+    """At most `limit` failures per key within `window_s` seconds, counted in PostgreSQL."""
 
+    name: str  # the throttle's rows in `throttle_hit`
     limit: int
     window_s: float
     what: str  # "wrong passwords for this account", for the message
     names: str  # the input the refusal names
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    engine: Engine | None = field(default=None, repr=False)
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError(f"throttle {self.name} is not bound to a database (Throttles.bind)")
+        return self.engine
+
+    def _params(self, key: str) -> dict[str, object]:
+        return {"throttle": self.name, "key": key, "window": self.window_s}
 
     def check(self, key: str) -> None:
         """Refuse when the key has used up its failures; otherwise let the attempt through."""
-        now = time.monotonic()
-        with self._lock:
-            times = self._recent(key, now)
-            if len(times) < self.limit:
-                return
-            wait = max(1, math.ceil(times[0] + self.window_s - now))
+        with self._engine().begin() as conn:
+            count, left = conn.execute(_RECENT, self._params(key)).one()
+        if count < self.limit:
+            return
+        wait = max(1, math.ceil(float(left or 0)))
         raise TooManyAttempts(
             f"too many {self.what} ({self.limit} in {self.window_s / 60:g} min); try again in {wait} s",
             retry_after=wait,
@@ -56,24 +78,33 @@ class Throttle:
         )
 
     def fail(self, key: str) -> None:
-        """Count one failure."""
-        now = time.monotonic()
-        with self._lock:
-            self._recent(key, now).append(now)
-            if len(self._failures) > 100_000:  # an address flood must not grow memory without end
-                self._failures = {
-                    k: v for k, v in self._failures.items() if v and v[-1] > now - self.window_s
-                }
+        """Count one failure (and drop the key's expired ones; now and then every key's)."""
+        params = self._params(key)
+        with self._engine().begin() as conn:
+            conn.execute(_EXPIRED_OF_KEY, params)
+            conn.execute(_COUNT, params)
+            if random.random() < SWEEP_SHARE:  # an address flood must not grow the table without end
+                conn.execute(_EXPIRED, params)
 
     def spend(self, key: str) -> None:
         """A rate limit: refuse when the key used up its window, else count this attempt."""
         self.check(key)
         self.fail(key)
 
+    def count(self, key: str) -> int:
+        """The key's failures in the window now."""
+        with self._engine().begin() as conn:
+            return int(conn.execute(_RECENT, self._params(key)).one()[0])
+
+    def clear(self) -> None:
+        """Forget every key's failures (tests, or an administrator after a false alarm)."""
+        with self._engine().begin() as conn:
+            conn.execute(text("DELETE FROM throttle_hit WHERE throttle = :throttle"), {"throttle": self.name})
+
     def reset(self, key: str) -> None:
         """Forget a key's failures (a right password)."""
-        with self._lock:
-            self._failures.pop(key, None)
+        with self._engine().begin() as conn:
+            conn.execute(_FORGET, self._params(key))
 
 
 @dataclass
@@ -81,20 +112,31 @@ class Throttles:
     """The throttles of one app."""
 
     sign_in_account: Throttle = field(
-        default_factory=lambda: Throttle(5, 15 * 60, "wrong passwords for this account", "username")
+        default_factory=lambda: Throttle(
+            "sign_in_account", 5, 15 * 60, "wrong passwords for this account", "username"
+        )
     )
     sign_in_address: Throttle = field(
-        default_factory=lambda: Throttle(30, 15 * 60, "failed sign-ins from this address", "client")
+        default_factory=lambda: Throttle(
+            "sign_in_address", 30, 15 * 60, "failed sign-ins from this address", "client"
+        )
     )
     tracking_address: Throttle = field(
-        default_factory=lambda: Throttle(30, 60, "unknown tracking codes from this address", "tracking_code")
+        default_factory=lambda: Throttle(
+            "tracking_address", 30, 60, "unknown tracking codes from this address", "tracking_code"
+        )
     )
+
+    def bind(self, engine: Engine) -> None:
+        """Count in this database from now on."""
+        for throttle in (self.sign_in_account, self.sign_in_address, self.tracking_address):
+            throttle.engine = engine
 
 
 def public_throttles(per_address: int, per_phone: int) -> tuple[Throttle, Throttle]:
     """The light rate limit on reports and follows from people not signed in: per address and
     per phone number, each per hour."""
     return (
-        Throttle(per_address, 3600, "reports from this address", "client"),
-        Throttle(per_phone, 3600, "reports with this phone number", "phone"),
+        Throttle("public_address", per_address, 3600, "reports from this address", "client"),
+        Throttle("public_phone", per_phone, 3600, "reports with this phone number", "phone"),
     )

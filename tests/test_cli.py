@@ -76,7 +76,7 @@ def test_serve_answers_healthz(store):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["DATABASE_URL"] = store.url
     server = subprocess.Popen(
-        [GRIDCASE, "serve", "--port", str(port)],
+        [GRIDCASE, "serve", "--workers", "1", "--port", str(port)],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -17,6 +17,7 @@ from api.deps import SessionDep
 from api.inputs import check_text, read_json
 from api.notice_text import send_notices_soon
 from api.routes.auth import client_address
+from api.scaling import ReadSessionDep
 from api.schemas import CaseList, CaseOut, CasePublic
 from api.security import ActorDep
 from geo.accounts import Actor
@@ -183,7 +184,7 @@ def _bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
 @router.get("/cases", response_model=CaseList)
 def cases(
     actor: ActorDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     state: Annotated[list[str] | None, Query(description="one or more states")] = None,
     unit: str | None = None,
     area: Annotated[str | None, Query(description="district/street/community/grid code")] = None,
@@ -214,13 +215,13 @@ def cases(
 
 
 @router.get("/cases/{ref}", response_model=CaseOut)
-def case_detail(ref: str, actor: ActorDep, session: SessionDep) -> CaseOut:
+def case_detail(ref: str, actor: ActorDep, session: ReadSessionDep) -> CaseOut:
     """One case with its events, photos and suggested duplicates."""
     return views.case_detail(session, actor, ref)
 
 
 @router.get("/track/{tracking_code}", response_model=CasePublic)
-def track(tracking_code: str, request: Request, session: SessionDep) -> CasePublic:
+def track(tracking_code: str, request: Request, session: ReadSessionDep) -> CasePublic:
     """Follow a case by its tracking code: public fields only (件件有下落); guesses are throttled."""
     guesses = request.app.state.throttles.tracking_address
     address = client_address(request)
@@ -237,7 +238,7 @@ def track(tracking_code: str, request: Request, session: SessionDep) -> CasePubl
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
 )
-def public_photo(key: str, request: Request, session: SessionDep) -> Response:
+def public_photo(key: str, request: Request, session: ReadSessionDep) -> Response:
     """A public photo copy (EXIF removed); originals are never served here."""
     photo = views.public_photo(session, key)
     cache = {"Cache-Control": "public, max-age=31536000, immutable"}

@@ -7,7 +7,6 @@ Every page asks the access policy (geo/access.py) who may use it; cases come fro
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -433,13 +432,21 @@ async def live_events(request: Request, user: DeskUser) -> StreamingResponse:
     """`changed` whenever the case event log grows (only its newest id: the page reloads its lists,
     which the access policy filters as usual). No database connection is held between looks."""
 
+    # Woken by NOTIFY from whichever process appended the event (api/scaling.py); the look at
+    # the log itself is the fallback, seldom while LISTEN works.
+    feed = request.app.state.case_events
+    scaling = request.app.state.scaling
+
     async def stream() -> AsyncIterator[str]:
         last = await run_in_threadpool(_latest_event, request)
         yield f"retry: 3000\nevent: hello\ndata: {last}\n\n"
         while not await request.is_disconnected():
-            await asyncio.sleep(LIVE_CHECK_SECONDS)
-            newest = await run_in_threadpool(_latest_event, request)
-            if newest != last:
+            if feed.value <= last:
+                await feed.wait(scaling.fallback_seconds(LIVE_CHECK_SECONDS))
+            newest = feed.value
+            if newest <= last:
+                newest = await run_in_threadpool(_latest_event, request)
+            if newest > last:
                 last = newest
                 yield f"event: changed\ndata: {newest}\n\n"
 

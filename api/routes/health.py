@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
 from fastapi import APIRouter, Request
@@ -24,6 +25,17 @@ class CalendarHealth(BaseModel):
     next_year: int = Field(description="the year whose holidays to load next")
 
 
+class ReplicaHealth(BaseModel):
+    """One read replica as this process last saw it."""
+
+    name: str = Field(description="replica1, replica2… in the order of GRIDCASE_READ_DATABASE_URL")
+    url: str = Field(description="where it is, without the password")
+    up: bool = Field(description="it answered the last look")
+    lag_seconds: float | None = Field(description="how far behind the primary it replays (None while down)")
+    used: bool = Field(description="up and within GRIDCASE_REPLICA_MAX_LAG_SECONDS: reads go to it")
+    error: str | None = Field(default=None, description="why it is down")
+
+
 class Health(BaseModel):
     """What /healthz reports: `warning` when something needs a person (see `warnings`)."""
 
@@ -33,6 +45,8 @@ class Health(BaseModel):
     schema_revision: str | None
     calendar: CalendarHealth
     warnings: list[str] = Field(default_factory=list, description="what needs attention, in words")
+    worker: int = Field(description="the server process that answered (its pid)")
+    replicas: list[ReplicaHealth] = Field(default_factory=list, description="the read replicas and their lag")
 
 
 @router.get("/healthz", response_model=Health)
@@ -42,6 +56,13 @@ def healthz(request: Request, store: StoreDep, session: SessionDep) -> Health:
     versions = server_versions(store.engine)
     status = calendar_status(request.app.state.cases.calendar_for(session))
     warnings = [w for w in [calendar_notice("en", status)] if w]
+    replicas = request.app.state.replicas
+    seen = [] if replicas is None else replicas.states()
+    warnings += [
+        f"read replica {r.name} is {'down' if not r.up else f'{r.lag_s:g} s behind'}: reads go elsewhere"
+        for r in seen
+        if not r.usable
+    ]
     return Health(
         status="warning" if warnings else "ok",
         postgresql=versions["postgresql"],
@@ -49,4 +70,9 @@ def healthz(request: Request, store: StoreDep, session: SessionDep) -> Health:
         schema_revision=migrate.current_revision(store.engine),
         calendar=CalendarHealth(ends=status.ends, days_left=status.days_left, next_year=status.next_year),
         warnings=warnings,
+        worker=os.getpid(),
+        replicas=[
+            ReplicaHealth(name=r.name, url=r.url, up=r.up, lag_seconds=r.lag_s, used=r.usable, error=r.error)
+            for r in seen
+        ],
     )

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import SessionDep
 from api.errors import PAGE_ERROR
 from api.headers import content_security_policy, script_hashes
+from api.scaling import ReadSessionDep
 from api.security import oauth2
 from api.web import PageRefusal
 from geo import access
@@ -70,7 +71,7 @@ NOT_FOUND_PAGE: dict[int | str, dict[str, Any]] = {
 def community_heatmap_page(
     code: str,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     staff: Annotated[bool, Depends(_is_staff)],
     category: Category = None,
     min_age_days: MinAge = None,
@@ -103,7 +104,7 @@ def community_heatmap_page(
 @router.get("/maps/city", response_class=HTMLResponse)
 def city_map_page(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     bins: Annotated[Literal["grid", "hex"], Query(description="count per grid or per hexagon")] = "grid",
     hex_size_m: Annotated[float, Query(ge=20, le=20_000, description="hexagon size, metres")] = 250.0,
     category: Category = None,

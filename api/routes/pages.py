@@ -20,6 +20,7 @@ from api.deps import SessionDep
 from api.desk_pages import calendar_warning
 from api.i18n import Lang, explanation, messages
 from api.params import MonthQuery
+from api.scaling import ReadSessionDep
 from api.screen import ScreenDep
 from api.security import ActorDep, oauth2
 from api.templating import templates
@@ -97,7 +98,7 @@ def inspector(request: Request, lang: LangQuery = "zh") -> HTMLResponse:
     tags=["dashboard"],
     dependencies=[ScreenDep],
 )
-def dashboard_summary(session: SessionDep, month: MonthQuery = None) -> dashboard.Summary:
+def dashboard_summary(session: ReadSessionDep, month: MonthQuery = None) -> dashboard.Summary:
     """Today's counts (Asia/Shanghai), the month's disposal rate, overdue and unresolved cases."""
     return dashboard.summary(session, month=month)
 
@@ -109,7 +110,7 @@ def dashboard_summary(session: SessionDep, month: MonthQuery = None) -> dashboar
     dependencies=[ScreenDep],
 )
 def dashboard_latest(
-    session: SessionDep, limit: Annotated[int, Query(ge=1, le=50)] = 10, lang: LangQuery = "zh"
+    session: ReadSessionDep, limit: Annotated[int, Query(ge=1, le=50)] = 10, lang: LangQuery = "zh"
 ) -> list[dashboard.LatestCase]:
     """The newest cases with their routing explanation in the page's language."""
     return dashboard.latest_cases(session, limit, explain=lambda decision: explanation(lang, decision))
@@ -122,7 +123,7 @@ def dashboard_latest(
     dependencies=[ScreenDep],
 )
 def dashboard_units(
-    session: SessionDep, month: MonthQuery = None, limit: Annotated[int, Query(ge=1, le=200)] = 20
+    session: ReadSessionDep, month: MonthQuery = None, limit: Annotated[int, Query(ge=1, le=200)] = 20
 ) -> list[dashboard.UnitRank]:
     """Units ranked by disposal rate for the month (单位处置率排名)."""
     window = dashboard.month_window(datetime.now(UTC), month)
@@ -130,20 +131,22 @@ def dashboard_units(
 
 
 @router.get("/api/v1/dashboard/live-cases", tags=["dashboard"], dependencies=[ScreenDep])
-def dashboard_live_cases(session: SessionDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 2000) -> dict:
+def dashboard_live_cases(
+    session: ReadSessionDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 2000
+) -> dict:
     """Unresolved cases as GeoJSON points, newest first, at most `limit`; `total` counts all."""
     return dashboard.live_cases(session, limit)
 
 
 @router.get("/api/v1/dashboard/grids", tags=["dashboard"])
-def dashboard_grids(session: SessionDep, response: Response) -> dict:
+def dashboard_grids(session: ReadSessionDep, response: Response) -> dict:
     """The current grid boundaries as GeoJSON (simplified to about 1 m)."""
     response.headers["Cache-Control"] = "public, max-age=300"
     return dashboard.grid_boundaries(session)
 
 
 @router.get("/api/v1/dashboard/orientation", tags=["dashboard"])
-def dashboard_orientation(session: SessionDep, response: Response) -> dict:
+def dashboard_orientation(session: ReadSessionDep, response: Response) -> dict:
     """The map's landmarks as GeoJSON: thematic layers (canal, lake, roads, parks) and community
     names at a point inside each community."""
     response.headers["Cache-Control"] = "public, max-age=300"

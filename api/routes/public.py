@@ -25,6 +25,7 @@ from api.deps import SessionDep
 from api.i18n import ACTION_LABELS, CLASS_LABELS, STATE_LABELS, Lang, messages
 from api.inputs import check_text
 from api.routes.auth import client_address
+from api.scaling import ReadSessionDep
 from api.templating import templates
 from api.web import lang_of
 from geo import places, public, web_sessions
@@ -117,7 +118,7 @@ def _finite(value: float | None, field: str) -> float | None:
 
 # -- pages --------------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request, session: SessionDep) -> HTMLResponse:
+def home(request: Request, session: ReadSessionDep) -> HTMLResponse:
     """The landing page: report a problem, follow a case by its code, problems fixed nearby."""
     lang = lang_of(request)
     fixed = public.recently_fixed(session, limit=8)
@@ -132,7 +133,7 @@ def home(request: Request, session: SessionDep) -> HTMLResponse:
 
 
 @router.get("/report", response_class=HTMLResponse, include_in_schema=False)
-def report_form(request: Request, session: SessionDep) -> HTMLResponse:
+def report_form(request: Request, session: ReadSessionDep) -> HTMLResponse:
     """The report page: pin, photos, category search, open reports nearby, contact."""
     settings = request.app.state.settings
     lang = lang_of(request)
@@ -275,7 +276,7 @@ def track_form(request: Request, code: Annotated[str, Query(max_length=40)] = ""
 
 
 @router.get("/track/{code}", response_class=HTMLResponse, include_in_schema=False)
-def track_page(request: Request, code: str, session: SessionDep, new: bool = False) -> HTMLResponse:
+def track_page(request: Request, code: str, session: ReadSessionDep, new: bool = False) -> HTMLResponse:
     """A case's public page: state in words, its unit, the timeline, photos, the rating."""
     guesses = request.app.state.throttles.tracking_address
     address = client_address(request)
@@ -311,7 +312,7 @@ def rate(
 # -- what the report page asks while the person fills it in ----------------------------------------
 @router.get("/api/v1/public/nearby", response_model=list[public.NearbyCase])
 def nearby(
-    session: SessionDep,
+    session: ReadSessionDep,
     lon: Annotated[float, Query(description="WGS-84 longitude")],
     lat: Annotated[float, Query(description="WGS-84 latitude")],
     category: Annotated[str, Query(min_length=1, max_length=16)],
@@ -322,7 +323,7 @@ def nearby(
 
 @router.get("/api/v1/public/fixed", response_model=list[public.FixedCase])
 def fixed(
-    session: SessionDep,
+    session: ReadSessionDep,
     lon: Annotated[float | None, Query(description="WGS-84 longitude")] = None,
     lat: Annotated[float | None, Query(description="WGS-84 latitude")] = None,
 ) -> list[public.FixedCase]:

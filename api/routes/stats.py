@@ -23,6 +23,7 @@ from api import web
 from api.deps import SessionDep
 from api.i18n import Lang
 from api.params import MonthQuery, day_query, month_start, parse_day
+from api.scaling import ReadSessionDep
 from api.security import ActorDep, oauth2, token_actor
 from geo import access, stats, web_sessions
 from geo.accounts import Actor, AuthenticationFailed
@@ -140,7 +141,7 @@ LastDay = Annotated[str | None, day_query("last day, included (default: today)",
 
 @router.get("/api/v1/stats", response_model=StatsOut)
 def get_stats(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: ActorDep,
     start: FirstDay = None,
     end: LastDay = None,
@@ -199,7 +200,7 @@ class SatisfactionOut(StatsOut):
 
 @router.get("/api/v1/stats/satisfaction", response_model=SatisfactionOut)
 def get_satisfaction(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: ActorDep,
     start: FirstDay = None,
     end: LastDay = None,
@@ -316,7 +317,7 @@ def report_response(report: stats.Report, fmt: str, stem: str, lang: Lang = "zh"
 
 @router.get("/reports/weekly", response_class=HTMLResponse, responses=REPORT_RESPONSES)
 def weekly(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: ReaderDep,
     week: Annotated[str | None, day_query("any day of the week (default: today)")] = None,
     format: FormatQuery = "html",
@@ -332,7 +333,7 @@ def weekly(
 
 @router.get("/reports/monthly", response_class=HTMLResponse, responses=REPORT_RESPONSES)
 def monthly(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: ReaderDep,
     month: MonthQuery = None,
     format: FormatQuery = "html",

@@ -8,11 +8,12 @@ so a report routed at "now" or at any time of a cached generation costs no datab
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -193,15 +194,44 @@ class Router:
             cache = self._fresh_cache()
             if cache is not None:
                 return cache  # another thread checked while this one waited
-            started = time.monotonic()
-            version = reference_version(session)
-            with self._lock:
-                cache = self._cache
-            if cache is None or cache.version != version:
-                cache = _Cache(version, load_generations(session))
-            with self._lock:
-                self._cache, self._checked = cache, started
-            return cache
+            return self._check_now(session)
+
+    def _check_now(self, session: Session) -> _Cache:
+        """Read the reference version and replace the cache if it moved (hold `_checking`)."""
+        started = time.monotonic()
+        version = reference_version(session)
+        with self._lock:
+            cache = self._cache
+        if cache is None or cache.version != version:
+            cache = _Cache(version, load_generations(session))
+        with self._lock:
+            self._cache, self._checked = cache, started
+        return cache
+
+    def refresh(self, checked: Callable[[int], None] | None = None) -> int:
+        """Check the reference version now, whatever the last check's age (a NOTIFY said it moved),
+        then load the current generation's index, so the next lookup is answered from memory.
+
+        `checked(version)` is called in between: from then on no lookup is answered from older
+        reference data (a lookup waits for the index being loaded, or loads it). Returns the
+        version now cached.
+        """
+        with self.sessions() as session:
+            with self._checking:
+                # Not `_fresh_cache`: a check that began before the change committed may have
+                # just stored the old version as fresh.
+                cache = self._check_now(session)
+            if checked is not None:
+                checked(cache.version)
+            with contextlib.suppress(OutsideCoverage):  # no boundaries loaded yet: nothing to index
+                self.snapshot(session=session)
+        return cache.version
+
+    @property
+    def version(self) -> int | None:
+        """The reference version cached now (None before the first lookup)."""
+        with self._lock:
+            return self._cache.version if self._cache is not None else None
 
     @staticmethod
     def _generation(cache: _Cache, at: datetime | None, session: Session) -> int:

@@ -74,6 +74,9 @@ class ClusterStatus:
 class LocalCluster:
     """A private PostgreSQL cluster in the state folder, started on demand."""
 
+    #: Extra server options at start (a standby adds its own).
+    start_options = ""
+
     def __init__(self, state_dir: Path, os_user: str = "postgres"):
         self.root = Path(state_dir).expanduser().resolve() / "pg"
         self.data_dir = self.root / "data"
@@ -98,8 +101,10 @@ class LocalCluster:
             )
             return pwd.getpwnam(self.os_user)
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run a PostgreSQL tool as the cluster owner."""
+    def _run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a PostgreSQL tool as the cluster owner (with extra environment variables)."""
         kwargs: dict = {}
         if self.as_root:
             account = self._account()
@@ -110,7 +115,7 @@ class LocalCluster:
             capture_output=True,
             text=True,
             cwd="/",
-            env={**os.environ, "LC_ALL": "C.UTF-8"},
+            env={**os.environ, "LC_ALL": "C.UTF-8", **(env or {})},
             **kwargs,
         )
         if check and result.returncode != 0:
@@ -221,7 +226,7 @@ class LocalCluster:
             self._own(self.log_file, 0o600)
             options = (
                 f"-p {info['port']} -c listen_addresses=127.0.0.1 "
-                f"-c unix_socket_directories={self.socket_dir}"
+                f"-c unix_socket_directories={self.socket_dir}{self.start_options}"
             )
             start = ("pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60")
             started = self._run(*start, "-o", options, check=False)

@@ -66,9 +66,17 @@ POOL_TIMEOUT_S = 10
 CONNECT_TIMEOUT_S = 5
 
 
-def make_engine(url: str, pool_size: int = 10, *, pre_ping: bool = True) -> Engine:
+def make_engine(url: str, pool_size: int = 10, *, pre_ping: bool = True, prepared: bool = True) -> Engine:
     """An engine that lives as long as the app; stale connections are pinged away (unless the
-    user replaces a dead one itself: `pre_ping=False` saves a round trip per checkout)."""
+    user replaces a dead one itself: `pre_ping=False` saves a round trip per checkout).
+
+    `prepared=False` for a PgBouncer in transaction mode: psycopg then never prepares statements
+    on the server (it would after 5 runs of one statement), since the next transaction may run on
+    another server connection that does not know them.
+    """
+    connect_args: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    if not prepared:
+        connect_args["prepare_threshold"] = None
     return create_engine(
         normalise_url(url),
         pool_size=pool_size,
@@ -77,7 +85,7 @@ def make_engine(url: str, pool_size: int = 10, *, pre_ping: bool = True) -> Engi
         # Fail fast while the server is away (the API answers 503 with Retry-After) instead of
         # holding a request for the driver's or the pool's default half minute.
         pool_timeout=POOL_TIMEOUT_S,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        connect_args=connect_args,
     )
 
 

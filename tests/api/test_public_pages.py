@@ -28,7 +28,7 @@ def client(case_client):
     """The app with this test's public rate limits forgotten afterwards (one shared address)."""
     yield case_client
     for limit in case_client.app.state.public_limits:
-        limit._failures.clear()
+        limit.clear()
 
 
 def token_of(client) -> str:
@@ -239,7 +239,7 @@ def test_reports_are_rate_limited_per_address_and_per_phone_as_a_page(client):
     answer = client.post("/report", data=form)
     refused(answer, 429, "手机号")
     assert int(answer.headers["Retry-After"]) > 0
-    while len(by_address._failures.get("testclient", ())) < by_address.limit:
+    while by_address.count("testclient") < by_address.limit:
         by_address.fail("testclient")
     refused(client.post("/report", data={**form, "phone": ""}), 429, "网络地址")
 

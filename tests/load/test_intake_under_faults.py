@@ -76,7 +76,7 @@ class Server:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [GRIDCASE, "serve", "--port", str(self.port)],
+            [GRIDCASE, "serve", "--workers", "1", "--port", str(self.port)],
             env=self.env,
             cwd=REPO,
             stdout=subprocess.DEVNULL,

@@ -51,7 +51,7 @@ def test_32_near_limit_uploads_keep_the_server_under_1_5_gb(cases_store, tmp_pat
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {"DATABASE_URL": cases_store.url, "GRIDCASE_STATE_DIR": str(tmp_path)}
     server = subprocess.Popen(
-        [GRIDCASE, "serve", "--port", str(port)],
+        [GRIDCASE, "serve", "--workers", "1", "--port", str(port)],
         env=env,
         cwd=REPO,
         stdout=subprocess.DEVNULL,
