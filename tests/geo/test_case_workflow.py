@@ -47,6 +47,8 @@ ROLE_ACCOUNT = {
     Role.unit_handler: "unit_handler",
     Role.admin: "admin",
     Role.planner: "planner",
+    Role.community_staff: "community_staff",
+    Role.branch_secretary: "branch_secretary",
 }
 
 
