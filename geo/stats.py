@@ -818,7 +818,9 @@ def satisfaction_frame(session: Session, *, start: date, end: date, group_by: st
     columns = [group_by, *SATISFACTION_COUNTS, "callback_rate", "satisfaction_rate"]
     frame = pd.DataFrame(rows).rename(columns={"closed": "closed_cases"})
     if frame.empty:
-        return pd.DataFrame(columns=columns)
+        # A month with nothing closed: the same columns, `name` too where the groups have names.
+        named = group_by in ("unit", "street", "community", "channel")
+        return pd.DataFrame(columns=columns + (["name"] if named else []))
     for column in ("callback_rate", "satisfaction_rate"):
         frame[column] = frame[column].astype("float64")
     return frame[columns + (["name"] if "name" in frame else [])]

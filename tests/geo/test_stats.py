@@ -670,3 +670,13 @@ def test_the_monthly_report_has_satisfaction_per_unit_street_community_and_chann
     assert {"callback_rate", "satisfaction_rate"} <= {i.name for i in stats.REPORT_INDICATORS}
     html_labels = [stats.column_label(c) for c in channels.columns]
     assert "来源" in html_labels and "回访率" in html_labels and "满意率" in html_labels
+
+
+def test_a_month_with_nothing_closed_still_makes_the_monthly_report(demo_store):
+    """A month before the demo's first case: every table is there, empty, with its named columns
+    (the API fuzzer found the satisfaction-per-community table refusing an empty month)."""
+    with demo_store.sessions() as session:
+        report = stats.monthly_ranking(session, date(2025, 1, 1))
+    communities = report.tables["communities"]
+    assert communities.empty and {"community", "name", "rated", "satisfaction_rate"} <= set(communities.columns)
+    assert report.tables["channels"]["rated"].sum() == 0
