@@ -41,8 +41,9 @@ CHECKERS = CENTRE | {R.inspector}
 CLAIMERS = frozenset({R.unit_handler, R.resident, R.admin})
 #: Who reads every case: the centre's staff and planners.
 READ_ALL = frozenset({R.operator, R.dispatcher, R.admin, R.planner})
-#: Who may file a report (the 12345 call-taker files as an operator).
-REPORTERS = frozenset({R.inspector, R.resident, R.operator, R.dispatcher, R.admin})
+#: Who may file a report (the 12345 call-taker files as an operator; community staff turn a
+#: walk-in request into a case, as a referral).
+REPORTERS = frozenset({R.inspector, R.resident, R.operator, R.dispatcher, R.admin, R.community_staff})
 
 #: The channels each reporting role files through, its default first: an inspector's report is an
 #: inspector's, a resident's a resident's; the centre files hotline calls, video patrol finds and
@@ -54,6 +55,7 @@ CHANNELS: dict[Role, tuple[str, ...]] = {
     R.operator: CENTRE_CHANNELS,
     R.dispatcher: CENTRE_CHANNELS,
     R.admin: CENTRE_CHANNELS,
+    R.community_staff: ("referral",),
 }
 
 #: The roles of each workflow action (the states and effects are in geo/cases/workflow.py).
@@ -104,7 +106,8 @@ class Sight(StrEnum):
 #: Who may see each thing; a case-bound sight also needs the case itself to be readable.
 SIGHTS: dict[Sight, frozenset[Role]] = {
     # A unit handler works the case, not the caller: the centre calls back (回访).
-    Sight.reporter_contact: frozenset(Role) - {R.unit_handler},
+    # Community staff work walk-in requests, not cases: their own referrals only, no contacts.
+    Sight.reporter_contact: frozenset(Role) - {R.unit_handler, R.community_staff},
     Sight.reporter_identity: frozenset(Role),
     Sight.original_photos: CENTRE,
     Sight.statistics: READ_ALL,
@@ -217,7 +220,10 @@ _SIGHT_TEXT = {
         "the unit's own handlers, planners and command-centre staff",
     ),
     Sight.map_tracking_codes: ("see tracking codes on maps", "planners and command-centre staff"),
-    Sight.submit_report: ("submit reports", "inspectors, residents and command-centre staff"),
+    Sight.submit_report: (
+        "submit reports",
+        "inspectors, residents, community staff and command-centre staff",
+    ),
 }
 _SIGHT_FIELDS = {Sight.original_photos: "photo", Sight.submit_report: "role"}
 
@@ -411,3 +417,64 @@ def rating_refusal(state: str, already_rated: bool) -> str | None:
     if already_rated:
         return "this case has been rated already"
     return None
+
+
+# -- community governance: public commitments (三方联动) and the reception room (会客室) -------------
+class CommunityWork(StrEnum):
+    """What people do in the community's own work around cases (社区治理)."""
+
+    register_request = "register_request"  # 来访登记: the member on duty registers a walk-in
+    follow_request = "follow_request"  # 跟进: a note, a referral to a unit, a case routed as usual
+    answer_request = "answer_request"  # 答复: the recorded answer
+    read_register = "read_register"  # the register with who came and how to reach them
+    watch_overdue = "watch_overdue"  # requests unanswered past due (duty chief, big screen)
+    enter_commitment = "enter_commitment"  # 征集问题, 公开承诺, 进展, 办结
+    record_evaluation = "record_evaluation"  # 代表评议: the representatives' verdict, as recorded
+
+
+#: The member on duty is a community staff member (社区工作人员, 党员值班); the duty chief (an
+#: operator) sees what is overdue, never the visitor's contact; planners read the register's
+#: figures through the statistics sight. The public board is open to all and shows no names.
+COMMUNITY_STAFF = frozenset({R.community_staff, R.admin})
+COMMUNITY_ROLES: dict[CommunityWork, frozenset[Role]] = {
+    CommunityWork.register_request: COMMUNITY_STAFF,
+    CommunityWork.follow_request: COMMUNITY_STAFF,
+    CommunityWork.answer_request: COMMUNITY_STAFF,
+    CommunityWork.read_register: COMMUNITY_STAFF,
+    CommunityWork.watch_overdue: COMMUNITY_STAFF | CENTRE | {R.planner},
+    CommunityWork.enter_commitment: COMMUNITY_STAFF,
+    CommunityWork.record_evaluation: COMMUNITY_STAFF,
+}
+#: Who reads the governance figures (requests answered, commitments solved): whoever reads
+#: statistics, and the community's own staff.
+COMMUNITY_FIGURES = SIGHTS[Sight.statistics] | COMMUNITY_STAFF
+
+
+def may_do_community(actor: Actor | None, work: CommunityWork) -> bool:
+    """Whether a person (None: not signed in) may do this community work."""
+    return actor is not None and actor.role in COMMUNITY_ROLES[work]
+
+
+def require_community(actor: Actor | None, work: CommunityWork) -> None:
+    """Refuse community work the person may not do (403-class, naming who may)."""
+    if not may_do_community(actor, work):
+        who = sorted(r.value for r in COMMUNITY_ROLES[work])
+        role = actor.role.value if actor else "nobody signed in"
+        raise ActionForbidden(
+            f"role {role} may not {work.value.replace('_', ' ')}; {', '.join(who)} may", field="role"
+        )
+
+
+def may_read_community_figures(actor: Actor | None) -> bool:
+    """Whether a person reads the reception and commitment figures."""
+    return actor is not None and actor.role in COMMUNITY_FIGURES
+
+
+def community_desks(actor: Actor | None) -> list[str]:
+    """The community workstation pages a person works (the register, the commitments)."""
+    pages = []
+    if may_do_community(actor, CommunityWork.register_request):
+        pages.append("reception")
+    if may_do_community(actor, CommunityWork.enter_commitment):
+        pages.append("commitments")
+    return pages

@@ -34,6 +34,7 @@ class Role(StrEnum):
     unit_handler = "unit_handler"  # 责任单位: signs for, returns, handles
     admin = "admin"
     planner = "planner"  # reads everything, changes nothing
+    community_staff = "community_staff"  # 社区工作人员
 
 
 class AuthenticationFailed(GridcaseError):

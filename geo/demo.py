@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from geo import importing, stats
 from geo.areas import areas_frame, count_by_level
+from geo.community import demo_seed as community_demo
 from geo.store import Store
 from geo.store.models import (
     Account,
@@ -123,6 +124,7 @@ def load_demo(
         report.accounts_created = create_demo_accounts(session)
     if cases:
         report.today_created = add_todays_cases(store)
+    community_demo.seed(store, cases)  # commitments (三方联动) and the reception register (会客室)
     if report.cases_created:
         # Fresh statistics after the bulk load, or the planner guesses row counts badly.
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -138,7 +140,16 @@ def load_demo(
 
 DEMO_PASSWORD = "gridcase-demo"
 #: The demo's accounts, one per role and named after it (`gridcase user remove-demo` removes them).
-DEMO_USERNAMES = ("inspector", "resident", "operator", "dispatcher", "unit_handler", "admin", "planner")
+DEMO_USERNAMES = (
+    "inspector",
+    "resident",
+    "operator",
+    "dispatcher",
+    "unit_handler",
+    "admin",
+    "planner",
+    "community_staff",  # made by geo/community/demo_seed.py
+)
 
 
 class AccountExtras(TypedDict, total=False):

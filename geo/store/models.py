@@ -263,7 +263,8 @@ class Account(Base):
     __tablename__ = "account"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('inspector','resident','operator','dispatcher','unit_handler','admin','planner')",
+            "role IN ('inspector','resident','operator','dispatcher','unit_handler','admin','planner',"
+            "'community_staff')",
             name="role",
         ),
     )

@@ -43,6 +43,7 @@ SCREEN = {"viewport": {"width": 1920, "height": 1080}, "locale": "zh-CN"}
 DEMO_INPUTS = [
     "data/chibi",
     "geo/demo.py",
+    "geo/community",
     "geo/importing.py",
     "geo/validation.py",
     "geo/accounts.py",

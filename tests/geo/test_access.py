@@ -52,7 +52,7 @@ EXPECTED_SIGHTS = {
     # A unit handler may hold this sight, but reads only their own unit's figures (below).
     Sight.unit_statistics: {"unit_handler", "operator", "dispatcher", "admin", "planner"},
     Sight.map_tracking_codes: {"operator", "dispatcher", "admin", "planner"},
-    Sight.submit_report: {"inspector", "resident", "operator", "dispatcher", "admin"},
+    Sight.submit_report: {"inspector", "resident", "operator", "dispatcher", "admin", "community_staff"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Community governance (社区治理): the work around cases."""
