@@ -19,12 +19,14 @@ from api.routes import (
     auth,
     cases,
     catalogue,
+    commitments,
     desk,
     docs,
     health,
     maps,
     pages,
     public,
+    reception,
     routing,
     stats,
 )
@@ -55,6 +57,8 @@ ROUTERS = (
     public.router,
     desk.router,
     stats.router,
+    reception.router,
+    commitments.router,  # community governance (社区治理)
     docs.router,
 )
 

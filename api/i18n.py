@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from api.community_text import COMMUNITY_TEXT
 from geo.cases.work_calendar import CalendarStatus
 from geo.cases.workflow import ACTIONS, STATE_LABELS_ZH, CaseState
 
@@ -1156,7 +1157,7 @@ CLASS_LABELS: dict[Lang, dict[str, str]] = {
 }
 
 MESSAGES: dict[Lang, dict[str, str]] = {
-    lang: {**_SCREEN[lang], **_DESK[lang], **_PUBLIC[lang]} for lang in LANGS
+    lang: {**_SCREEN[lang], **_DESK[lang], **_PUBLIC[lang], **COMMUNITY_TEXT[lang]} for lang in LANGS
 }
 STATE_LABELS: dict[Lang, dict[str, str]] = {"zh": STATES_ZH, "en": {s.value: s.value for s in CaseState}}
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -207,6 +208,7 @@ def commitment_figures(
 TABLE_LABELS_ZH = {"reception": "会客室来访办理", "commitments": "三方联动公开承诺"}
 COLUMN_LABELS_ZH = {
     "level": "层级",
+    "code": "编码",
     "registered": "登记来访数",
     "answered": "已答复数",
     "answered_on_time": "按期答复数",
@@ -227,13 +229,13 @@ def report_tables(
 ) -> dict[str, object]:
     """The monthly report's community block: the reception room's month and the quarter's
     commitments, per street and for the city (pandas frames; shares as percentages in words)."""
-    import pandas as pd
 
     def frame(rows: list, shares: tuple[str, ...]) -> pd.DataFrame:
         records = []
         for row in rows:
             record = asdict(row)
             record["level"] = _LEVEL_ZH[record["level"]]
+            record["code"] = record["code"] or ""
             for s in shares:
                 record[s] = "–" if record[s] is None else f"{record[s] * 100:.2f}%"
             records.append(record)
