@@ -195,7 +195,14 @@ def test_downloads_have_chinese_headers_first_and_english_on_asking(client, plan
             ).content
         )
     )
-    assert book.sheetnames == ["单位排名", "指标汇总", "街道", "指标定义"]
+    assert book.sheetnames == [
+        "单位排名",
+        "指标汇总",
+        "街道",
+        "会客室来访办理",
+        "三方联动公开承诺",
+        "指标定义",
+    ]
     for sheet in book.worksheets:
         assert all(re.search(r"[\u4e00-\u9fff]", str(c.value)) for c in sheet[1]), sheet.title
     assert [c.value for c in book["指标汇总"][1]] == ["指标代码", "指标", "本月", "上月", "口径"]
