@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -20,17 +20,19 @@ from api.security import ActorDep
 from api.web import DeskUser, PageRefusal, PostingUser, lang_of, page
 from geo import access
 from geo.access import CommunityWork as W
+from geo.cases.views import BIGINT_MAX
 from geo.community import commitments, figures
 from geo.community.areas_named import Places
 from geo.community.commitments import CommitmentIn, ProblemIn
 from geo.errors import ActionForbidden, InvalidInput, NotFound
 
 router = APIRouter()
+RowId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 PartyKind = Literal["community", "owners_committee", "property_company"]
 Source = Literal["resident", "meeting", "case"]
 Verdict = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 Level = Literal["compound", "community", "street", "city"]
-QUARTER = r"^\d{4}Q[1-4]$"
+QUARTER = r"^(19|2\d)\d\dQ[1-4]$"
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
 
 
@@ -68,7 +70,7 @@ class CommitmentCreate(BaseModel):
     party_name: str = Field(max_length=200, description="the organisation, e.g. 某某物业服务中心")
     promise: str = Field(max_length=2000)
     due_on: date
-    problem_ids: list[int] = Field(min_length=1, max_length=200)
+    problem_ids: list[Annotated[int, Field(ge=1, le=BIGINT_MAX)]] = Field(min_length=1, max_length=200)
 
 
 class ProgressIn(BaseModel):
@@ -165,21 +167,21 @@ def _located(session: SessionDep, commitment_id: int) -> tuple[str, str]:
 
 
 @router.post("/api/v1/commitments/{commitment_id}/progress", response_model=ItemOut, tags=["commitments"])
-def progress(commitment_id: int, body: ProgressIn, actor: ActorDep, session: SessionDep) -> ItemOut:
+def progress(commitment_id: RowId, body: ProgressIn, actor: ActorDep, session: SessionDep) -> ItemOut:
     """Say where a commitment stands (进展)."""
     commitments.record_progress(session, actor, commitment_id, body.progress)
     return _item(session, *_located(session, commitment_id), commitment_id)
 
 
 @router.post("/api/v1/commitments/{commitment_id}/solved", response_model=ItemOut, tags=["commitments"])
-def solved(commitment_id: int, body: SolveIn, actor: ActorDep, session: SessionDep) -> ItemOut:
+def solved(commitment_id: RowId, body: SolveIn, actor: ActorDep, session: SessionDep) -> ItemOut:
     """Mark a commitment solved with its evidence in words (办结)."""
     commitments.solve(session, actor, commitment_id, body.note)
     return _item(session, *_located(session, commitment_id), commitment_id)
 
 
 @router.post("/api/v1/commitments/{commitment_id}/evaluations", response_model=ItemOut, tags=["commitments"])
-def evaluation(commitment_id: int, body: EvaluationIn, actor: ActorDep, session: SessionDep) -> ItemOut:
+def evaluation(commitment_id: RowId, body: EvaluationIn, actor: ActorDep, session: SessionDep) -> ItemOut:
     """Record the representatives' verdict (代表评议)."""
     commitments.evaluate(session, actor, commitment_id, body.verdict, body.comment, body.representative)
     return _item(session, *_located(session, commitment_id), commitment_id)
@@ -350,7 +352,7 @@ Step = Literal["progress", "solve", "evaluate"]
 @router.post("/desk/commitments/{commitment_id}/{step}", include_in_schema=False)
 async def step_from_page(
     request: Request,
-    commitment_id: int,
+    commitment_id: RowId,
     step: Step,
     user: PostingUser,
     session: SessionDep,

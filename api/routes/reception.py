@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -25,13 +25,15 @@ from api.templating import templates
 from api.web import DeskUser, PageRefusal, PostingUser, lang_of, page
 from geo import access
 from geo.access import CommunityWork as W
+from geo.cases.views import BIGINT_MAX
 from geo.community import figures, reception
 from geo.community.areas_named import Places
 from geo.community.reception import RequestIn, RequestView
-from geo.errors import ActionForbidden
+from geo.errors import ActionForbidden, InvalidInput
 from geo.store.models import Unit
 
 router = APIRouter()
+RowId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 # The desks' header lists the community pages a person works (api/templates/desk/base.html).
 templates.env.globals["community_pages"] = access.community_desks
 
@@ -170,13 +172,13 @@ def list_requests(
 
 
 @router.get("/api/v1/reception/requests/{request_id}", response_model=RequestOut, tags=["reception"])
-def get_request(request_id: int, actor: ActorDep, session: SessionDep) -> RequestOut:
+def get_request(request_id: RowId, actor: ActorDep, session: SessionDep) -> RequestOut:
     """One request with its follow-up."""
     return _out(reception.get_request(session, actor, request_id))
 
 
 @router.post("/api/v1/reception/requests/{request_id}/notes", response_model=RequestOut, tags=["reception"])
-def note_request(request_id: int, body: NoteIn, actor: ActorDep, session: SessionDep) -> RequestOut:
+def note_request(request_id: RowId, body: NoteIn, actor: ActorDep, session: SessionDep) -> RequestOut:
     """Write down how the request is followed (跟进)."""
     reception.add_note(session, actor, request_id, body.note)
     return _out(reception.get_request(session, actor, request_id))
@@ -185,7 +187,7 @@ def note_request(request_id: int, body: NoteIn, actor: ActorDep, session: Sessio
 @router.post(
     "/api/v1/reception/requests/{request_id}/referral", response_model=RequestOut, tags=["reception"]
 )
-def refer_request(request_id: int, body: ReferIn, actor: ActorDep, session: SessionDep) -> RequestOut:
+def refer_request(request_id: RowId, body: ReferIn, actor: ActorDep, session: SessionDep) -> RequestOut:
     """Refer the request to a unit (转办); it still needs its answer."""
     reception.refer(session, actor, request_id, body.unit_code, body.note)
     return _out(reception.get_request(session, actor, request_id))
@@ -193,7 +195,7 @@ def refer_request(request_id: int, body: ReferIn, actor: ActorDep, session: Sess
 
 @router.post("/api/v1/reception/requests/{request_id}/case", response_model=RequestOut, tags=["reception"])
 def request_to_case(
-    request_id: int, body: CaseIn, actor: ActorDep, session: SessionDep, request: Request
+    request_id: RowId, body: CaseIn, actor: ActorDep, session: SessionDep, request: Request
 ) -> RequestOut:
     """Turn the request into a case at its compound, routed as usual (转为案件)."""
     reception.to_case(session, request.app.state.cases, actor, request_id, body.category)
@@ -201,7 +203,7 @@ def request_to_case(
 
 
 @router.post("/api/v1/reception/requests/{request_id}/answer", response_model=RequestOut, tags=["reception"])
-def answer_request(request_id: int, body: AnswerIn, actor: ActorDep, session: SessionDep) -> RequestOut:
+def answer_request(request_id: RowId, body: AnswerIn, actor: ActorDep, session: SessionDep) -> RequestOut:
     """Record the answer (答复): the request is done and stays in the register for good."""
     reception.answer(session, actor, request_id, body.answer)
     return _out(reception.get_request(session, actor, request_id))
@@ -323,12 +325,21 @@ def register_from_page(
     compound_code: Annotated[str, Form()] = "",
     visitor: Annotated[str, Form(max_length=200)] = "",
     visitor_contact: Annotated[str, Form()] = "",
+    received_at: Annotated[str, Form()] = "",
 ) -> Response:
-    """Register the visitor's request, then back to the register with its reference."""
+    """Register the visitor's request (a visit written down later gets its own time), then show it."""
+    came = None
+    if received_at:
+        try:
+            came = datetime.fromisoformat(received_at).replace(tzinfo=reception.CHINA)
+        except ValueError:
+            raise InvalidInput(
+                f"received_at must be a date and time, not {received_at!r}", field="received_at"
+            ) from None
     row = reception.register(
         session,
         user.actor,
-        RequestIn(community_code, kind, asked, compound_code or None, visitor, visitor_contact or None),
+        RequestIn(community_code, kind, asked, compound_code or None, visitor, visitor_contact or None, came),
     )
     return RedirectResponse(f"/desk/reception/{row.id}?lang={lang_of(request)}&registered=1", status_code=303)
 
@@ -349,7 +360,7 @@ def overdue_card(request: Request, user: DeskUser, session: SessionDep) -> Respo
 
 @router.get("/desk/reception/{request_id}", response_class=HTMLResponse, include_in_schema=False)
 def request_page(
-    request: Request, request_id: int, user: DeskUser, session: SessionDep, registered: str | None = None
+    request: Request, request_id: RowId, user: DeskUser, session: SessionDep, registered: str | None = None
 ) -> Response:
     """One request: what was asked, its follow-up, and the forms to follow and answer it."""
     _require(user, W.read_register)
@@ -375,7 +386,7 @@ Step = Literal["note", "refer", "case", "answer"]
 @router.post("/desk/reception/{request_id}/{step}", include_in_schema=False)
 def follow_from_page(
     request: Request,
-    request_id: int,
+    request_id: RowId,
     step: Step,
     user: PostingUser,
     session: SessionDep,

@@ -38,7 +38,7 @@ from geo.store.models import Case
 
 CHINA = ZoneInfo("Asia/Shanghai")
 W = access.CommunityWork
-QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+QUARTER = re.compile(r"^((?:19|2\d)\d\d)Q([1-4])$")  # 1900–2999, as the reports' days
 MAX_TEXT = 2000
 
 
@@ -51,7 +51,7 @@ def quarter_days(quarter: str) -> tuple[date, date]:
     """The first and last day of a quarter (2026Q3 → 1 July, 30 September)."""
     match = QUARTER.match(quarter or "")
     if not match:
-        raise InvalidInput(f"quarter must look like 2026Q3, not {quarter!r}", field="quarter")
+        raise InvalidInput(f"quarter must look like 2026Q3 (1900–2999), not {quarter!r}", field="quarter")
     year, q = int(match[1]), int(match[2])
     first = date(year, 3 * q - 2, 1)
     after = date(year + 1, 1, 1) if q == 4 else date(year, 3 * q + 1, 1)
@@ -137,6 +137,8 @@ def publish(session: Session, actor: Actor, data: CommitmentIn, *, now: datetime
         raise InvalidInput(f"due_on {data.due_on} is before the quarter starts ({first})", field="due_on")
     if not data.problem_ids:
         raise InvalidInput("a commitment takes on at least one collected problem", field="problem_ids")
+    if any(not 1 <= i < 2**63 for i in data.problem_ids):
+        raise InvalidInput("problem ids are positive whole numbers", field="problem_ids")
     problems = list(
         session.scalars(
             select(CommitmentProblem).where(CommitmentProblem.id.in_(data.problem_ids)).with_for_update()

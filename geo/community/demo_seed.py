@@ -121,6 +121,29 @@ def _at(day: date, rng: np.random.Generator, start: int = 8, end: int = 18) -> d
     return datetime.combine(day, time(minutes // 60, minutes % 60), CHINA)
 
 
+def _problem_groups(rng: np.random.Generator, compounds: int) -> list[tuple[int, int, int]]:
+    """The committed problems as (compound index, problem kind, size) groups: one or two residents'
+    problems of one kind in one compound per commitment, 98 problems in all."""
+    groups: list[tuple[int, int, int]] = []
+    total = 0
+    while total < PUBLISHED["committed"]:
+        size = min(1 if rng.random() < 0.75 else 2, PUBLISHED["committed"] - total)
+        groups.append((len(groups) % compounds, int(rng.integers(len(PROBLEMS))), size))
+        total += size
+    return groups
+
+
+def _unsolved(groups: list[tuple[int, int, int]]) -> set[int]:
+    """The last groups, holding exactly committed − solved problems, stay in progress."""
+    left, chosen = PUBLISHED["committed"] - PUBLISHED["solved"], set()
+    for g in range(len(groups) - 1, -1, -1):
+        if 0 < groups[g][2] <= left:
+            chosen.add(g)
+            left -= groups[g][2]
+    assert left == 0, "the groups cannot leave exactly the published number unsolved"
+    return chosen
+
+
 def seed_commitments(session: Session, rng: np.random.Generator) -> int:
     """The published quarter on one community: 119 collected, 98 committed, 93 solved."""
     places = Places.load(session)
@@ -138,66 +161,54 @@ def seed_commitments(session: Session, rng: np.random.Generator) -> int:
             .limit(14)
         )
     )
+    groups = _problem_groups(rng, len(compounds))
+    # Collected but not (yet) committed to: 21 more problems anywhere in the community.
+    plan: list[tuple[int, int, int | None]] = [
+        (c, k, g) for g, (c, k, size) in enumerate(groups) for _ in range(size)
+    ]
+    plan += [
+        (int(rng.integers(len(compounds))), int(rng.integers(len(PROBLEMS))), None)
+        for _ in range(PUBLISHED["collected"] - PUBLISHED["committed"])
+    ]
     problems: list[dict[str, Any]] = []
-    for i in range(PUBLISHED["collected"]):
-        compound = compounds[i % len(compounds)]
-        problem, _ = PROBLEMS[int(rng.integers(len(PROBLEMS)))]
+    for i, (c, k, group) in enumerate(plan):
         source = "case" if i < len(case_ids) else ("meeting" if i % 3 == 0 else "resident")
+        # The second of a pair is the same problem raised again by other households.
+        again = group is not None and i > 0 and plan[i - 1][2] == group
         problems.append(
             {
                 "community_code": COMMITMENT_COMMUNITY,
-                "compound_code": compound.code,
+                "compound_code": compounds[c].code,
                 "quarter": COMMITMENT_QUARTER,
                 "source": source,
                 "case_id": case_ids[i] if source == "case" else None,
-                "description": f"{compound.name}：{problem}",
+                "description": f"{compounds[c].name}：{PROBLEMS[k][0]}"
+                + ("（又有多户居民反映）" if again else ""),
                 "collected_at": _at(q0 + timedelta(days=int(rng.integers(0, 20))), rng),
                 "created_by": STAFF,
             }
         )
     ids = list(session.scalars(insert(CommitmentProblem).returning(CommitmentProblem.id), problems))
-    # 98 problems in commitments of one to three problems each, per compound; the last
-    # commitments (5 problems) still in progress, so 93 are solved.
-    committed = ids[: PUBLISHED["committed"]]
-    groups: list[list[int]] = []
-    k = 0
-    while k < len(committed):
-        size = min(int(rng.integers(1, 4)), len(committed) - k)
-        groups.append(committed[k : k + size])
-        k += size
-    open_groups: set[int] = set()
-    left = PUBLISHED["committed"] - PUBLISHED["solved"]
-    for g in range(len(groups) - 1, -1, -1):
-        if left == 0:
-            break
-        if len(groups[g]) <= left:
-            open_groups.add(g)
-            left -= len(groups[g])
-    assert left == 0, "the groups cannot leave exactly the published number unsolved"
-    by_id = dict(zip(ids, problems, strict=True))
+    open_groups = _unsolved(groups)
     rows: list[dict[str, Any]] = []
-    for g, group in enumerate(groups):
-        first = by_id[group[0]]
-        compound_code = first["compound_code"]
-        compound_name = places.name(compound_code)
+    for g, (c, k, _) in enumerate(groups):
         kind = PARTIES[int(rng.choice(len(PARTIES), p=[w for _, w in PARTIES]))][0]
         party = {
             "community": f"{community.name}党委·居委会",
-            "owners_committee": f"{compound_name}业主委员会",
-            "property_company": f"{compound_name}物业服务中心",
+            "owners_committee": f"{compounds[c].name}业主委员会",
+            "property_company": f"{compounds[c].name}物业服务中心",
         }[kind]
-        promise = next(p for problem, p in PROBLEMS if first["description"].endswith(problem))
         due = date(2026, 8, 15) + timedelta(days=int(rng.integers(0, 45)))
         solved = g not in open_groups
         solved_at = _at(due - timedelta(days=int(rng.integers(0, 20))), rng) if solved else None
         rows.append(
             {
                 "community_code": COMMITMENT_COMMUNITY,
-                "compound_code": compound_code,
+                "compound_code": compounds[c].code,
                 "quarter": COMMITMENT_QUARTER,
                 "party_kind": kind,
                 "party_name": party,
-                "promise": promise,
+                "promise": PROBLEMS[k][1],
                 "due_on": due,
                 "progress": "已完成" if solved else "已进场施工，等待材料",
                 "published_at": _at(date(2026, 7, 25), rng),
@@ -207,9 +218,10 @@ def seed_commitments(session: Session, rng: np.random.Generator) -> int:
             }
         )
     commitment_ids = list(session.scalars(insert(Commitment).returning(Commitment.id), rows))
-    for cid, group in zip(commitment_ids, groups, strict=True):
+    for g, cid in enumerate(commitment_ids):
+        members = [pid for pid, (_, _, group) in zip(ids, plan, strict=True) if group == g]
         session.execute(
-            update(CommitmentProblem).where(CommitmentProblem.id.in_(group)).values(commitment_id=cid)
+            update(CommitmentProblem).where(CommitmentProblem.id.in_(members)).values(commitment_id=cid)
         )
     verdicts: list[dict[str, Any]] = []
     for cid, row in zip(commitment_ids, rows, strict=True):
@@ -255,9 +267,11 @@ def seed_reception(session: Session, rng: np.random.Generator, now: datetime) ->
                 kind = kinds[int(rng.choice(len(kinds), p=list(KIND_WEIGHTS.values())))]
                 due = calendar.add_working_days(received, DUE_WORKING_DAYS[kind])
                 n = per_day[day] = per_day.get(day, 0) + 1
-                # Past due: 95% answered (one in five of them late); not yet due: half answered.
+                # Past due: answered (one in five late), but for a few that fell due in the last
+                # week (12% of those): the overdue list. Not yet due: half answered.
                 answered_at = None
-                if due < now and rng.random() < 0.95:
+                lapsed = now - timedelta(days=7) < due < now and rng.random() < 0.12
+                if due < now and not lapsed:
                     answered_at = (
                         due + timedelta(hours=int(rng.integers(2, 30))) if rng.random() < 0.2 else None
                     )

@@ -11,7 +11,7 @@ it. Nothing is ever deleted (migration 0013: a trigger refuses it; every change 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -42,6 +42,8 @@ DUE_WORKING_DAYS: dict[str, int] = {
 }
 assert set(DUE_WORKING_DAYS) == set(REQUEST_KINDS)
 MAX_TEXT = 2000
+#: How late a visit may be written down (a register kept on paper for a busy morning, a week off).
+MAX_LATE_DAYS = 31
 #: Which list a desk asks for.
 LISTS = ("open", "overdue", "answered", "all")
 
@@ -149,6 +151,11 @@ def register(
         raise InvalidInput("received_at needs a timezone", field="received_at")
     if received > now:
         raise InvalidInput("received_at is in the future", field="received_at")
+    if received < now - timedelta(days=MAX_LATE_DAYS):
+        raise InvalidInput(
+            f"received_at is more than {MAX_LATE_DAYS} days ago: a visit is written down the same month",
+            field="received_at",
+        )
     Places.load(session).check(data.community_code, data.compound_code or None)
     contact = (data.visitor_contact or "").strip() or None
     if contact and len(contact) > 64:
