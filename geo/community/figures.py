@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -230,7 +230,7 @@ def report_tables(
     """The monthly report's community block: the reception room's month and the quarter's
     commitments, per street and for the city (pandas frames; shares as percentages in words)."""
 
-    def frame(rows: list, shares: tuple[str, ...]) -> pd.DataFrame:
+    def frame(rows: list, shares: tuple[str, ...], kind: type) -> pd.DataFrame:
         records = []
         for row in rows:
             record = asdict(row)
@@ -239,7 +239,8 @@ def report_tables(
             for s in shares:
                 record[s] = "–" if record[s] is None else f"{record[s] * 100:.2f}%"
             records.append(record)
-        return pd.DataFrame.from_records(records)
+        # Columns even when empty: the report's sheets keep their headers.
+        return pd.DataFrame.from_records(records, columns=[f.name for f in fields(kind)])
 
     reception = [
         *reception_figures(session, start, end, "street", now=now),
@@ -251,6 +252,6 @@ def report_tables(
         *commitment_figures(session, quarters, "city"),
     ]
     return {
-        "reception": frame(reception, ("share_answered", "share_answered_on_time")),
-        "commitments": frame(commitments, ("share_satisfied",)),
+        "reception": frame(reception, ("share_answered", "share_answered_on_time"), ReceptionRow),
+        "commitments": frame(commitments, ("share_satisfied",), CommitmentRow),
     }

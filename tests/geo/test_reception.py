@@ -21,6 +21,7 @@ from tests.conftest import rolled_back
 CHINA = ZoneInfo("Asia/Shanghai")
 COMMUNITY = "421281002003"  # a demo community with compounds, away from the seeded register's checks
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=CHINA)
+THEN = datetime(2026, 10, 21, 8, 0, tzinfo=CHINA)  # when the October visits were written down
 
 
 @pytest.fixture
@@ -116,6 +117,8 @@ def test_who_may_register(db):
         (RequestIn(COMMUNITY, "help", "x", compound_code="421281001001C001"), "compound_code"),
         (RequestIn(COMMUNITY, "help", "  "), "asked"),
         (RequestIn(COMMUNITY, "nothing", "x"), "kind"),
+        (RequestIn(COMMUNITY, "help", "x", received_at=NOW - timedelta(days=40)), "received_at"),
+        (RequestIn(COMMUNITY, "help", "x", received_at=NOW + timedelta(hours=1)), "received_at"),
     ]:
         with pytest.raises(InvalidInput) as refused:
             reception.register(db, staff(db), bad, now=NOW)
@@ -159,19 +162,19 @@ def test_figures_on_known_data(db):
             compound_code=compound,
             received_at=datetime(2026, 10, 19, 9, 0, tzinfo=CHINA),
         ),
-        now=NOW,
+        now=THEN,
     )
     late = reception.register(
         db,
         who,
         RequestIn(COMMUNITY, "consultation", "b", received_at=datetime(2026, 10, 19, 9, 30, tzinfo=CHINA)),
-        now=NOW,
+        now=THEN,
     )
     reception.register(
         db,
         who,
         RequestIn(COMMUNITY, "consultation", "c", received_at=datetime(2026, 10, 20, 9, 0, tzinfo=CHINA)),
-        now=NOW,
+        now=THEN,
     )
     reception.answer(db, who, on_time.id, "ok", now=datetime(2026, 10, 19, 15, 0, tzinfo=CHINA))
     reception.answer(db, who, late.id, "ok", now=datetime(2026, 10, 22, 15, 0, tzinfo=CHINA))
