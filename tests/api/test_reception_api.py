@@ -162,6 +162,8 @@ def test_commitments_through_the_api_and_the_public_board(case_client):
 
 def test_the_pages_register_answer_and_solve_with_a_photo(case_client):
     desk = desk_as(case_client.app, "community_staff")
+    home = desk.get("/desk")
+    assert 'id="community-desks"' in home.text and "/desk/reception" in home.text
     page = desk.get("/desk/reception")
     assert page.status_code == 200 and "会客室" in page.text and 'id="nav-commitments"' in page.text
     token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
