@@ -20,6 +20,7 @@ from api.routes import (
     auth,
     cases,
     catalogue,
+    commitments,
     community,
     desk,
     docs,
@@ -28,6 +29,7 @@ from api.routes import (
     open311,
     pages,
     public,
+    reception,
     routing,
     stats,
 )
@@ -60,6 +62,8 @@ ROUTERS = (
     desk.router,
     community.router,  # 社区治理: /api/v1/community and /desk/community
     stats.router,
+    reception.router,
+    commitments.router,  # community governance (社区治理)
     docs.router,
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from api.community_text import COMMUNITY_TEXT
 from api.i18n_community import COMMUNITY
 from geo.cases.work_calendar import CalendarStatus
 from geo.cases.workflow import ACTIONS, STATE_LABELS_ZH, CaseState
@@ -1349,6 +1350,7 @@ MESSAGES: dict[Lang, dict[str, str]] = {
         **_OPEN311[lang],
         **_PUBLIC_MORE[lang],
         **COMMUNITY[lang],
+        **COMMUNITY_TEXT[lang],
     }
     for lang in LANGS
 }

@@ -29,7 +29,7 @@ CSRF_HEADER = "X-CSRF-Token"
 #: Paths whose errors are drawn as pages (the desks and their sign-in).
 PAGE_PREFIXES = ("/desk",)
 #: The residents' pages (api/routes/public.py): every refusal there is a page, 429 and 413 too.
-PUBLIC_PAGES = ("/report", "/track")
+PUBLIC_PAGES = ("/report", "/track", "/community")  # /community: the public commitment boards
 
 
 class SignInNeeded(Exception):

@@ -552,3 +552,64 @@ def community_filter(actor: Actor, seat: Seat, community: Any, compound: Any) ->
         compound.in_(sorted(seat.compounds) or [""]),
         and_(compound.is_(None), community.in_(sorted(seat.attends) or [""])),
     )
+
+
+# -- community governance: public commitments (三方联动) and the reception room (会客室) -------------
+class CommunityWork(StrEnum):
+    """What people do in the community's own work around cases (社区治理)."""
+
+    register_request = "register_request"  # 来访登记: the member on duty registers a walk-in
+    follow_request = "follow_request"  # 跟进: a note, a referral to a unit, a case routed as usual
+    answer_request = "answer_request"  # 答复: the recorded answer
+    read_register = "read_register"  # the register with who came and how to reach them
+    watch_overdue = "watch_overdue"  # requests unanswered past due (duty chief, big screen)
+    enter_commitment = "enter_commitment"  # 征集问题, 公开承诺, 进展, 办结
+    record_evaluation = "record_evaluation"  # 代表评议: the representatives' verdict, as recorded
+
+
+#: The member on duty is a community staff member (社区工作人员, 党员值班); the duty chief (an
+#: operator) sees what is overdue, never the visitor's contact; planners read the register's
+#: figures through the statistics sight. The public board is open to all and shows no names.
+COMMUNITY_STAFF = frozenset({R.community_staff, R.admin})
+COMMUNITY_WORK_ROLES: dict[CommunityWork, frozenset[Role]] = {
+    CommunityWork.register_request: COMMUNITY_STAFF,
+    CommunityWork.follow_request: COMMUNITY_STAFF,
+    CommunityWork.answer_request: COMMUNITY_STAFF,
+    CommunityWork.read_register: COMMUNITY_STAFF,
+    CommunityWork.watch_overdue: COMMUNITY_STAFF | CENTRE | {R.planner},
+    CommunityWork.enter_commitment: COMMUNITY_STAFF,
+    CommunityWork.record_evaluation: COMMUNITY_STAFF,
+}
+#: Who reads the governance figures (requests answered, commitments solved): whoever reads
+#: statistics, and the community's own staff.
+COMMUNITY_FIGURES = SIGHTS[Sight.statistics] | COMMUNITY_STAFF
+
+
+def may_do_community(actor: Actor | None, work: CommunityWork) -> bool:
+    """Whether a person (None: not signed in) may do this community work."""
+    return actor is not None and actor.role in COMMUNITY_WORK_ROLES[work]
+
+
+def require_community_work(actor: Actor | None, work: CommunityWork) -> None:
+    """Refuse community work the person may not do (403-class, naming who may)."""
+    if not may_do_community(actor, work):
+        who = sorted(r.value for r in COMMUNITY_WORK_ROLES[work])
+        role = actor.role.value if actor else "nobody signed in"
+        raise ActionForbidden(
+            f"role {role} may not {work.value.replace('_', ' ')}; {', '.join(who)} may", field="role"
+        )
+
+
+def may_read_register_figures(actor: Actor | None) -> bool:
+    """Whether a person reads the reception and commitment figures."""
+    return actor is not None and actor.role in COMMUNITY_FIGURES
+
+
+def community_desks(actor: Actor | None) -> list[str]:
+    """The community workstation pages a person works (the register, the commitments)."""
+    pages = []
+    if may_do_community(actor, CommunityWork.register_request):
+        pages.append("reception")
+    if may_do_community(actor, CommunityWork.enter_commitment):
+        pages.append("commitments")
+    return pages

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from geo import importing, stats
 from geo.areas import areas_frame, count_by_level
+from geo.community import register_seed as community_register
 from geo.community.demo_seed import seed_community
 from geo.store import Store
 from geo.store.models import (
@@ -126,6 +127,7 @@ def load_demo(
     report.community_rows = seed_community(store, cases=cases)  # 社区治理: issue 16's lists and round tables
     if cases:
         report.today_created = add_todays_cases(store)
+    community_register.seed(store, cases)  # commitments (三方联动) and the reception register (会客室)
     if report.cases_created:
         # Fresh statistics after the bulk load, or the planner guesses row counts badly.
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -44,6 +44,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.community import register_figures as community_figures
 from geo.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -226,28 +227,32 @@ BY_NAME: dict[str, Indicator] = {i.name: i for i in INDICATORS}
 ReportLang = Literal["zh", "en"]
 #: What the reports' columns and tables are called in Chinese (the downloads' headers; English
 #: keeps the product's column names, which scripts read).
-COLUMN_LABELS_ZH: dict[str, str] = {i.name: i.name_zh for i in INDICATORS} | {
-    "rank": "排名",
-    "unit": "单位编码",
-    "name": "名称",
-    "street": "街道编码",
-    "community": "社区编码",
-    "grid": "网格编码",
-    "inspector": "网格员",
-    "category": "类别编码",
-    "day": "日期",
-    "dispatched_closed": "派遣已结案数",
-    "handled_on_time": "按期回告数",
-    "closed_due": "应结案已结案数",
-    "closed_on_time": "按期结案数",
-    "indicator": "指标代码",
-    "指标": "指标",
-    "formula": "口径",
-    "this week": "本周",
-    "previous week": "上周",
-    "this month": "本月",
-    "previous month": "上月",
-}
+COLUMN_LABELS_ZH: dict[str, str] = (
+    {i.name: i.name_zh for i in INDICATORS}
+    | {
+        "rank": "排名",
+        "unit": "单位编码",
+        "name": "名称",
+        "street": "街道编码",
+        "community": "社区编码",
+        "grid": "网格编码",
+        "inspector": "网格员",
+        "category": "类别编码",
+        "day": "日期",
+        "dispatched_closed": "派遣已结案数",
+        "handled_on_time": "按期回告数",
+        "closed_due": "应结案已结案数",
+        "closed_on_time": "按期结案数",
+        "indicator": "指标代码",
+        "指标": "指标",
+        "formula": "口径",
+        "this week": "本周",
+        "previous week": "上周",
+        "this month": "本月",
+        "previous month": "上月",
+    }
+    | community_figures.COLUMN_LABELS_ZH
+)
 TABLE_LABELS_ZH: dict[str, str] = {
     "daily": "每日",
     "summary": "指标汇总",
@@ -255,7 +260,7 @@ TABLE_LABELS_ZH: dict[str, str] = {
     "top categories": "类别前十",
     "ranking": "单位排名",
     "definitions": "指标定义",
-}
+} | community_figures.TABLE_LABELS_ZH
 
 
 def column_label(column: str, lang: ReportLang = "zh") -> str:
@@ -1029,6 +1034,8 @@ def monthly_ranking(session: Session, month: date, source: Source = "rollup") ->
             "streets": streets,
             "communities": communities.reset_index(drop=True),
             "channels": channels,
+            # Community governance: the reception room's month, the quarter's public commitments.
+            **community_figures.report_tables(session, p.start, p.end),
         },
         chart=chart,
         chart_title="处置率 = 结案数 ÷ 派遣数 (disposal rate = closed / dispatched)",

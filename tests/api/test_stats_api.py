@@ -242,6 +242,8 @@ def test_downloads_have_chinese_headers_first_and_english_on_asking(client, plan
         "街道",
         "社区满意度",
         "按来源",
+        "会客室来访办理",
+        "三方联动公开承诺",
         "社区治理",
         "圆桌会",
         "指标定义",

@@ -678,5 +678,7 @@ def test_a_month_with_nothing_closed_still_makes_the_monthly_report(demo_store):
     with demo_store.sessions() as session:
         report = stats.monthly_ranking(session, date(2025, 1, 1))
     communities = report.tables["communities"]
-    assert communities.empty and {"community", "name", "rated", "satisfaction_rate"} <= set(communities.columns)
+    assert communities.empty and {"community", "name", "rated", "satisfaction_rate"} <= set(
+        communities.columns
+    )
     assert report.tables["channels"]["rated"].sum() == 0

@@ -278,6 +278,18 @@
     }
   }
 
+  // The reception room's requests unanswered past due: how many, the longest overdue first.
+  function drawReception(r) {
+    $("reception-overdue").textContent = r.overdue;
+    $("reception-block").classList.toggle("has-overdue", r.overdue > 0);
+    const list = $("reception-items");
+    list.replaceChildren();
+    for (const item of r.items.slice(0, 2)) {
+      list.append(el("li", null, (item.compound || item.community) + " · " + (t["rc_kindshort_" + item.kind] || item.kind) +
+        " · " + t.rc_overdue_days.replace("{n}", item.days_overdue)));
+    }
+  }
+
   // -- polling (every config.poll_seconds; units once a minute) -------------------------------
   let ticks = 0;
   let busy = false; // a slow poll is not overlapped by the next one
@@ -292,6 +304,7 @@
     ];
     if (ticks % Math.max(1, Math.round(60 / config.poll_seconds)) === 0) {
       jobs.push(getJSON("/api/v1/dashboard/units" + monthQuery).then(drawUnits));
+      jobs.push(getJSON("/api/v1/reception/overdue?limit=2&lang=" + config.lang).then(drawReception));
     }
     ticks += 1;
     const results = await Promise.allSettled(jobs);

@@ -13,7 +13,7 @@ NOTIFY is transactional and works through PgBouncer in transaction mode; LISTEN 
 connection (`GRIDCASE_LISTEN_DATABASE_URL`).
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02 02:40:00
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
