@@ -23,7 +23,7 @@ async, so no worker-thread hop per request; the loaded index frozen out of the g
 collector's full passes); `fast+log`, this tree with uvicorn's access log on at `gridcase
 serve`'s level (info), written to a file. Before the measured runs, every design answers the
 same 200 lookups and one batch: bodies must be equal byte for byte, and so must the headers
-(less `date`).
+(less `date` and the answering worker's pid).
 
 Designs alternate within each repeat, so a change in the machine's load meets both. Printed: the
 load average before each run, then per run requests/s (points/s), p50/p99 latency, errors, the
@@ -146,14 +146,20 @@ async def load(port: int, prepared: list[bytes], connections: int, seconds: floa
     return result
 
 
+#: Headers that differ between two answers of the same design: the time, and the process that
+#: answered (`X-Gridcase-Worker`, a pid, since the workers change).
+PER_ANSWER = (b"date:", b"x-gridcase-worker:")
+
+
 async def answers(port: int, prepared: list[bytes]) -> list[tuple[int, bytes, bytes]]:
-    """Each request's status, headers (less `date`) and body, on one connection."""
+    """Each request's status, headers (less `PER_ANSWER`) and body, on one connection."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 24)
     out = []
     for request in prepared:
         writer.write(request)
         status, head, body = await read_answer(reader)
-        lines = sorted(line for line in head.lower().split(b"\r\n") if line and not line.startswith(b"date:"))
+        kept = (line for line in head.lower().split(b"\r\n") if line and not line.startswith(PER_ANSWER))
+        lines = sorted(kept)
         out.append((status, b"\n".join(lines), body))
     writer.close()
     return out

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import CursorResult, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from geo import importing, stats
@@ -120,6 +120,7 @@ def load_demo(
         done = session.scalar(select(ReferenceVersion.version).where(ReferenceVersion.name == DEMO_MARKER))
         if not done and cases:
             report.cases_created = generate_cases(session)
+            rate_demo_quarter(session)
             session.add(ReferenceVersion(name=DEMO_MARKER, version=1))
             stats.fold_rollup(session)  # the bulk load's rollup deltas, folded at once
     with store.transaction() as session:
@@ -406,6 +407,54 @@ class _Timeline:
         """Append one event `hours` after the last."""
         self.t = self.t + timedelta(hours=hours)
         self.steps.append((self.t, action, frm, to, actor, role, note))
+
+
+#: The demo quarter's verdicts (回访, 满意度): the share of closed cases whose reporter rated
+#: them, and the mix of verdicts, in percent. Invented to look like a working centre's, not
+#: published figures: 12345 cases are rated in the callback, the others on the case page.
+DEMO_RATED_PERCENT = 72
+DEMO_VERDICT_PERCENT = {"satisfied": 84, "basically_satisfied": 11, "unsatisfied": 5}
+
+
+def rate_demo_quarter(session: Session) -> int:
+    """Rate the demo's closed cases (a fixed share, verdicts by a hash of the case id, so the
+    figures are the same in every load), 1–3 days after closing; a 12345 case's rating comes
+    from its callback, which is recorded too. Returns the number of ratings."""
+    satisfied = DEMO_VERDICT_PERCENT["satisfied"]
+    basically = satisfied + DEMO_VERDICT_PERCENT["basically_satisfied"]
+    rated = cast(
+        CursorResult,
+        session.execute(
+            text(
+                """
+            INSERT INTO case_rating (case_id, rating, comment, source, rated_at)
+            SELECT id,
+                   CASE WHEN v < :satisfied THEN 'satisfied'
+                        WHEN v < :basically THEN 'basically_satisfied'
+                        ELSE 'unsatisfied' END,
+                   '',
+                   CASE WHEN channel = 'hotline_12345' THEN 'callback' ELSE 'resident' END,
+                   closed_at + make_interval(hours => 24 + (v * 7) % 48)
+            FROM (SELECT id, channel, closed_at,
+                         abs(hashtext('verdict ' || id)) % 100 AS v,
+                         abs(hashtext('rated ' || id)) % 100 AS r
+                  FROM cases WHERE state = 'closed' AND closed_at IS NOT NULL) AS closed
+            WHERE r < :rated
+            """
+            ),
+            {"satisfied": satisfied, "basically": basically, "rated": DEMO_RATED_PERCENT},
+        ),
+    ).rowcount
+    session.execute(
+        text(
+            """
+            INSERT INTO case_callback (case_id, at, by, reached, note)
+            SELECT r.case_id, r.rated_at, 'operator', true, ''
+            FROM case_rating r WHERE r.source = 'callback'
+            """
+        )
+    )
+    return rated
 
 
 def generate_cases(session: Session, seed: int = SEED) -> int:

@@ -116,9 +116,9 @@ def sign_out(request: Request, user: PostingUser, session: SessionDep) -> Respon
 # -- home and finding a case ----------------------------------------------------------------------
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, user: DeskUser) -> Response:
-    """The person's desks; a person with exactly one goes straight to it."""
+    """The person's desks; a person with exactly one (and no community pages) goes straight to it."""
     desks = access.desks_for(user.actor)
-    if len(desks) == 1:
+    if len(desks) == 1 and not access.community_desks(user.actor):
         return RedirectResponse(f"/desk/{desks[0].value}?lang={lang_of(request)}", status_code=303)
     return page(request, "desk/home.html", user)
 

@@ -9,7 +9,7 @@
   (about 430), each with its due date on the work calendar; nearly all answered, some late, the
   newest still open, and a few unanswered past due: the duty chief's list and the screen's block.
 
-Written in bulk (one INSERT per table), once (marker `demo_community`); a community staff
+Written in bulk (one INSERT per table), once (marker `demo_commitments_reception`); a community staff
 account `community_staff` (the member on duty) is made with the other demo accounts' password.
 """
 
@@ -37,7 +37,7 @@ from geo.store import Store
 from geo.store.models import Account, Case, ReferenceVersion
 
 CHINA = ZoneInfo("Asia/Shanghai")
-MARKER = "demo_community"
+MARKER = "demo_commitments_reception"
 SEED = 421281 + 16
 STAFF = "community_staff"
 #: The community that carries Shiyan's published quarter, and the figures.

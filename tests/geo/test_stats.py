@@ -11,6 +11,7 @@ from sqlalchemy import insert, text
 
 from geo import dashboard, stats
 from geo.cases.intake import Channel
+from geo.demo import DEMO_RATED_PERCENT, DEMO_VERDICT_PERCENT
 from geo.errors import InvalidInput
 from geo.store.models import Case, CaseEvent, Unit
 from tests.conftest import REPO, add_exposed_garbage, rolled_back
@@ -613,6 +614,8 @@ def _rate_closed_cases(session, month: date) -> dict[str, int]:
         ),
         {"t0": p.t0, "t1": p.t1},
     ).all()
+    # The demo's own verdicts (geo/demo.py) are cleared: the month's ratings are exactly these.
+    session.execute(text("DELETE FROM case_rating WHERE case_id = ANY(:ids)"), {"ids": list(ids)})
     counts = {"satisfied": 0, "unsatisfied": 0, "basically_satisfied": 0}
     for i, case_id in enumerate(ids):
         rating = (
@@ -682,3 +685,22 @@ def test_a_month_with_nothing_closed_still_makes_the_monthly_report(demo_store):
         communities.columns
     )
     assert report.tables["channels"]["rated"].sum() == 0
+
+
+def test_the_demo_quarter_has_its_verdicts(demo_store):
+    """The demo rates a fixed share of its closed cases (geo/demo.py): the quarter's 回访率 and
+    满意率 come out at the shares it was made with, and 12345 cases are rated in the callback."""
+    with demo_store.sessions() as session:
+        (quarter,) = stats.satisfaction(session, start=QUARTER[0], end=QUARTER[1])
+        sources = dict(
+            session.execute(
+                text(
+                    "SELECT c.channel = 'hotline_12345', count(DISTINCT r.source) FROM case_rating r "
+                    "JOIN cases c ON c.id = r.case_id GROUP BY 1"
+                )
+            ).all()
+        )
+    assert quarter["callback_rate"] == pytest.approx(DEMO_RATED_PERCENT / 100, abs=0.02)
+    good = DEMO_VERDICT_PERCENT["satisfied"] + DEMO_VERDICT_PERCENT["basically_satisfied"]
+    assert quarter["satisfaction_rate"] == pytest.approx(good / 100, abs=0.02)
+    assert sources == {True: 1, False: 1}  # one source each: callback for 12345, the page otherwise

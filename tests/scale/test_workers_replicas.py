@@ -6,6 +6,7 @@ The tests run in file order on one deployment; the last one stops the replica.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import queue
 import re
 import threading
@@ -19,7 +20,16 @@ import psycopg
 from geo.demo import DEMO_PASSWORD
 from geo.store.replicas import lsn_value
 from tests.conftest import REPO
-from tests.scale.conftest import SCREEN_KEY, Deployment, Server, _run_gridcase, listening_workers, token
+from tests.s3 import S3Server, s3_server  # noqa: F401  (the S3 server fixture)
+from tests.scale.conftest import (
+    SCREEN_KEY,
+    Deployment,
+    Server,
+    _run_gridcase,
+    listening_workers,
+    serve_app,
+    token,
+)
 
 ARTIFACTS = REPO / "test-artifacts"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -62,15 +72,19 @@ def _wait_replayed(deployment: Deployment, position: int, limit_s: float = 10) -
         time.sleep(0.05)
 
 
-def _wait_replica_used(server: Server) -> None:
-    """Until the app's watcher sees the replica caught up (each worker samples every 0.5 s)."""
+def _wait_replica_used(server: Server, workers: int = 2) -> None:
+    """Until every worker's watcher sees the replica caught up (each samples every 0.5 s on its
+    own: one worker's /healthz says nothing of the other's)."""
     deadline = time.monotonic() + 10
-    while True:
-        replicas = httpx.get(f"{server.url}/healthz", timeout=10).json()["replicas"]
-        if replicas and all(r["used"] for r in replicas):
-            return
-        assert time.monotonic() < deadline, replicas
-        time.sleep(0.1)
+    using: set[int] = set()
+    while len(using) < workers:
+        health = httpx.get(f"{server.url}/healthz", timeout=10).json()  # a fresh connection each time
+        if health["replicas"] and all(r["used"] for r in health["replicas"]):
+            using.add(health["worker"])
+        else:
+            using.discard(health["worker"])
+        assert time.monotonic() < deadline, health["replicas"]
+        time.sleep(0.05)
 
 
 def test_the_app_works_through_pgbouncer_in_transaction_mode(deployment: Deployment, app_server: Server):
@@ -138,9 +152,16 @@ def test_a_report_is_read_back_from_the_replica_once_replicated(deployment: Depl
         assert live.headers["x-gridcase-read"] == "replica1" and case["tracking_code"] in live.text
         summary = someone_else.get("/api/v1/dashboard/summary", headers=screen)
         assert summary.status_code == 200 and summary.headers["x-gridcase-read"] == "replica1"
-    # The reporter's reads go to the replica again once it has replayed their write.
-    mine = reporter.get(f"/api/v1/cases/{case['id']}", headers=inspector)
-    assert mine.status_code == 200 and mine.headers["x-gridcase-read"] == "replica1"
+    # The reporter's reads go to the replica again once the worker knows it replayed their write
+    # (each worker samples the replica's replay position every 0.5 s: within a few samples).
+    deadline = time.monotonic() + 5
+    while True:
+        mine = reporter.get(f"/api/v1/cases/{case['id']}", headers=inspector)
+        assert mine.status_code == 200
+        if mine.headers["x-gridcase-read"] == "replica1" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert mine.headers["x-gridcase-read"] == "replica1"
     reporter.close()
 
 
@@ -258,6 +279,45 @@ def test_a_case_changed_through_one_worker_reaches_a_feed_served_by_the_other(ap
     assert int(line[6:]) > int(hello[hello.index("event: hello") + 1][6:]), (hello, line)
     assert case["id"]
     desk.close()
+
+
+def test_photos_round_trip_through_s3_from_either_worker(
+    deployment: Deployment,
+    s3_server: S3Server,  # noqa: F811
+):
+    """With GRIDCASE_BLOB_URL on the S3 server, a photo report filed through one worker is kept as
+    one object named by its hash, and both workers serve the original back byte for byte (no
+    worker keeps photos on its own disk)."""
+    photo = (REPO / "tests" / "fixtures" / "photos" / "canal_report.jpg").read_bytes()
+    server = serve_app(deployment, s3_server.env("scale"))
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as writer:
+            answer = writer.post(
+                "/api/v1/cases",
+                data={"category": "E0102", "description": "北渠边有垃圾（对象存储）", "channel": "inspector"},
+                files=[("photos", ("canal_report.jpg", photo, "image/jpeg"))],
+                headers={**token(server, "inspector"), "Idempotency-Key": str(uuid.uuid4())},
+            )
+            assert answer.status_code == 201, answer.text
+            case = answer.json()
+            cookies = writer.cookies  # read-your-writes: the reads below see the new case
+        stored = s3_server.client().list_objects_v2(Bucket=s3_server.bucket, Prefix="scale/")
+        names = {o["Key"] for o in stored.get("Contents", [])}
+        assert f"scale/{hashlib.sha256(photo).hexdigest()}" in names
+        original = f"/api/v1/cases/{case['id']}/photos/{case['photos'][0]['id']}/original"
+        operator = token(server, "operator")
+        served_by: set[str] = set()
+        for _ in range(40):  # fresh connections until both workers have answered
+            with httpx.Client(base_url=server.url, timeout=60, cookies=cookies) as reader:
+                got = reader.get(original, headers=operator)
+            assert got.status_code == 200, got.text
+            assert got.content == photo
+            served_by.add(got.headers["x-gridcase-worker"])
+            if len(served_by) == 2:
+                break
+        assert len(served_by) == 2, served_by
+    finally:
+        server.stop()
 
 
 def test_stopping_the_replica_moves_reads_to_the_primary(deployment: Deployment, app_server: Server):
