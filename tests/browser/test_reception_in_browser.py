@@ -95,6 +95,8 @@ def test_a_request_left_unanswered_is_overdue_on_the_chief_desk_and_the_screen(
     expect(page.locator("#reception-overdue")).to_have_text(str(before + 1))
     expect(page.locator("#reception-items li")).to_have_count(min(2, before + 1))
     expect(page.locator("#reception-block")).not_to_contain_text("周女士")
+    # On the screen, not clipped away by the panels around it (it was, under the units' table).
+    expect(page.locator("#reception-block")).to_be_in_viewport(ratio=1)
     page.screenshot(path=str(artifacts / "reception-screen.png"))
     # Text on the screen stays readable from 5 m (24 px at least).
     size = page.locator("#reception-items li").first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
